@@ -1,0 +1,3 @@
+"""jenacast: the advanced-RNN chapter of Deep Learning with Python, reproducible and fast."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from jenacast.cli import main
+
+sys.exit(main())

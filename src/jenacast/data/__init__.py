@@ -1,0 +1,23 @@
+"""Loading the Jena climate data, a Jena-like synthetic dataset, and the book's windows."""
+
+from jenacast.data.csvio import load_csv, write_csv
+from jenacast.data.jena import MIRRORS, download, load_jena
+from jenacast.data.synthetic import generate_synthetic
+from jenacast.data.table import COLUMNS, TEMPERATURE_COLUMN, Table
+from jenacast.data.windows import Split, Splits, WindowSpec, make_splits
+
+__all__ = [
+    "COLUMNS",
+    "MIRRORS",
+    "TEMPERATURE_COLUMN",
+    "Split",
+    "Splits",
+    "Table",
+    "WindowSpec",
+    "download",
+    "generate_synthetic",
+    "load_csv",
+    "load_jena",
+    "make_splits",
+    "write_csv",
+]

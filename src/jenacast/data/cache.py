@@ -1,0 +1,55 @@
+"""The cache folder and the fast binary copy of a parsed table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from jenacast._atomic import atomic_path
+from jenacast.data.table import Table
+
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$JENACAST_CACHE`` if set, else the platform's user cache folder for jenacast."""
+    env = os.environ.get("JENACAST_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("jenacast"))
+
+
+def save_binary(table: Table, path: Path) -> None:
+    """Write ``table`` as an uncompressed .npz (loads in milliseconds), atomically."""
+    meta = {"version": FORMAT_VERSION, "names": list(table.names), "source": table.source, "sha256": table.sha256}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                values=np.ascontiguousarray(table.values, dtype=np.float32),
+                timestamps=table.timestamps.astype("datetime64[s]").astype(np.int64),
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            )
+
+
+def load_binary(path: Path) -> Table | None:
+    """The table stored by :func:`save_binary`, or None when the file is absent, stale or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes().decode())
+            if meta.get("version") != FORMAT_VERSION:
+                return None
+            return Table(
+                timestamps=npz["timestamps"].astype("datetime64[s]"),
+                values=npz["values"],
+                names=tuple(meta["names"]),
+                source=meta["source"],
+                sha256=meta["sha256"],
+            )
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,163 @@
+"""The book's windows: splits, normalisation and batches by index arithmetic.
+
+Dimension letters: N rows of the table, F features, B batch, T time steps per window.
+
+The book builds its datasets with ``keras.utils.timeseries_dataset_from_array(raw_data[:-delay],
+targets=temperature[delay:], sampling_rate=6, sequence_length=120, start_index=s, end_index=e)``.
+With Keras 3 that yields, for the split ``[s, e)``, windows ``p = 0 .. e - s - (T-1)*sampling_rate - 1``
+whose rows are ``s + p + k*sampling_rate`` (k < T) and whose target is ``temperature[s + p + delay]``.
+Nothing here copies windows: a batch is gathered from the one normalised ``[N, F]`` array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from jenacast.data.table import TEMPERATURE_COLUMN, Table
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How windows are cut: every ``sampling_rate``-th row, ``sequence_length`` of them, and a target
+    ``horizon`` rows after the last input row. The book: 6, 120, 144 (hourly, 5 days, 24 h ahead)."""
+
+    sampling_rate: int = 6
+    sequence_length: int = 120
+    horizon: int = 144
+
+    def __post_init__(self) -> None:
+        for name in ("sampling_rate", "sequence_length", "horizon"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"WindowSpec.{name} must be a positive integer, got {value!r}.")
+
+    @property
+    def span(self) -> int:
+        """Rows from a window's first input row to its last: ``sampling_rate * (sequence_length - 1)``."""
+        return self.sampling_rate * (self.sequence_length - 1)
+
+    @property
+    def delay(self) -> int:
+        """The book's ``delay``: rows from a window's first input row to its target (858 for the book)."""
+        return self.span + self.horizon
+
+
+class Split:
+    """One of train / val / test: ``len()`` windows starting at row ``start`` of the shared array.
+
+    Window ``p`` reads rows ``start + p + k*sampling_rate`` (k < T) of the normalised array and
+    predicts the raw target column at row ``start + p + delay``.
+    """
+
+    def __init__(self, name: str, data: torch.Tensor, targets: torch.Tensor, start: int, count: int,
+                 spec: WindowSpec, target_column: int, mean: np.ndarray, std: np.ndarray):
+        self.name = name
+        self.data = data  # [N, F] float32, normalised, shared by the three splits
+        self.targets = targets  # [N] float32, the raw target column (degrees C)
+        self.start = start
+        self.count = count
+        self.spec = spec
+        self.target_column = target_column
+        self.mean = mean
+        self.std = std
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"Split({self.name!r}, windows={self.count}, start={self.start})"
+
+    def num_batches(self, batch_size: int = 256) -> int:
+        return -(-self.count // batch_size)
+
+    def _tensors(self, device: torch.device | str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        key = str(torch.device(device) if device is not None else self.data.device)
+        if key not in self._on_device:  # moved once per device, then reused by every epoch
+            self._on_device[key] = (self.data.to(key), self.targets.to(key))
+        return self._on_device[key]
+
+    def window_order(self, shuffle: bool = False, seed: int | None = None) -> torch.Tensor:
+        """Window indices ``p`` in the order batches visit them."""
+        if not shuffle:
+            return torch.arange(self.count)
+        generator = torch.Generator()
+        generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
+        return torch.randperm(self.count, generator=generator)
+
+    def gather(self, positions: torch.Tensor, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The windows ``positions`` as ``(x [B, T, F], y [B])``."""
+        data, targets = self._tensors(device)
+        positions = positions.to(data.device)
+        offsets = torch.arange(0, self.spec.span + 1, self.spec.sampling_rate, device=data.device)
+        rows = self.start + positions[:, None] + offsets[None, :]  # [B, T]
+        return data[rows], targets[self.start + positions + self.spec.delay]
+
+    def batches(self, batch_size: int = 256, shuffle: bool = False, seed: int | None = None,
+                device: torch.device | str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x [B, T, F] float32 normalised, y [B] float32 degrees C)``; the last batch may be partial.
+
+        With ``shuffle=False`` the batches equal Keras 3's ``timeseries_dataset_from_array`` for the
+        book's code, in order. ``seed`` makes a shuffled order reproducible.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        order = self.window_order(shuffle, seed)
+        for first in range(0, self.count, batch_size):
+            yield self.gather(order[first:first + batch_size], device)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three splits and the normalisation statistics (over the training rows)."""
+
+    train: Split
+    val: Split
+    test: Split
+    mean: np.ndarray
+    std: np.ndarray
+    spec: WindowSpec
+    target_column: int
+
+
+def make_splits(values: np.ndarray | Table, *, target_column: int = TEMPERATURE_COLUMN,
+                spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> Splits:
+    """Split rows as the book does: ``num_train = int(f0*N)``, ``num_val = int(f1*N)``, test the rest;
+    normalise every row with the mean and std (ddof=0) of the training rows; cut windows per split."""
+    if isinstance(values, Table):
+        values = values.values
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D [rows, features] array, got shape {values.shape}.")
+    n, f = values.shape
+    if not -f <= target_column < f:
+        raise ValueError(f"target_column {target_column} is out of range for {f} features.")
+    target_column %= f
+    train_frac, val_frac = fractions
+    if not (0 < train_frac and 0 < val_frac and train_frac + val_frac < 1):
+        raise ValueError(f"fractions must be two positive numbers with a sum below 1, got {fractions!r}.")
+    num_train, num_val = int(train_frac * n), int(val_frac * n)
+    raw = values.astype(np.float64)
+    mean = raw[:num_train].mean(axis=0)
+    std = raw[:num_train].std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant column would divide by zero
+    data = torch.from_numpy(((raw - mean) / std).astype(np.float32))
+    targets = torch.from_numpy(values[:, target_column].astype(np.float32))
+    usable = n - spec.delay  # len(raw_data[:-delay]) == len(temperature[delay:])
+    bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val), "test": (num_train + num_val, usable)}
+    splits = {}
+    for name, (start, end) in bounds.items():
+        count = min(min(end, usable) - start - spec.span, usable)
+        if count < 1:
+            raise ValueError(
+                f"the {name} split has no complete window: {n} rows leave rows [{start}, {end}) for it, "
+                f"fewer than the {spec.span + 1} one window spans (plus a delay of {spec.delay}); use more data."
+            )
+        splits[name] = Split(name, data, targets, start, count, spec, target_column,
+                             mean.astype(np.float32), std.astype(np.float32))
+    return Splits(**splits, mean=mean.astype(np.float32), std=std.astype(np.float32), spec=spec,
+                  target_column=target_column)
