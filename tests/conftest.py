@@ -3,20 +3,22 @@ import math
 import pytest
 import torch
 
-_torch_empty = torch.empty
+def _filled_with_nan(allocate):
+    def allocate_nan(*args, **kwargs):
+        out = allocate(*args, **kwargs)
+        if out.is_floating_point():
+            out.fill_(math.nan)
+        return out
 
-
-def _nan_empty(*args, **kwargs):
-    """torch.empty filled with NaN, so that an output a kernel forgets to write fails the comparison."""
-    out = _torch_empty(*args, **kwargs)
-    if out.is_floating_point():
-        out.fill_(math.nan)
-    return out
+    return allocate_nan
 
 
 @pytest.fixture(autouse=True)
 def _empty_is_nan(monkeypatch):
-    monkeypatch.setattr(torch, "empty", _nan_empty)
+    """Uninitialised allocations hold NaN, so that an output a kernel forgets to write fails the comparison."""
+    monkeypatch.setattr(torch, "empty", _filled_with_nan(torch.empty))
+    monkeypatch.setattr(torch, "empty_like", _filled_with_nan(torch.empty_like))
+    monkeypatch.setattr(torch.Tensor, "new_empty", _filled_with_nan(torch.Tensor.new_empty))
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,53 @@
+"""Pieces shared by the tiers: the masked recurrent matmul in its three mask layouts.
+
+Glossary: B batch, T time steps, F input features, H units, G gates (4 LSTM, 3 GRU).
+``w_rec`` is Keras' ``recurrent_kernel`` layout ``[H, G*H]``; ``mask`` is None, ``[B, H]`` (one mask
+for all gates) or ``[G, B, H]`` (one per gate).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def per_gate_weights(w_rec: torch.Tensor, gates: int) -> torch.Tensor:
+    """``[H, G*H]`` -> ``[G, H, H]``: each gate's recurrent matrix."""
+    h = w_rec.shape[0]
+    return w_rec.view(h, gates, h).transpose(0, 1)
+
+
+def recurrent_matmul(h: torch.Tensor, w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """``[B, H]`` -> ``[B, G*H]``: each gate's ``(h * mask_g) @ U_g``, side by side."""
+    if mask is None:
+        return h @ w_rec
+    if mask.dim() == 2:
+        return (h * mask) @ w_rec
+    out = torch.bmm(h.unsqueeze(0) * mask, per_gate_weights(w_rec, gates))  # [G, B, H]
+    return out.transpose(0, 1).reshape(h.shape[0], -1)
+
+
+def recurrent_matmul_backward(d_pre: torch.Tensor, w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """The gradient reaching ``h`` through :func:`recurrent_matmul`, given ``d_pre`` ``[B, G*H]``."""
+    if mask is None:
+        return d_pre @ w_rec.t()
+    if mask.dim() == 2:
+        return (d_pre @ w_rec.t()) * mask
+    b = d_pre.shape[0]
+    d_gates = d_pre.view(b, gates, -1).transpose(0, 1)  # [G, B, H]
+    return (torch.bmm(d_gates, per_gate_weights(w_rec, gates).transpose(1, 2)) * mask).sum(0)
+
+
+def recurrent_weight_grad(h_prev: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """``dU`` ``[H, G*H]`` summed over all steps, as large matmuls outside the time loop.
+
+    ``h_prev`` ``[T, B, H]`` holds each step's ``h_{t-1}``; ``d_pre`` ``[T, B, G*H]`` the gradients of
+    the recurrent pre-activations.
+    """
+    t, b, h = h_prev.shape
+    if mask is None:
+        return h_prev.reshape(t * b, h).t() @ d_pre.reshape(t * b, -1)
+    if mask.dim() == 2:
+        return (h_prev * mask).reshape(t * b, h).t() @ d_pre.reshape(t * b, -1)
+    masked = (h_prev.unsqueeze(0) * mask.unsqueeze(1)).reshape(gates, t * b, h)  # [G, T*B, H]
+    d_gates = d_pre.reshape(t * b, gates, h).transpose(0, 1)  # [G, T*B, H]
+    return torch.bmm(masked.transpose(1, 2), d_gates).transpose(0, 1).reshape(h, gates * h)

@@ -1,0 +1,89 @@
+"""Every tier of each op against the reference: outputs, final states and every gradient."""
+
+import pytest
+import torch
+
+from jenacast.rnn.ops import gru_reference, lstm_reference
+from jenacast.rnn.ops import _OPS
+
+TIERS = [name for name in _OPS if name != "reference"]
+MASKS = ["none", "shared", "per_gate"]
+
+
+def make_mask(kind, gates, b, h, dtype):
+    if kind == "none":
+        return None
+    shape = (b, h) if kind == "shared" else (gates, b, h)
+    return torch.bernoulli(torch.full(shape, 0.7, dtype=dtype)) / 0.7
+
+
+def lstm_inputs(b, t, h, dtype, mask):
+    g = torch.Generator().manual_seed(b * 100 + t * 10 + h)
+    tensors = [torch.randn(b, t, 4 * h, generator=g, dtype=dtype), torch.randn(b, h, generator=g, dtype=dtype),
+               torch.randn(b, h, generator=g, dtype=dtype), torch.randn(h, 4 * h, generator=g, dtype=dtype) / h**0.5]
+    return [x.requires_grad_() for x in tensors], make_mask(mask, 4, b, h, dtype)
+
+
+def gru_inputs(b, t, h, dtype, mask, with_bias=True):
+    g = torch.Generator().manual_seed(b * 100 + t * 10 + h + 1)
+    tensors = [torch.randn(b, t, 3 * h, generator=g, dtype=dtype), torch.randn(b, h, generator=g, dtype=dtype),
+               torch.randn(h, 3 * h, generator=g, dtype=dtype) / h**0.5]
+    if with_bias:
+        tensors.append(torch.randn(3 * h, generator=g, dtype=dtype))
+    return [x.requires_grad_() for x in tensors], make_mask(mask, 3, b, h, dtype)
+
+
+def outputs_and_grads(fn, tensors):
+    outs = fn()
+    upstream = [torch.randn(o.shape, generator=torch.Generator().manual_seed(i), dtype=o.dtype) for i, o in enumerate(outs)]
+    grads = torch.autograd.grad(outs, tensors, upstream)
+    return [o.detach() for o in outs], grads
+
+
+def assert_same(a, b, tol):
+    for x, y in zip(a, b):
+        assert not torch.isnan(y).any()
+        torch.testing.assert_close(y, x, rtol=tol, atol=tol)
+
+
+SIZES = [(1, 1, 1), (3, 1, 5), (5, 7, 3), (4, 13, 9)]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("b,t,h", SIZES)
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_tier_matches_reference(tier, b, t, h, mask, reverse):
+    tensors, m = lstm_inputs(b, t, h, torch.float32, mask)
+    op = _OPS[tier]["lstm"]
+    ref = outputs_and_grads(lambda: lstm_reference(*tensors, m, reverse), tensors)
+    got = outputs_and_grads(lambda: op(*tensors, m, reverse), tensors)
+    assert_same(ref[0], got[0], 1e-5)
+    assert_same(ref[1], got[1], 1e-4)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("b,t,h", SIZES)
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_tier_matches_reference(tier, b, t, h, mask, reverse, reset_after):
+    tensors, m = gru_inputs(b, t, h, torch.float32, mask, with_bias=reset_after)
+    bias = tensors[3] if reset_after else None
+    op = _OPS[tier]["gru"]
+    ref = outputs_and_grads(lambda: gru_reference(*tensors[:3], bias, m, reverse, reset_after), tensors)
+    got = outputs_and_grads(lambda: op(*tensors[:3], bias, m, reverse, reset_after), tensors)
+    assert_same(ref[0], got[0], 1e-5)
+    assert_same(ref[1], got[1], 1e-4)
+
+
+@pytest.mark.parametrize("tier", list(_OPS))
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gradcheck_float64(tier, mask, reverse):
+    tensors, m = lstm_inputs(2, 4, 3, torch.float64, mask)
+    assert torch.autograd.gradcheck(lambda *a: _OPS[tier]["lstm"](*a, m, reverse), tensors)
+    for reset_after in (True, False):
+        tensors, m = gru_inputs(2, 4, 3, torch.float64, mask, with_bias=reset_after)
+        fn = lambda *a: _OPS[tier]["gru"](*a[:3], a[3] if reset_after else None, m, reverse, reset_after)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, tensors)
