@@ -118,16 +118,24 @@ class _Recurrent(nn.Module):
         output = hseq if self.return_sequences else states[0]
         return (output, *states) if self.return_state else output
 
-    def _check_weights(self, weights, shapes) -> list[torch.Tensor]:
-        if len(weights) != len(shapes):
-            raise ValueError(f"{type(self).__name__} expects {len(shapes)} Keras weights, got {len(weights)}.")
+    def load_keras_weights(self, weights) -> None:
+        """Import ``[kernel, recurrent_kernel, bias]`` as returned by Keras' ``layer.get_weights()``."""
+        params = (self.kernel, self.recurrent_kernel, self.bias)
+        if len(weights) != len(params):
+            raise ValueError(f"{type(self).__name__} expects {len(params)} Keras weights, got {len(weights)}.")
         arrays = []
-        for name, w, shape in zip(("kernel", "recurrent_kernel", "bias"), weights, shapes):
-            w = torch.as_tensor(np.asarray(w), dtype=self.kernel.dtype)
-            if tuple(w.shape) != shape:
-                raise ValueError(f"Keras {name} must have shape {shape}, got {tuple(w.shape)}.")
+        for name, w, param in zip(("kernel", "recurrent_kernel", "bias"), weights, params):
+            w = torch.as_tensor(np.asarray(w), dtype=param.dtype)
+            if w.shape != param.shape:
+                raise ValueError(f"Keras {name} must have shape {tuple(param.shape)}, got {tuple(w.shape)}.")
             arrays.append(w)
-        return arrays
+        with torch.no_grad():
+            for param, w in zip(params, arrays):
+                param.copy_(w)
+
+    def keras_weights(self) -> list[np.ndarray]:
+        """``[kernel, recurrent_kernel, bias]`` as Keras' ``layer.set_weights()`` takes them."""
+        return [p.detach().cpu().numpy().copy() for p in (self.kernel, self.recurrent_kernel, self.bias)]
 
 
 class LSTM(_Recurrent):
@@ -165,18 +173,6 @@ class LSTM(_Recurrent):
         hseq, h, c = op(xproj, h0, c0, self.recurrent_kernel, masks.recurrent, self.go_backwards)
         return self._finish(hseq, (h, c))
 
-    def load_keras_weights(self, weights) -> None:
-        """Import ``[kernel, recurrent_kernel, bias]`` as returned by Keras' ``layer.get_weights()``."""
-        g, f, h = self.GATES, self.input_size, self.units
-        kernel, recurrent, bias = self._check_weights(weights, [(f, g * h), (h, g * h), (g * h,)])
-        with torch.no_grad():
-            self.kernel.copy_(kernel)
-            self.recurrent_kernel.copy_(recurrent)
-            self.bias.copy_(bias)
-
-    def keras_weights(self) -> list[np.ndarray]:
-        """``[kernel, recurrent_kernel, bias]`` as Keras' ``layer.set_weights()`` takes them."""
-        return [p.detach().cpu().numpy().copy() for p in (self.kernel, self.recurrent_kernel, self.bias)]
 
 
 class GRU(_Recurrent):
@@ -213,18 +209,6 @@ class GRU(_Recurrent):
         hseq, h = op(xproj, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent, self.go_backwards, self.reset_after)
         return self._finish(hseq, (h,))
 
-    def load_keras_weights(self, weights) -> None:
-        """Import ``[kernel, recurrent_kernel, bias]`` as returned by Keras' ``layer.get_weights()``."""
-        g, f, h = self.GATES, self.input_size, self.units
-        bias_shape = (2, g * h) if self.reset_after else (g * h,)
-        kernel, recurrent, bias = self._check_weights(weights, [(f, g * h), (h, g * h), bias_shape])
-        with torch.no_grad():
-            self.kernel.copy_(kernel)
-            self.recurrent_kernel.copy_(recurrent)
-            self.bias.copy_(bias)
-
-    def keras_weights(self) -> list[np.ndarray]:
-        return [p.detach().cpu().numpy().copy() for p in (self.kernel, self.recurrent_kernel, self.bias)]
 
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
