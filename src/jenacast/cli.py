@@ -50,6 +50,118 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    from jenacast.models import MODELS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(MODELS)}")
+    return names
+
+
+def _say(args: argparse.Namespace):
+    from tqdm.auto import tqdm
+
+    return (lambda _msg: None) if args.quiet or args.json else (lambda msg: tqdm.write(msg))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from jenacast.data.select import open_dataset
+    from jenacast.data.windows import make_splits
+    from jenacast.training import TrainConfig, fit
+
+    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, patience=args.patience, seed=args.seed, device=args.device,
+                         backend=args.backend, max_batches=args.max_batches, dataset=args.dataset,
+                         clean_wind=args.clean_wind)
+    out = args.out or Path("runs") / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
+    say = _say(args)
+    dataset = open_dataset(args.dataset, clean_wind=args.clean_wind, progress=not args.quiet)
+    say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}")
+    try:
+        metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume,
+                      progress=not (args.quiet or args.json), say=say)
+    except KeyboardInterrupt:
+        print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
+              file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{out}: best epoch {metrics['best_epoch']}, val MAE {metrics['best_val_mae']:.3f}, test MAE {metrics['test_mae']:.3f}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from jenacast.training import evaluate_run
+
+    result = evaluate_run(args.run_dir, device=args.device)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['model']} (epoch {result['epoch']}): val MAE {result['val_mae']:.3f}, test MAE {result['test_mae']:.3f}")
+    return 0
+
+
+def _cmd_chapter(args: argparse.Namespace) -> int:
+    from jenacast.chapter import ChapterOptions, run_chapter
+    from jenacast.models import MODELS
+
+    options = ChapterOptions(dataset=args.dataset, quick=args.quick, seeds=args.seeds, models=args.models or tuple(MODELS),
+                             out=args.out, epochs=args.epochs, device=args.device, backend=args.backend,
+                             clean_wind=args.clean_wind)
+    try:
+        results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
+    except KeyboardInterrupt:
+        print(f"jenacast: interrupted; the same command continues where it stopped (runs in {args.out / 'runs'})",
+              file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif args.quiet:
+        print(args.out / "report.md")
+    else:
+        from jenacast.report.chapter import format_table
+
+        print(format_table(results))
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from jenacast.rnn import BACKENDS
+
+    parser.add_argument("--dataset", default="auto", metavar="auto|jena|synthetic|PATH",
+                        help="auto (default): the real data when cached or downloadable, else the synthetic dataset")
+    parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="recurrent-op implementation (default auto)")
+    parser.add_argument("--clean-wind", action="store_true", help="replace the -9999 wind sentinels by 0 (the book keeps them)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jenacast",
@@ -90,6 +202,49 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--years", type=float, default=8.0, help="length in years (default 8, the real file's span)")
     synth.set_defaults(func=_cmd_data_synth)
+
+    from jenacast.chapter import QUICK_EPOCHS, QUICK_MAX_BATCHES
+    from jenacast.models import MODELS
+
+    model_lines = "\n".join(f"  {name:<14} {spec.description} ({spec.epochs} epochs)" for name, spec in MODELS.items())
+    train = commands.add_parser(
+        "train", help="train one of the chapter's models", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train one of the chapter's models with the book's settings (RMSprop with Keras' rule, MSE loss, "
+        "batch 256, shuffled windows, validation each epoch, best checkpoint by validation loss, reloaded for test).\n\n"
+        "Models:\n" + model_lines)
+    train.add_argument("model", metavar="MODEL", choices=list(MODELS), help="one of: " + ", ".join(MODELS))
+    train.add_argument("--epochs", type=_positive_int, help="epochs (default: the book's for the model)")
+    train.add_argument("--batch-size", type=_positive_int, default=256, help="default 256")
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    train.add_argument("--optimizer", choices=("rmsprop", "adam"), default="rmsprop", help="default rmsprop (the book's)")
+    train.add_argument("--patience", type=_positive_int, help="stop after this many epochs without a better val loss")
+    train.add_argument("--seed", type=int, default=0, help="seeds torch, numpy and random (default 0; recorded)")
+    train.add_argument("--max-batches", type=_positive_int, help="cap every loop at this many batches (smoke runs)")
+    train.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/MODEL-DATE-TIME)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    _add_run_options(train)
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on val and test",
+                                   description="Rebuild a run's best model from its folder alone and evaluate it.")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    chapter = commands.add_parser(
+        "chapter", help="train and evaluate every model of the chapter and write the report",
+        description="Reproduce chapter 10: the baseline and every model, trained with the book's settings, "
+        "evaluated on test, written to OUT/results.json, OUT/report.md and plots. Running it again reuses "
+        "finished runs and resumes interrupted ones.")
+    chapter.add_argument("--quick", action="store_true",
+                         help=f"{QUICK_EPOCHS} epochs of at most {QUICK_MAX_BATCHES} batches per loop: exercise every model end to end in a few minutes on a CPU")
+    chapter.add_argument("--seeds", type=_positive_int, default=1, help="train each model with seeds 0..N-1 (default 1)")
+    chapter.add_argument("--models", type=_model_list, metavar="a,b,...", help="a subset (default: all)")
+    chapter.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
+    chapter.add_argument("--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)")
+    _add_run_options(chapter)
+    chapter.set_defaults(func=_cmd_chapter)
     return parser
 
 

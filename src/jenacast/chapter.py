@@ -1,0 +1,113 @@
+"""`jenacast chapter`: train and evaluate every model of the chapter, then write the report.
+
+Runs live in ``OUT/runs/<model>/seed-<n>/``. Running the same command again reuses finished
+runs and resumes interrupted ones, so a long chapter survives Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from jenacast import __version__
+from jenacast.data.select import open_dataset
+from jenacast.data.windows import make_splits
+from jenacast.evaluate import baseline_mae
+from jenacast.models import BASELINE_BOOK, MODELS
+from jenacast.report.chapter import dataset_title, write_report
+from jenacast.training import rundir
+from jenacast.training.config import ConfigError, TrainConfig
+from jenacast.training.trainer import fit, resolve_device
+
+QUICK_EPOCHS = 3
+QUICK_MAX_BATCHES = 40
+
+
+@dataclass(frozen=True)
+class ChapterOptions:
+    dataset: str = "auto"
+    quick: bool = False
+    seeds: int = 1
+    models: tuple[str, ...] = tuple(MODELS)
+    out: Path = Path("chapter")
+    epochs: int | None = None  # None: the book's per model (QUICK_EPOCHS in quick mode)
+    device: str = "auto"
+    backend: str = "auto"
+    batch_size: int = 256
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    clean_wind: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}.")
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}.")
+
+
+def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable[[str], None] = print) -> dict:
+    dataset = open_dataset(options.dataset, clean_wind=options.clean_wind, progress=progress)
+    title = dataset_title(dataset.info())
+    say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
+    splits = make_splits(dataset.table)
+    max_batches = QUICK_MAX_BATCHES if options.quick else None
+    epochs = options.epochs or (QUICK_EPOCHS if options.quick else None)
+    device = str(resolve_device(options.device))
+    batch = options.batch_size
+    models = {"baseline": {
+        "val_mae": baseline_mae(splits.val, batch_size=batch, max_batches=max_batches),
+        "test_mae": baseline_mae(splits.test, batch_size=batch, max_batches=max_batches),
+        "test_mae_std": 0.0, "seeds": 1, "epochs": 0, "seconds_per_epoch": None, "params": 0,
+        "book_test_mae": BASELINE_BOOK["test_mae"],
+    }}
+    say(f"baseline: val MAE {models['baseline']['val_mae']:.3f}, test MAE {models['baseline']['test_mae']:.3f}")
+    for name in options.models:
+        runs = []
+        for seed in range(options.seeds):
+            config = TrainConfig(model=name, epochs=epochs, batch_size=batch, lr=options.lr, optimizer=options.optimizer,
+                                 seed=seed, device=device, backend=options.backend, max_batches=max_batches,
+                                 dataset=dataset.name, clean_wind=options.clean_wind)
+            runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
+                                        progress=progress, say=say))
+        tests = [r["test_mae"] for r in runs]
+        models[name] = {
+            "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
+            "test_mae": statistics.fmean(tests),
+            "test_mae_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "seeds": len(runs),
+            "epochs": runs[0]["epochs"],
+            "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
+            "params": runs[0]["params"],
+            "book_test_mae": MODELS[name].book_test_mae,
+        }
+        say(f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f}")
+    results = {
+        "dataset": dataset.info(),
+        "models": models,
+        "settings": {"quick": options.quick, "epochs": epochs or "book", "seeds": options.seeds, "batch_size": batch,
+                     "optimizer": options.optimizer, "lr": options.lr, "device": device, "backend": options.backend,
+                     "max_batches": max_batches, "clean_wind": options.clean_wind,
+                     "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
+        "note": dataset.note,
+        "jenacast_version": __version__,
+    }
+    write_report(options.out, results)
+    say(f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title})")
+    return results
+
+
+def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say) -> dict:
+    """A finished run with the same settings is reused; an interrupted one is resumed."""
+    metrics_path, config_path = run_dir / rundir.METRICS, run_dir / rundir.CONFIG
+    if config_path.exists():
+        saved = TrainConfig.from_dict(rundir.read_json(config_path))
+        if not saved.same_run_as(config):
+            raise ConfigError(f"{run_dir} holds a run with other settings; choose another --out (or delete that folder).")
+        if metrics_path.exists():
+            say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
+            return rundir.read_json(metrics_path)
+    return fit(config, splits, dataset_info, run_dir, resume=(run_dir / rundir.LAST).exists(), progress=progress, say=say)

@@ -1,0 +1,119 @@
+"""The chapter's models, a registry by name (Deep Learning with Python, 2nd ed., chapter 10).
+
+Every model maps windows ``[B, T, F]`` (normalised) to predictions ``[B]`` (degrees C) and starts
+from Keras' default initialisation (glorot_uniform weights, zero biases; see ``rnn`` for the
+recurrent layers), so it trains like the book's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from jenacast.rnn import GRU, LSTM, Bidirectional
+
+
+def dense_layer(in_features: int, out_features: int) -> nn.Linear:
+    """Keras' ``Dense``: glorot_uniform kernel, zero bias."""
+    layer = nn.Linear(in_features, out_features)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def conv_layer(in_channels: int, filters: int, kernel_size: int) -> nn.Conv1d:
+    """Keras' ``Conv1D`` (padding "valid"): glorot_uniform over (kernel_size * channels), zero bias."""
+    layer = nn.Conv1d(in_channels, filters, kernel_size)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class Head(nn.Module):
+    """``[B, T, F]`` -> body -> optional Dropout -> Dense(1) -> ``[B]``; ``reverse`` flips time first."""
+
+    def __init__(self, body: nn.Module, width: int, dropout: float = 0.0, reverse: bool = False):
+        super().__init__()
+        self.body = body
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.out = dense_layer(width, 1)
+        self.reverse = reverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reverse:
+            x = x.flip(1)  # the book's reversed-order experiment: windows fed last step first
+        return self.out(self.dropout(self.body(x))).squeeze(-1)
+
+
+class DenseBody(nn.Module):
+    def __init__(self, steps: int, features: int):
+        super().__init__()
+        self.hidden = dense_layer(steps * features, 16)
+
+    def forward(self, x):  # [B, T, F] -> [B, 16]
+        return torch.relu(self.hidden(x.flatten(1)))
+
+
+class ConvBody(nn.Module):
+    def __init__(self, features: int):
+        super().__init__()
+        self.convs = nn.ModuleList([conv_layer(features, 8, 24), conv_layer(8, 8, 12), conv_layer(8, 8, 6)])
+
+    def forward(self, x):  # [B, T, F] -> [B, 8]
+        x = x.transpose(1, 2)  # channels first, as torch's Conv1d wants
+        x = nn.functional.max_pool1d(torch.relu(self.convs[0](x)), 2)
+        x = nn.functional.max_pool1d(torch.relu(self.convs[1](x)), 2)
+        return torch.relu(self.convs[2](x)).mean(dim=2)  # GlobalAveragePooling1D
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A chapter model: how to build it, the book's epochs, and the book's reported numbers."""
+
+    name: str
+    description: str
+    epochs: int
+    make: Callable[[int, int, str], nn.Module]  # (features, steps, backend) -> module
+    book_test_mae: float | None
+    book_note: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("dense", "Flatten -> Dense(16, relu) -> Dense(1)", 10,
+                  lambda f, t, be: Head(DenseBody(t, f), 16), None, "rerun (TF 2.9): test 2.68"),
+        ModelSpec("conv", "Conv1D(8,24) -> MaxPool(2) -> Conv1D(8,12) -> MaxPool(2) -> Conv1D(8,6) -> GlobalAvgPool -> Dense(1)", 10,
+                  lambda f, t, be: Head(ConvBody(f), 8), None, "book: val about 2.9; rerun: test 3.27"),
+        ModelSpec("lstm", "LSTM(16) -> Dense(1)", 10,
+                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16), 2.55, "book: val 2.39, test 2.55"),
+        ModelSpec("lstm-dropout", "LSTM(32, recurrent_dropout=0.25) -> Dropout(0.5) -> Dense(1)", 50,
+                  lambda f, t, be: Head(LSTM(f, 32, recurrent_dropout=0.25, backend=be), 32, dropout=0.5), 2.45,
+                  "book: val 2.27, test 2.45"),
+        ModelSpec("stacked-gru", "GRU(32, rd=0.5, return_sequences) -> GRU(32, rd=0.5) -> Dropout(0.5) -> Dense(1)", 50,
+                  lambda f, t, be: Head(nn.Sequential(GRU(f, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
+                                                      GRU(32, 32, recurrent_dropout=0.5, backend=be)), 32, dropout=0.5),
+                  2.39, "book: test 2.39"),
+        ModelSpec("bidirectional", "Bidirectional(LSTM(16)) -> Dense(1)", 10,
+                  lambda f, t, be: Head(Bidirectional(LSTM(f, 16, backend=be)), 32), None,
+                  "book: worse than the plain LSTM; rerun: val 2.46"),
+        ModelSpec("reversed-lstm", "LSTM(16) -> Dense(1) on time-reversed windows", 10,
+                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16, reverse=True), None,
+                  "book: far worse than the baseline"),
+    ]
+}
+BASELINE_BOOK = {"val_mae": 2.44, "test_mae": 2.62}
+
+
+def build(name: str, num_features: int = 14, *, steps: int = 120, backend: str = "auto") -> nn.Module:
+    """A fresh chapter model by name (see ``MODELS``) for windows ``[B, steps, num_features]``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}.")
+    return MODELS[name].make(num_features, steps, backend)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

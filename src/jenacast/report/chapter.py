@@ -1,0 +1,77 @@
+"""The chapter's report: results.json (stable schema), report.md (the table) and the comparison chart.
+
+``results.json``::
+
+    {"dataset": {"name", "rows", "sha256", "synthetic"},
+     "models": {NAME: {"val_mae", "test_mae", "test_mae_std", "seeds", "epochs",
+                       "seconds_per_epoch", "params", "book_test_mae"}},   # "baseline" among them
+     "settings": {...}, "note": "...", "jenacast_version": "..."}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jenacast import __version__
+from jenacast._atomic import write_text
+from jenacast.models import BASELINE_BOOK, MODELS
+from jenacast.report.plots import plot_comparison
+
+RESULTS = "results.json"
+REPORT = "report.md"
+COMPARISON = "comparison.png"
+
+
+def dataset_title(dataset: dict) -> str:
+    if dataset["synthetic"]:
+        return "synthetic Jena-like dataset"
+    return "real Jena climate data" if dataset["name"] == "jena" else f"data from {dataset['name']}"
+
+
+def format_table(results: dict) -> str:
+    models = results["models"]
+    base = models["baseline"]["test_mae"]
+    lines = ["| model | best val MAE | test MAE | book (real data) | vs baseline | s/epoch | params |",
+             "|---|---|---|---|---|---|---|"]
+    for name, m in models.items():
+        test = f"{m['test_mae']:.3f}" + (f" ± {m['test_mae_std']:.3f}" if m["seeds"] > 1 else "")
+        change = "" if name == "baseline" else f"{100 * (m['test_mae'] - base) / base:+.1f}%"
+        note = (f"val {BASELINE_BOOK['val_mae']}, test {BASELINE_BOOK['test_mae']}" if name == "baseline"
+                else MODELS[name].book_note)
+        seconds = "" if m["seconds_per_epoch"] is None else f"{m['seconds_per_epoch']:.1f}"
+        lines.append(f"| {name} | {m['val_mae']:.3f} | {test} | {note} | {change} | {seconds} | {m['params']:,} |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, results: dict) -> None:
+    """Write results.json, comparison.png and report.md into ``out`` (each atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / RESULTS, json.dumps(results, indent=2) + "\n")
+    dataset, settings = results["dataset"], results["settings"]
+    title = f"jenacast chapter 10 on the {dataset_title(dataset)}"
+    rows = [{"name": n, **m} for n, m in results["models"].items()]
+    plot_comparison(rows, out / COMPARISON, f"Test MAE, {dataset_title(dataset)}")
+    curves = "\n".join(f"- {name}: ![{name}](runs/{name}/seed-0/curves.png)" for name in results["models"] if name != "baseline")
+    quoted = ("The book's numbers are quoted from the book (real Jena data); they are not reproduced here, "
+              "since this run used " + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}."))
+    text = f"""# {title}
+
+Dataset: {dataset['name']} ({dataset['rows']:,} rows, sha256 `{dataset['sha256'][:16]}...`){' (synthetic)' if dataset['synthetic'] else ''}.
+{results.get('note') or ''}
+
+Settings: {'quick mode, ' if settings['quick'] else ''}epochs {settings['epochs']}, seeds {settings['seeds']}, batch {settings['batch_size']},
+{settings['optimizer']} lr {settings['lr']}, device {settings['device']}, backend {settings['backend']}{', at most ' + str(settings['max_batches']) + ' batches per loop' if settings['max_batches'] else ''};
+jenacast {__version__}. Test MAE is the best checkpoint's (lowest validation loss), reloaded.
+
+{format_table(results)}
+
+{quoted}
+
+![comparison]({COMPARISON})
+
+## Learning curves
+
+{curves}
+"""
+    write_text(out / REPORT, text)

@@ -1,0 +1,67 @@
+"""The chapter's figures: learning curves per model and one comparison chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jenacast._atomic import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history: list[dict], path: Path, title: str, baseline_val_mae: float | None = None) -> None:
+    """The book's figure: training MAE (dots) and validation MAE (line) per epoch."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    ax.plot(epochs, [row["mae"] for row in history], "bo", label="Training MAE")
+    ax.plot(epochs, [row["val_mae"] for row in history], "b", label="Validation MAE")
+    if baseline_val_mae is not None:
+        ax.axhline(baseline_val_mae, color="gray", linestyle="--", linewidth=1, label="Baseline (validation)")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("MAE (degrees C)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_comparison(rows: list[dict], path: Path, title: str) -> None:
+    """Bars of test MAE per model (with the spread over seeds), the baseline as a line, the book's marks."""
+    plt = _pyplot()
+    names = [r["name"] for r in rows]
+    test = [r["test_mae"] for r in rows]
+    spread = [r.get("test_mae_std") or 0.0 for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.4), dpi=110)
+    colors = ["gray" if n == "baseline" else "tab:blue" for n in names]
+    ax.bar(names, test, yerr=spread, color=colors, capsize=3, label="jenacast test MAE")
+    book = [(i, r["book_test_mae"]) for i, r in enumerate(rows) if r.get("book_test_mae") is not None]
+    if book:
+        ax.plot([i for i, _ in book], [v for _, v in book], "r_", markersize=22, markeredgewidth=2,
+                label="book's test MAE (real data)")
+    base = next((r["test_mae"] for r in rows if r["name"] == "baseline"), None)
+    if base is not None:
+        ax.axhline(base, color="gray", linestyle="--", linewidth=1)
+    low = min(test + [v for _, v in book]) if test else 0
+    ax.set_ylim(max(0.0, low * 0.8), max(test + [v for _, v in book]) * 1.08 if test else 1)
+    ax.set_ylabel("Test MAE (degrees C)")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=25)
+    ax.legend(loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    plt = _pyplot()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

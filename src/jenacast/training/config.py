@@ -1,0 +1,64 @@
+"""Training settings, frozen and serialisable (they go into config.json and every checkpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from jenacast.errors import JenacastError
+from jenacast.models import MODELS
+from jenacast.training.optim import OPTIMIZERS
+
+
+class ConfigError(JenacastError, ValueError):
+    """A training option has a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``epochs=None`` means the book's number for the model.
+
+    ``max_batches`` caps every loop (training, validation, test) for smoke runs; ``patience``
+    stops after that many epochs without a better validation loss (None: never).
+    """
+
+    model: str
+    epochs: int | None = None
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "rmsprop"
+    patience: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"
+    max_batches: int | None = None
+    dataset: str = "synthetic"  # "synthetic", "jena" or a CSV path
+    clean_wind: bool = False
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}.")
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", MODELS[self.model].epochs)
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)!r}.")
+        for name in ("patience", "max_batches"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def same_run_as(self, other: "TrainConfig") -> bool:
+        """Whether ``other`` describes the same training (so its checkpoint can be resumed)."""
+        return self.to_dict() == other.to_dict()

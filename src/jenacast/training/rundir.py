@@ -1,0 +1,40 @@
+"""The files of a run folder, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from jenacast._atomic import write_text
+
+CONFIG = "config.json"
+HISTORY = "history.csv"
+BEST = "best.pt"
+LAST = "last.pt"  # the latest finished epoch, for --resume
+METRICS = "metrics.json"
+CURVES = "curves.png"
+HISTORY_FIELDS = ("epoch", "loss", "mae", "val_loss", "val_mae", "seconds")
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in HISTORY_FIELDS})
+    write_text(path, buf.getvalue())
+
+
+def read_history(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]

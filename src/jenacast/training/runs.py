@@ -1,0 +1,44 @@
+"""Reopening a finished run folder: its model, its data, and a fresh evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jenacast.data.select import open_dataset
+from jenacast.data.windows import make_splits
+from jenacast.models import build
+from jenacast.training import rundir
+from jenacast.training.checkpoint import CheckpointError, load_checkpoint
+from jenacast.training.config import TrainConfig
+from jenacast.training.trainer import evaluate_split, resolve_device
+
+
+def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> dict:
+    """Rebuild the best model of ``run_dir`` from its checkpoint alone and evaluate it on val and test."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder.")
+    state = load_checkpoint(run_dir / rundir.BEST)
+    try:
+        config = TrainConfig.from_dict(state["config"])
+        dataset = open_dataset(config.dataset, clean_wind=config.clean_wind, progress=progress)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{run_dir / rundir.BEST} lacks {exc}; it was not written by this jenacast.") from None
+    if dataset.sha256 != state["dataset"]["sha256"]:
+        raise CheckpointError(f"{run_dir} was trained on data with sha256 {state['dataset']['sha256'][:12]}..., "
+                              f"but {config.dataset!r} now has {dataset.sha256[:12]}...; the results would not compare.")
+    splits = make_splits(dataset.table)
+    if not np.allclose(splits.mean, state["mean"].numpy()) or not np.allclose(splits.std, state["std"].numpy()):
+        raise CheckpointError(f"{run_dir}: the normalisation statistics of the data differ from the checkpoint's.")
+    torch_device = resolve_device(device)
+    model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend)
+    model.load_state_dict(state["model_state"])
+    model.to(torch_device)
+    val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=torch_device,
+                                       max_batches=config.max_batches)
+    test_loss, test_mae = evaluate_split(model, splits.test, batch_size=config.batch_size, device=torch_device,
+                                         max_batches=config.max_batches)
+    return {"run": str(run_dir), "model": config.model, "epoch": state["epoch"], "val_loss": val_loss,
+            "val_mae": val_mae, "test_loss": test_loss, "test_mae": test_mae, "dataset": state["dataset"]}

@@ -1,0 +1,192 @@
+"""The trainer: owns optimizer, shuffling, checkpoints, early stopping, resume and the run folder.
+
+Models stay pure modules. A run folder holds ``config.json``, ``history.csv``, ``best.pt`` (the
+epoch with the lowest validation loss), ``last.pt`` (the latest finished epoch, for resume),
+``metrics.json`` and ``curves.png``; every file is replaced atomically, so Ctrl-C loses at most
+the epoch in progress and ``resume=True`` continues from ``last.pt`` to the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from jenacast.data.windows import Split, Splits
+from jenacast.errors import JenacastError
+from jenacast.models import MODELS, build, count_parameters
+from jenacast.training import rundir
+from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
+from jenacast.training.config import ConfigError, TrainConfig
+from jenacast.training.optim import make_optimizer
+
+
+class TrainingError(JenacastError):
+    """Training cannot go on (a NaN loss, a run folder that holds another run)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu or cuda.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but this torch sees no CUDA device.")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def evaluate_split(model: torch.nn.Module, split: Split, *, batch_size: int = 256, device=None,
+                   max_batches: int | None = None) -> tuple[float, float]:
+    """``(MSE, MAE)`` over the split's windows (or its first ``max_batches`` batches), in eval mode."""
+    model.eval()
+    sq = ab = 0.0
+    seen = 0
+    for index, (x, y) in enumerate(split.batches(batch_size, device=device)):
+        if max_batches is not None and index >= max_batches:
+            break
+        err = (model(x) - y).double()
+        sq += err.square().sum().item()
+        ab += err.abs().sum().item()
+        seen += len(y)
+    return sq / seen, ab / seen
+
+
+def _shuffle_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, *, resume: bool = False,
+        progress: bool = True, say: Callable[[str], None] = print) -> dict:
+    """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json."""
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    device = resolve_device(config.device)
+    last_path = run_dir / rundir.LAST
+    if not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
+        raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
+    seed_everything(config.seed)
+    model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend).to(device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    history: list[dict] = []
+    best_val, best_epoch, start_epoch = math.inf, 0, 0
+    if resume and last_path.exists():
+        state = load_checkpoint(last_path)
+        saved = TrainConfig.from_dict(state["config"])
+        if not saved.same_run_as(config):
+            raise TrainingError(f"{run_dir} holds a run with other settings; resume it with the same options or choose another --out.")
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        history, best_val, best_epoch, start_epoch = state["history"], state["best_val_loss"], state["best_epoch"], state["epoch"]
+        _set_rng_state(state["torch_rng"], device)
+        say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
+    rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
+
+    def checkpoint(path: Path, epoch: int) -> None:
+        save_checkpoint(path, config=config.to_dict(), model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
+                        epoch=epoch, best_val_loss=best_val, best_epoch=best_epoch, mean=torch.from_numpy(splits.mean),
+                        std=torch.from_numpy(splits.std), dataset=dataset_info, history=history,
+                        torch_rng=_rng_state(device))
+
+    n_batches = splits.train.num_batches(config.batch_size)
+    if config.max_batches:
+        n_batches = min(n_batches, config.max_batches)
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        if config.patience is not None and epoch - best_epoch > config.patience:
+            break
+        started = time.perf_counter()
+        model.train()
+        sq = ab = 0.0
+        seen = 0
+        batches = splits.train.batches(config.batch_size, shuffle=True, seed=_shuffle_seed(config.seed, epoch), device=device)
+        with tqdm(total=n_batches, desc=f"{config.model} {epoch}/{config.epochs}", disable=None if progress else True, leave=False,
+                  unit="batch", dynamic_ncols=True) as bar:
+            for index, (x, y) in enumerate(batches):
+                if index >= n_batches:
+                    break
+                prediction = model(x)
+                loss = torch.nn.functional.mse_loss(prediction, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    kept = f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}" if best_epoch else "no checkpoint was written"
+                    raise TrainingError(f"training {config.model} diverged: the loss became {loss_value} at epoch {epoch}, "
+                                        f"batch {index + 1}; {kept}; try a lower --lr.")
+                optimizer.step()
+                ab += (prediction.detach() - y).abs().sum().item()
+                sq += loss_value * len(y)
+                seen += len(y)
+                bar.update(1)
+                bar.set_postfix(loss=f"{sq / seen:.4f}", mae=f"{ab / seen:.4f}", refresh=False)
+        val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=device,
+                                           max_batches=config.max_batches)
+        row = {"epoch": epoch, "loss": sq / seen, "mae": ab / seen, "val_loss": val_loss, "val_mae": val_mae,
+               "seconds": time.perf_counter() - started}
+        history.append(row)
+        improved = val_loss < best_val
+        if improved:
+            best_val, best_epoch = val_loss, epoch
+            checkpoint(run_dir / rundir.BEST, epoch)
+        checkpoint(last_path, epoch)
+        rundir.write_history(run_dir / rundir.HISTORY, history)
+        say(f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
+            f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}")
+    return finish(run_dir, config, splits, model, device, history, dataset_info)
+
+
+def finish(run_dir: Path, config: TrainConfig, splits: Splits, model: torch.nn.Module, device: torch.device,
+           history: list[dict], dataset_info: dict) -> dict:
+    """Reload the best checkpoint, evaluate it on test, write metrics.json and curves.png."""
+    from jenacast.evaluate import baseline_mae
+    from jenacast.report.plots import plot_curves
+
+    best = load_checkpoint(run_dir / rundir.BEST)
+    model.load_state_dict(best["model_state"])
+    test_loss, test_mae = evaluate_split(model, splits.test, batch_size=config.batch_size, device=device,
+                                         max_batches=config.max_batches)
+    best_row = next(r for r in history if r["epoch"] == best["epoch"])
+    metrics = {
+        "model": config.model,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best_row["val_loss"],
+        "best_val_mae": best_row["val_mae"],
+        "test_loss": test_loss,
+        "test_mae": test_mae,
+        "epochs_run": len(history),
+        "epochs": config.epochs,
+        "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+        "params": count_parameters(model),
+        "dataset": dataset_info,
+    }
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    plot_curves(history, run_dir / rundir.CURVES, f"{config.model}: {MODELS[config.model].description}",
+                baseline_val_mae=None if config.max_batches else baseline_mae(splits.val))
+    return metrics

@@ -1,0 +1,116 @@
+"""Every CLI command end to end, on a small Jena-format CSV, with --max-batches / --quick."""
+
+import json
+
+import pytest
+
+from jenacast.cli import main
+from jenacast.data import generate_synthetic, write_csv
+from jenacast.errors import DataError
+from jenacast.training import rundir
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    write_csv(generate_synthetic(2, years=0.2), path)
+    return path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_then_evaluate(small_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", "lstm", "--dataset", small_csv, "--epochs", 2, "--max-batches", 3,
+                          "--out", out, "--quiet", "--device", "cpu")
+    assert code == 0 and "test MAE" in stdout
+    for name in (rundir.CONFIG, rundir.HISTORY, rundir.BEST, rundir.LAST, rundir.METRICS, rundir.CURVES):
+        assert (out / name).exists()
+    metrics = json.loads((out / rundir.METRICS).read_text())
+    assert metrics["epochs_run"] == 2 and metrics["params"] == 2001
+    code, stdout, _ = run(capsys, "evaluate", out, "--json")
+    result = json.loads(stdout)
+    assert code == 0 and result["test_mae"] == pytest.approx(metrics["test_mae"], rel=1e-6)
+    # --resume on a finished run trains nothing more and reports the same
+    code, stdout, _ = run(capsys, "train", "lstm", "--dataset", small_csv, "--epochs", 2, "--max-batches", 3,
+                          "--out", out, "--quiet", "--device", "cpu", "--resume", "--json")
+    assert code == 0 and json.loads(stdout)["test_mae"] == pytest.approx(metrics["test_mae"])
+
+
+def test_train_into_an_existing_run_without_resume_is_refused(small_csv, tmp_path, capsys):
+    args = ["train", "dense", "--dataset", small_csv, "--epochs", 1, "--max-batches", 2, "--out", tmp_path, "--quiet"]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "already holds a run; pass --resume" in err and err.count("\n") == 1
+
+
+def test_evaluate_bad_folders(tmp_path, capsys):
+    code, _, err = run(capsys, "evaluate", tmp_path / "missing")
+    assert code == 1 and "no such run folder" in err
+    (tmp_path / rundir.BEST).write_bytes(b"\x80garbage")
+    code, _, err = run(capsys, "evaluate", tmp_path)
+    assert code == 1 and "is not a readable jenacast checkpoint" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "gru"], "invalid choice: 'gru'"),
+    (["train", "lstm", "--lr", "-1"], "expected a positive number"),
+    (["train", "lstm", "--epochs", "0"], "expected a positive integer"),
+    (["chapter", "--models", "lstm,nope"], "unknown model nope"),
+    (["chapter", "--seeds", "x"], "expected a positive integer"),
+])
+def test_bad_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_train_with_a_bad_dataset_path(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "lstm", "--dataset", tmp_path / "nope.csv", "--quiet")
+    assert code == 1 and "no such file" in err
+
+
+def test_chapter_quick_writes_report_and_reuses_finished_runs(small_csv, tmp_path, capsys):
+    out = tmp_path / "chapter"
+    argv = ["chapter", "--quick", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2, "--out", out, "--json"]
+    code, stdout, _ = run(capsys, *argv)
+    assert code == 0
+    results = json.loads(stdout)
+    assert results == json.loads((out / "results.json").read_text())
+    assert set(results["dataset"]) >= {"name", "rows", "sha256", "synthetic"} and results["dataset"]["synthetic"] is False
+    assert list(results["models"]) == ["baseline", "dense", "lstm"]
+    for m in results["models"].values():
+        assert set(m) >= {"val_mae", "test_mae", "test_mae_std", "seeds", "epochs", "seconds_per_epoch", "params",
+                          "book_test_mae"}
+    assert results["models"]["lstm"]["seeds"] == 2 and results["models"]["lstm"]["book_test_mae"] == 2.55
+    assert results["models"]["baseline"]["book_test_mae"] == 2.62
+    report = (out / "report.md").read_text()
+    assert "| lstm |" in report and "comparison.png" in report and (out / "comparison.png").stat().st_size > 1000
+    assert (out / "runs" / "lstm" / "seed-1" / rundir.CURVES).exists()
+    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2,
+                          "--out", out)
+    assert code == 0 and "| dense |" in stdout
+    assert json.loads((out / "results.json").read_text())["models"]["lstm"] == results["models"]["lstm"]
+
+
+def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys, monkeypatch):
+    def offline(**kwargs):
+        raise DataError("no network")
+
+    monkeypatch.setattr("jenacast.data.select.download", offline)
+    code, stdout, err = run(capsys, "chapter", "--quick", "--models", "dense", "--out", tmp_path)
+    assert code == 0
+    assert "using the synthetic Jena-like dataset" in stdout + err and "could not be downloaded (no network)" in stdout + err
+    assert "report in" in stdout + err
+    assert (tmp_path / "report.md").read_text().startswith("# jenacast chapter 10 on the synthetic Jena-like dataset")
+
+
+def test_help_explains(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "stacked-gru" in text and "RMSprop" in text and "--resume" in text

@@ -1,0 +1,115 @@
+import csv
+
+import pytest
+import torch
+
+from jenacast.data import WindowSpec, generate_synthetic, make_splits
+from jenacast.training import TrainConfig, TrainingError, fit
+from jenacast.training import rundir
+from jenacast.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+INFO = {"name": "synthetic", "rows": 0, "sha256": "x", "synthetic": True}
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    return make_splits(generate_synthetic(0, years=0.15), spec=WindowSpec(sampling_rate=3, sequence_length=16, horizon=12))
+
+
+def config(model="lstm", **kw):
+    base = dict(model=model, epochs=3, batch_size=64, max_batches=12, device="cpu", seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_falls_and_best_checkpoint_is_the_argmin_of_val_loss(tiny_splits, tmp_path):
+    metrics = fit(config(epochs=4), tiny_splits, INFO, tmp_path, progress=False, say=lambda m: None)
+    history = rundir.read_history(tmp_path / rundir.HISTORY)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert history[-1]["loss"] < history[0]["loss"]
+    best = min(history, key=lambda r: r["val_loss"])
+    state = load_checkpoint(tmp_path / rundir.BEST)
+    assert state["epoch"] == best["epoch"] == metrics["best_epoch"]
+    assert metrics["best_val_mae"] == pytest.approx(best["val_mae"], rel=1e-5)
+    for name in (rundir.CONFIG, rundir.HISTORY, rundir.BEST, rundir.LAST, rundir.METRICS, rundir.CURVES):
+        assert (tmp_path / name).exists()
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left
+    with open(tmp_path / rundir.HISTORY) as fh:
+        assert next(csv.reader(fh)) == list(rundir.HISTORY_FIELDS)
+    assert set(state) >= {"config", "model_state", "optimizer_state", "epoch", "best_val_loss", "mean", "std",
+                          "dataset", "version"}
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_splits, tmp_path):
+    cfg = config(model="lstm-dropout")  # dropout masks draw from the RNG, so its state must resume too
+    fit(cfg, tiny_splits, INFO, tmp_path / "straight", progress=False, say=lambda m: None)
+
+    def interrupt_after_epoch_2(message):
+        if "epoch 2/3" in message:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, tiny_splits, INFO, tmp_path / "resumed", progress=False, say=interrupt_after_epoch_2)
+    assert not (tmp_path / "resumed" / rundir.METRICS).exists()
+    with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
+        fit(cfg, tiny_splits, INFO, tmp_path / "resumed", progress=False, say=lambda m: None)
+    fit(cfg, tiny_splits, INFO, tmp_path / "resumed", resume=True, progress=False, say=lambda m: None)
+    a = load_checkpoint(tmp_path / "straight" / rundir.LAST)
+    b = load_checkpoint(tmp_path / "resumed" / rundir.LAST)
+    for key in a["model_state"]:
+        assert torch.equal(a["model_state"][key], b["model_state"][key]), key
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in a["history"]] == \
+           [{k: v for k, v in r.items() if k != "seconds"} for r in b["history"]]
+    with pytest.raises(TrainingError, match="other settings"):
+        fit(config(model="lstm-dropout", lr=0.01), tiny_splits, INFO, tmp_path / "resumed", resume=True,
+            progress=False, say=lambda m: None)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_splits, tmp_path, monkeypatch):
+    real_mse = torch.nn.functional.mse_loss
+    calls = {"n": 0}
+
+    def mse_that_diverges(prediction, target):
+        calls["n"] += 1
+        loss = real_mse(prediction, target)
+        return loss * float("nan") if calls["n"] > 12 else loss  # epoch 1 has 12 batches
+
+    monkeypatch.setattr(torch.nn.functional, "mse_loss", mse_that_diverges)
+    with pytest.raises(TrainingError, match=r"diverged: the loss became nan at epoch 2, batch 1; "
+                                            r"the last good checkpoint \(epoch 1\) is kept in"):
+        fit(config(), tiny_splits, INFO, tmp_path, progress=False, say=lambda m: None)
+    assert load_checkpoint(tmp_path / rundir.BEST)["epoch"] == 1
+
+
+def test_early_stopping_with_patience(tiny_splits, tmp_path):
+    metrics = fit(config(epochs=30, patience=1, lr=0.05), tiny_splits, INFO, tmp_path, progress=False, say=lambda m: None)
+    history = rundir.read_history(tmp_path / rundir.HISTORY)
+    assert metrics["epochs_run"] == len(history) < 30
+    assert history[-1]["epoch"] - metrics["best_epoch"] == 1
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="is not a readable jenacast checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="is not a jenacast checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    save_checkpoint(tmp_path / "old.pt", config={})
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    torch.save({**payload, "version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="in checkpoint format 99; this jenacast .* reads format 1"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(model="gru"), "unknown model 'gru'"),
+    (dict(epochs=0), "--epochs must be a positive integer"),
+    (dict(lr=-1.0), "--lr must be a positive number"),
+    (dict(optimizer="sgd"), "unknown optimizer 'sgd'"),
+    (dict(patience=0), "--patience must be a positive integer"),
+])
+def test_bad_config_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        config(**kwargs)
