@@ -149,6 +149,38 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from jenacast.bench import DEFAULT_MODELS, run_bench
+    from jenacast.rnn.ops import available
+    from jenacast.training.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    backends = args.backends or (("triton", "fwbw", "torch") if device.type == "cuda" else ("fwbw", "torch"))
+    missing = [b for b in backends if b in ("triton",) and not available(b)]
+    if missing:
+        raise JenacastError(f"backend {missing[0]} is not installed here: pip install 'jenacast[gpu]'.")
+    say = (lambda _m: None) if args.json else print
+    say(f"jenacast bench on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
+        f"(torch {torch.__version__}, {torch.get_num_threads()} threads): ms per training batch of 256 x 120 x 14")
+    results = run_bench(args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, say=say)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def _backend_list(text: str) -> tuple[str, ...]:
+    from jenacast.rnn.ops import TIERS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    allowed = (*TIERS, "torch")
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown backend {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
+    return names
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from jenacast.rnn import BACKENDS
 
@@ -244,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     chapter.add_argument("--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)")
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
+
+    from jenacast.bench import DEFAULT_MODELS
+
+    bench = commands.add_parser(
+        "bench", help="milliseconds per training batch of each model on each backend",
+        description="Time a whole training step (forward, backward, RMSprop update; batch 256 x 120 x 14 on the "
+        "device) of the chapter's models on each backend in one run. Backend 'torch' is torch.nn's own "
+        "LSTM/GRU (cuDNN on a GPU) without recurrent dropout, the baseline to beat.")
+    bench.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    bench.add_argument("--models", type=_model_list, metavar="a,b,...",
+                       help=f"default: {','.join(DEFAULT_MODELS)}")
+    bench.add_argument("--backends", type=_backend_list, metavar="a,b,...",
+                       help="from reference, fwbw, triton, torch (default: triton,fwbw,torch on cuda, fwbw,torch on cpu)")
+    bench.add_argument("--repeats", type=_positive_int, default=20, help="timed batches per case (median reported)")
+    bench.add_argument("--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}')
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from jenacast.rnn import GRU, LSTM, Bidirectional, DropoutMasks
-from jenacast.rnn.ops import _OPS
+from jenacast.rnn.ops import TIERS, available, tier_ops
 
-BACKENDS = list(_OPS)
+BACKENDS = [t for t in TIERS if available(t)]
 
 
 def torch_lstm_from(layer: LSTM) -> torch.nn.LSTM:

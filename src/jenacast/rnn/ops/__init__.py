@@ -2,12 +2,16 @@
 
 * ``reference``: plain autograd loop, the specification;
 * ``fwbw``: hand-written backward in torch, the structure the fused kernels port;
+* ``triton``: persistent fused GPU kernels (``pip install 'jenacast[gpu]'``);
 * ``auto``: the fastest tier available for the input's device, resolved once per device type and
   logged (logger ``jenacast``), never switched silently.
+
+Every tier of an op takes the same arguments and returns the same outputs (see the reference).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 
 import torch
@@ -19,13 +23,32 @@ from jenacast.rnn.ops.lstm.reference import lstm_reference
 
 log = logging.getLogger("jenacast")
 
-_OPS = {
-    "reference": {"lstm": lstm_reference, "gru": gru_reference},
-    "fwbw": {"lstm": lstm_fwbw, "gru": gru_fwbw},
-}
-BACKENDS = ("auto", *_OPS)
-_AUTO_PREFERENCE = {"cpu": ("fwbw",), "cuda": ("fwbw",)}
+TIERS = ("reference", "fwbw", "triton")
+BACKENDS = ("auto", *TIERS)
+_AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("fwbw",)}
+_INSTALL_HINT = {"triton": "pip install 'jenacast[gpu]'"}
 _resolved: dict[str, str] = {}
+
+
+def available(tier: str) -> bool:
+    """Whether ``tier``'s optional dependency is installed."""
+    return tier != "triton" or importlib.util.find_spec("triton") is not None
+
+
+def tier_ops(tier: str) -> dict:
+    """``{"lstm": fn, "gru": fn}`` of one tier (the Triton tier is imported on first use)."""
+    if tier == "reference":
+        return {"lstm": lstm_reference, "gru": gru_reference}
+    if tier == "fwbw":
+        return {"lstm": lstm_fwbw, "gru": gru_fwbw}
+    if tier == "triton":
+        if not available("triton"):
+            raise ValueError(f"backend 'triton' needs Triton, which is not installed: {_INSTALL_HINT['triton']}.")
+        from jenacast.rnn.ops.gru.triton import gru_triton
+        from jenacast.rnn.ops.lstm.triton import lstm_triton
+
+        return {"lstm": lstm_triton, "gru": gru_triton}
+    raise ValueError(f"unknown backend {tier!r}; expected one of {', '.join(BACKENDS)}.")
 
 
 def check_backend(name: str) -> str:
@@ -41,14 +64,19 @@ def resolve(name: str, device: torch.device) -> str:
         return name
     kind = device.type
     if kind not in _resolved:
-        _resolved[kind] = next(b for b in _AUTO_PREFERENCE.get(kind, ("fwbw",)) if b in _OPS)
-        log.info("jenacast: backend 'auto' on %s uses %r", kind, _resolved[kind])
+        preference = _AUTO_PREFERENCE.get(kind, ("fwbw",))
+        chosen = next(t for t in preference if available(t))
+        skipped = [t for t in preference[: preference.index(chosen)]]
+        why = "".join(f"; {t} is not installed ({_INSTALL_HINT[t]})" for t in skipped)
+        log.info("jenacast: backend 'auto' on %s uses %r%s", kind, chosen, why)
+        _resolved[kind] = chosen
     return _resolved[kind]
 
 
 def get_op(cell: str, backend: str, device: torch.device):
     """The function implementing ``cell`` ("lstm" or "gru") for ``backend`` on ``device``."""
-    return _OPS[resolve(backend, device)][cell]
+    return tier_ops(resolve(backend, device))[cell]
 
 
-__all__ = ["BACKENDS", "check_backend", "get_op", "gru_fwbw", "gru_reference", "lstm_fwbw", "lstm_reference", "resolve"]
+__all__ = ["BACKENDS", "TIERS", "available", "check_backend", "get_op", "gru_reference", "lstm_reference", "resolve",
+           "tier_ops"]

@@ -1,0 +1,103 @@
+"""`jenacast bench`: milliseconds per training batch of the chapter's models, per backend, side by side.
+
+A training batch is the whole step: forward, MSE loss, backward and the RMSprop update, on one
+batch of 256 windows x 120 steps x 14 features already on the device. Each backend is timed in
+the same run; ``first_batch_ms`` is the first call's time (kernel compilation, caches). The
+``torch`` backend is torch.nn's own LSTM/GRU (cuDNN on a GPU), which cannot do recurrent dropout:
+it times the same architecture without it, as the baseline to beat.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from jenacast.models import MODELS, Head, build, count_parameters
+from jenacast.training.optim import KerasRMSprop
+
+RECURRENT = ("lstm", "lstm-dropout", "stacked-gru", "bidirectional", "reversed-lstm")
+DEFAULT_MODELS = ("lstm", "lstm-dropout", "stacked-gru", "bidirectional")
+
+
+class _TorchRNN(nn.Module):
+    """torch.nn's recurrent layer, batch first, returning the last step's output ``[B, H*directions]``."""
+
+    def __init__(self, cell: type, features: int, units: int, layers: int = 1, bidirectional: bool = False):
+        super().__init__()
+        self.rnn = cell(features, units, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+        self.units, self.bidirectional = units, bidirectional
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        if not self.bidirectional:
+            return out[:, -1]
+        return torch.cat([out[:, -1, :self.units], out[:, 0, self.units:]], dim=-1)
+
+
+def torch_native(name: str, features: int = 14) -> nn.Module:
+    """The chapter model built from torch.nn layers (no recurrent dropout: torch has none)."""
+    if name in ("lstm", "reversed-lstm"):
+        return Head(_TorchRNN(nn.LSTM, features, 16), 16, reverse=name == "reversed-lstm")
+    if name == "lstm-dropout":
+        return Head(_TorchRNN(nn.LSTM, features, 32), 32, dropout=0.5)
+    if name == "stacked-gru":
+        return Head(_TorchRNN(nn.GRU, features, 32, layers=2), 32, dropout=0.5)
+    if name == "bidirectional":
+        return Head(_TorchRNN(nn.LSTM, features, 16, bidirectional=True), 32)
+    return build(name, features)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 20, batch_size: int = 256,
+              steps: int = 120, features: int = 14) -> dict:
+    torch.manual_seed(0)
+    model = (torch_native(name, features) if backend == "torch" else build(name, features, steps=steps, backend=backend))
+    model = model.to(device).train()
+    optimizer = KerasRMSprop(model.parameters())
+    x = torch.randn(batch_size, steps, features, device=device)
+    y = torch.randn(batch_size, device=device) * 8
+
+    def step():
+        loss = nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    _sync(device)
+    started = time.perf_counter()
+    step()
+    _sync(device)
+    first = time.perf_counter() - started
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        started = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return {"model": name, "device": str(device), "backend": backend, "ms_per_batch": 1000 * statistics.median(times),
+            "ms_min": 1000 * min(times), "first_batch_ms": 1000 * first, "repeats": repeats,
+            "params": count_parameters(model)}
+
+
+def run_bench(models, backends, device: torch.device, *, repeats: int = 20, say=print) -> list[dict]:
+    """Every model on every backend; non-recurrent models are timed once (they have no backend)."""
+    results = []
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; expected names from {', '.join(MODELS)}.")
+        for backend in (backends if name in RECURRENT else ("-",)):
+            result = bench_one(name, "auto" if backend == "-" else backend, device, repeats=repeats)
+            result["backend"] = backend
+            say(f"{name:<14} {backend:<10} {result['ms_per_batch']:9.2f} ms/batch   (first {result['first_batch_ms']:.0f} ms)")
+            results.append(result)
+    return results
