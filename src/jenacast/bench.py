@@ -96,7 +96,13 @@ def run_bench(models, backends, device: torch.device, *, repeats: int = 20, say=
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; expected names from {', '.join(MODELS)}.")
         for backend in (backends if name in RECURRENT else ("-",)):
-            result = bench_one(name, "auto" if backend == "-" else backend, device, repeats=repeats)
+            try:
+                result = bench_one(name, "auto" if backend == "-" else backend, device, repeats=repeats)
+            except Exception as exc:  # one broken case must not hide the others' numbers
+                message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                say(f"{name:<14} {backend:<10} error: {message}")
+                results.append({"model": name, "device": str(device), "backend": backend, "error": message})
+                continue
             result["backend"] = backend
             say(f"{name:<14} {backend:<10} {result['ms_per_batch']:9.2f} ms/batch   (first {result['first_batch_ms']:.0f} ms)")
             results.append(result)
