@@ -1,0 +1,103 @@
+"""Where a GPU training step's time goes: kernels alone, the eager step, and the step as one CUDA graph.
+
+Run on a CUDA machine from the repository root: PYTHONPATH=src python3 benchmarks/gpu_profile.py
+Prints microseconds (median of CUDA-event timings). Batch 256, 120 steps, 14 features.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+from torch import nn
+
+from jenacast.bench import torch_native
+from jenacast.models import build
+from jenacast.rnn.ops import tier_ops
+from jenacast.training.optim import KerasRMSprop
+
+B, T, F = 256, 120, 14
+
+
+def timed(fn, reps=50, warmup=5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) * 1000)
+    return statistics.median(times)
+
+
+def kernels() -> None:
+    for cell, h in (("lstm", 16), ("lstm", 32), ("gru", 32)):
+        g = 4 if cell == "lstm" else 3
+        x = torch.randn(B, T, g * h, device="cuda", requires_grad=True)
+        h0 = torch.zeros(B, h, device="cuda", requires_grad=True)
+        w = (torch.randn(h, g * h, device="cuda") / h**0.5).requires_grad_()
+        mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
+        op = tier_ops("triton")[cell]
+        for precision in ("ieee", "tf32"):
+            module = __import__(f"jenacast.rnn.ops.{cell}.triton", fromlist=["PRECISION"])
+            module.PRECISION = precision
+            if cell == "lstm":
+                c0 = torch.zeros(B, h, device="cuda", requires_grad=True)
+                call = lambda: op(x, h0, c0, w, mask, False)  # noqa: E731
+            else:
+                b = torch.zeros(g * h, device="cuda", requires_grad=True)
+                call = lambda: op(x, h0, w, b, mask, False, True)  # noqa: E731
+            fwd = timed(lambda: call())
+            out = call()
+            grad = torch.randn_like(out[0])
+            both = timed(lambda: torch.autograd.backward(call()[0], grad))
+            print(f"{cell}({h}) per-gate masks, triton {precision}: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
+        module.PRECISION = "ieee"
+    for name, layer in (("lstm", nn.LSTM(F, 32, batch_first=True)), ("gru", nn.GRU(F, 32, batch_first=True))):
+        layer = layer.cuda()
+        x = torch.randn(B, T, F, device="cuda")
+        fwd = timed(lambda: layer(x))
+        both = timed(lambda: layer(x)[0].sum().backward())
+        print(f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
+
+
+def steps() -> None:
+    for name in ("lstm-dropout", "stacked-gru", "bidirectional"):
+        for backend in ("triton", "torch"):
+            torch.manual_seed(0)
+            model = (torch_native(name) if backend == "torch" else build(name, backend=backend)).cuda().train()
+            opt = KerasRMSprop(model.parameters())
+            x = torch.randn(B, T, F, device="cuda")
+            y = torch.randn(B, device="cuda")
+
+            def step():
+                loss = nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=False)
+                return loss
+
+            eager = timed(step, reps=30)
+            try:
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):
+                        step()
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    step()
+                graphed = f"{timed(graph.replay, reps=30):7.0f} us"
+            except Exception as exc:  # report and go on
+                graphed = f"capture failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            print(f"{name:<14} {backend:<7} step eager {eager:7.0f} us, as one CUDA graph {graphed}")
+
+
+if __name__ == "__main__":
+    print(torch.cuda.get_device_name(), "torch", torch.__version__)
+    kernels()
+    steps()
