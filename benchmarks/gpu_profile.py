@@ -6,6 +6,7 @@ Prints microseconds (median of CUDA-event timings). Batch 256, 120 steps, 14 fea
 
 from __future__ import annotations
 
+import os
 import statistics
 
 import torch
@@ -31,6 +32,44 @@ def timed(fn, reps=50, warmup=5) -> float:
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end) * 1000)
     return statistics.median(times)
+
+
+def graphed(fn):
+    """``fn`` captured as one CUDA graph (after warm-up on a side stream): its replay times the GPU alone."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def kernel_graphs() -> None:
+    """The recurrent op alone (forward; forward + backward), as CUDA graphs, per warps per program."""
+    for cell, h in (("lstm", 32), ("gru", 32)):
+        g = 4 if cell == "lstm" else 3
+        x = torch.randn(B, T, g * h, device="cuda", requires_grad=True)
+        h0 = torch.zeros(B, h, device="cuda", requires_grad=True)
+        c0 = torch.zeros(B, h, device="cuda", requires_grad=True)
+        w = (torch.randn(h, g * h, device="cuda") / h**0.5).requires_grad_()
+        b = torch.zeros(g * h, device="cuda", requires_grad=True)
+        mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
+        op = tier_ops("triton")[cell]
+        call = (lambda: op(x, h0, c0, w, mask, False)) if cell == "lstm" else (lambda: op(x, h0, w, b, mask, False, True))
+        grad = torch.randn(B, T, h, device="cuda")
+        for warps in ("2", "4", "8"):
+            os.environ["JENACAST_TRITON_WARPS"] = warps
+            try:
+                fwd = timed(graphed(lambda: call()))
+                both = timed(graphed(lambda: torch.autograd.backward(call()[0], grad)))
+                print(f"graphed {cell}({h}) per-gate masks, {warps} warps: forward {fwd:6.0f} us, forward+backward {both:6.0f} us")
+            except Exception as exc:
+                print(f"graphed {cell}({h}) {warps} warps failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    os.environ["JENACAST_TRITON_WARPS"] = "4"
 
 
 def kernels() -> None:
@@ -64,11 +103,13 @@ def kernels() -> None:
         print(f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
 
 
-def steps() -> None:
+def steps(warps=("4", "8")) -> None:
     for name in ("lstm-dropout", "stacked-gru", "bidirectional"):
-        for backend in ("triton", "torch"):
+        for backend in [f"triton-w{w}" for w in warps] + ["torch"]:
+            if backend.startswith("triton"):
+                os.environ["JENACAST_TRITON_WARPS"] = backend.split("w")[-1]
             torch.manual_seed(0)
-            model = (torch_native(name) if backend == "torch" else build(name, backend=backend)).cuda().train()
+            model = (torch_native(name) if backend == "torch" else build(name, backend="triton")).cuda().train()
             opt = KerasRMSprop(model.parameters())
             x = torch.randn(B, T, F, device="cuda")
             y = torch.randn(B, device="cuda")
@@ -99,5 +140,12 @@ def steps() -> None:
 
 if __name__ == "__main__":
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
-    kernels()
-    steps()
+    import sys
+
+    if "--quick" in sys.argv:  # the graphed numbers only
+        kernel_graphs()
+        steps()
+    else:
+        kernels()
+        kernel_graphs()
+        steps()

@@ -26,6 +26,11 @@ def check_device(tensor: torch.Tensor) -> None:
         raise ValueError("backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run its kernels on the CPU).")
 
 
+def num_warps() -> int:
+    """Warps per program (default 4); ``JENACAST_TRITON_WARPS`` overrides it, for tuning."""
+    return int(os.environ.get("JENACAST_TRITON_WARPS", "4"))
+
+
 def block_h(units: int) -> int:
     return max(16, triton.next_power_of_2(units))
 

@@ -16,7 +16,8 @@ import triton.language as tl
 
 from jenacast.rnn.ops.common import recurrent_weight_grad
 from jenacast.rnn.ops.gru.fwbw import _zr_mask
-from jenacast.rnn.ops.triton_common import BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, store_tile, tanh
+from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
+                                              store_tile, tanh)
 
 GATES = 3
 PRECISION = "ieee"
@@ -179,7 +180,7 @@ class _GRUTriton(torch.autograd.Function):
         _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                           HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
-                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION)
+                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
         ctx.save_for_backward(h0, w_rec, b_rec, rec_mask, gates, cand, hs)
         ctx.reverse, ctx.reset_after = reverse, reset_after
         return hs.transpose(0, 1), hs[-1].clone()
@@ -196,7 +197,7 @@ class _GRUTriton(torch.autograd.Function):
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT.contiguous(), h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION)
+                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
         if reset_after:
             d_w = recurrent_weight_grad(h_prev, d_rec, rec_mask, GATES)

@@ -14,7 +14,8 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.common import recurrent_weight_grad
-from jenacast.rnn.ops.triton_common import BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, store_tile, tanh
+from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
+                                              store_tile, tanh)
 
 GATES = 4
 
@@ -171,7 +172,7 @@ class _LSTMTriton(torch.autograd.Function):
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION)
+                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
         ctx.save_for_backward(h0, c0, w_rec, rec_mask, gates, cells, hs)
         ctx.reverse = reverse
         return hs.transpose(0, 1), hs[-1].clone(), cells[-1].clone()
@@ -186,7 +187,7 @@ class _LSTMTriton(torch.autograd.Function):
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT.contiguous(), d_cT.contiguous(), c0, w_rec,
                            w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION)
+                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
         d_w = recurrent_weight_grad(h_prev, d_pre, rec_mask, GATES)
         d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
