@@ -98,3 +98,23 @@ def test_gradcheck_float64(tier, mask, reverse):
         tensors, m = gru_inputs(2, 4, 3, torch.float64, mask, with_bias=reset_after)
         fn = lambda *a: tier_ops(tier)["gru"](*a[:3], a[3] if reset_after else None, m, reverse, reset_after)  # noqa: E731
         assert torch.autograd.gradcheck(fn, tensors)
+
+
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("gates", [3, 4])
+def test_weight_grad_per_step_equals_one_gemm(mask, gates):
+    """The GPU's step-batched weight gradient equals the CPU's single GEMM."""
+    from jenacast.rnn.ops.common import recurrent_weight_grad
+
+    g = torch.Generator().manual_seed(gates)
+    h_prev = torch.randn(7, 5, 6, generator=g, dtype=torch.float64)
+    d_pre = torch.randn(7, 5, gates * 6, generator=g, dtype=torch.float64)
+    m = make_mask(mask, gates, 5, 6, torch.float64)
+    one = recurrent_weight_grad(h_prev, d_pre, m, gates, per_step=False)
+    steps = recurrent_weight_grad(h_prev, d_pre, m, gates, per_step=True)
+    torch.testing.assert_close(steps, one, rtol=1e-12, atol=1e-12)
+    # and both equal the definition: sum_t (h_{t-1} * mask_g)^T @ d_g
+    masks = [None] * gates if m is None else ([m] * gates if m.dim() == 2 else list(m))
+    expected = torch.cat([sum((h_prev[t] * (1 if mk is None else mk)).t() @ d_pre[t, :, k * 6:(k + 1) * 6] for t in range(7))
+                          for k, mk in enumerate(masks)], dim=1)
+    torch.testing.assert_close(one, expected, rtol=1e-12, atol=1e-12)
