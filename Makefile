@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all data-demo chapter bench clean
+.PHONY: setup test data-demo chapter bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,keras]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,keras,gpu]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -17,10 +17,6 @@ setup: $(STAMP)
 # The test suite (fast; what CI runs).
 test: $(STAMP)
 	$(PY) -m pytest -q
-
-# Also the heavier checks behind the `slow` marker.
-test-all: $(STAMP)
-	$(PY) -m pytest -q -m "slow or not slow"
 
 # Offline: write the synthetic dataset and describe it.
 data-demo: $(STAMP)
