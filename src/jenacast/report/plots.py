@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from jenacast._atomic import atomic_path
@@ -27,9 +28,10 @@ def plot_curves(history: list[dict], path: Path, title: str, baseline_val_mae: f
         ax.axhline(baseline_val_mae, color="gray", linestyle="--", linewidth=1, label="Baseline (validation)")
     ax.set_xlabel("Epoch")
     ax.set_ylabel("MAE (degrees C)")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 64), fontsize=10)  # long architectures wrap instead of running off
     ax.legend()
     ax.grid(alpha=0.3)
+    fig.tight_layout()
     _save(fig, path)
 
 
@@ -40,8 +42,15 @@ def plot_comparison(rows: list[dict], path: Path, title: str) -> None:
     test = [r["test_mae"] for r in rows]
     spread = [r.get("test_mae_std") or 0.0 for r in rows]
     fig, ax = plt.subplots(figsize=(8, 4.4), dpi=110)
-    colors = ["gray" if n == "baseline" else "tab:blue" for n in names]
-    ax.bar(names, test, yerr=spread, color=colors, capsize=3, label="jenacast test MAE")
+    positions = range(len(names))
+    is_base = [n == "baseline" for n in names]
+    for base, color, label in ((True, "gray", "common-sense baseline"), (False, "tab:blue", "jenacast test MAE")):
+        idx = [i for i in positions if is_base[i] == base]
+        if idx:
+            ax.bar(idx, [test[i] for i in idx], yerr=[spread[i] for i in idx], color=color, capsize=3, label=label)
+    for i, value in zip(positions, test):
+        ax.annotate(f"{value:.2f}", (i, value), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+    ax.set_xticks(list(positions), names)
     book = [(i, r["book_test_mae"]) for i, r in enumerate(rows) if r.get("book_test_mae") is not None]
     if book:
         ax.plot([i for i, _ in book], [v for _, v in book], "r_", markersize=22, markeredgewidth=2,
