@@ -197,4 +197,16 @@ def test_auto_backend_says_what_it_chose(caplog):
     ops._resolved.clear()
     with caplog.at_level(logging.INFO, logger="jenacast"):
         LSTM(3, 4)(torch.zeros(1, 2, 3))
-    assert "backend 'auto' on cpu uses 'fwbw'" in caplog.text
+    assert "backend 'auto' on cpu uses 'cpu'" in caplog.text
+
+
+def test_auto_uses_fwbw_for_float64_since_the_fused_kernels_run_float32(caplog):
+    from jenacast.rnn import ops
+
+    layer = LSTM(3, 4).double()
+    with caplog.at_level(logging.INFO, logger="jenacast"):
+        out = layer(torch.zeros(2, 3, 3, dtype=torch.float64))
+    assert out.dtype == torch.float64
+    if "cpu" in [t for t in ops.TIERS if ops.available(t)]:
+        with pytest.raises(ValueError, match="backend 'cpu' runs float32 CPU tensors"):
+            LSTM(3, 4, backend="cpu").double()(torch.zeros(2, 3, 3, dtype=torch.float64))

@@ -169,7 +169,7 @@ class LSTM(_Recurrent):
         else:
             h0, c0 = initial_state
         xproj = self._project(x, masks.input, self.bias)
-        op = ops.get_op("lstm", self.backend, x.device)
+        op = ops.get_op("lstm", self.backend, x.device, x.dtype)
         hseq, h, c = op(xproj, h0, c0, self.recurrent_kernel, masks.recurrent, self.go_backwards)
         return self._finish(hseq, (h, c))
 
@@ -205,7 +205,7 @@ class GRU(_Recurrent):
             (h0,) = h0
         input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
         xproj = self._project(x, masks.input, input_bias)
-        op = ops.get_op("gru", self.backend, x.device)
+        op = ops.get_op("gru", self.backend, x.device, x.dtype)
         hseq, h = op(xproj, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent, self.go_backwards, self.reset_after)
         return self._finish(hseq, (h,))
 

@@ -2,6 +2,7 @@
 
 * ``reference``: plain autograd loop, the specification;
 * ``fwbw``: hand-written backward in torch, the structure the fused kernels port;
+* ``cpu``: fused Numba kernels for the CPU (float32);
 * ``triton``: persistent fused GPU kernels (``pip install 'jenacast[gpu]'``);
 * ``auto``: the fastest tier available for the input's device, resolved once per device type and
   logged (logger ``jenacast``), never switched silently.
@@ -23,16 +24,18 @@ from jenacast.rnn.ops.lstm.reference import lstm_reference
 
 log = logging.getLogger("jenacast")
 
-TIERS = ("reference", "fwbw", "triton")
+TIERS = ("reference", "fwbw", "cpu", "triton")
 BACKENDS = ("auto", *TIERS)
-_AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("fwbw",)}
-_INSTALL_HINT = {"triton": "pip install 'jenacast[gpu]'"}
+_AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("cpu", "fwbw")}
+_MODULE = {"triton": "triton", "cpu": "numba"}
+_INSTALL_HINT = {"triton": "pip install 'jenacast[gpu]'", "cpu": "pip install numba"}
 _resolved: dict[str, str] = {}
+_warned_dtypes: set = set()
 
 
 def available(tier: str) -> bool:
     """Whether ``tier``'s optional dependency is installed."""
-    return tier != "triton" or importlib.util.find_spec("triton") is not None
+    return tier not in _MODULE or importlib.util.find_spec(_MODULE[tier]) is not None
 
 
 def tier_ops(tier: str) -> dict:
@@ -41,9 +44,14 @@ def tier_ops(tier: str) -> dict:
         return {"lstm": lstm_reference, "gru": gru_reference}
     if tier == "fwbw":
         return {"lstm": lstm_fwbw, "gru": gru_fwbw}
+    if tier in _MODULE and not available(tier):
+        raise ValueError(f"backend {tier!r} needs {_MODULE[tier]}, which is not installed: {_INSTALL_HINT[tier]}.")
+    if tier == "cpu":
+        from jenacast.rnn.ops.gru.cpu import gru_cpu
+        from jenacast.rnn.ops.lstm.cpu import lstm_cpu
+
+        return {"lstm": lstm_cpu, "gru": gru_cpu}
     if tier == "triton":
-        if not available("triton"):
-            raise ValueError(f"backend 'triton' needs Triton, which is not installed: {_INSTALL_HINT['triton']}.")
         from jenacast.rnn.ops.gru.triton import gru_triton
         from jenacast.rnn.ops.lstm.triton import lstm_triton
 
@@ -73,9 +81,18 @@ def resolve(name: str, device: torch.device) -> str:
     return _resolved[kind]
 
 
-def get_op(cell: str, backend: str, device: torch.device):
-    """The function implementing ``cell`` ("lstm" or "gru") for ``backend`` on ``device``."""
-    return tier_ops(resolve(backend, device))[cell]
+def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """The function implementing ``cell`` ("lstm" or "gru") for ``backend`` on ``device``.
+
+    The fused kernels run float32; "auto" uses ``fwbw`` for other dtypes (and says so once).
+    """
+    tier = resolve(backend, device)
+    if backend == "auto" and tier in ("cpu", "triton") and dtype != torch.float32:
+        if dtype not in _warned_dtypes:
+            _warned_dtypes.add(dtype)
+            log.info("jenacast: backend 'auto' uses 'fwbw' for %s (the fused kernels run float32)", dtype)
+        tier = "fwbw"
+    return tier_ops(tier)[cell]
 
 
 __all__ = ["BACKENDS", "TIERS", "available", "check_backend", "get_op", "gru_reference", "lstm_reference", "resolve",

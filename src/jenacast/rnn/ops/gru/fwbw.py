@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from jenacast.rnn.ops.common import recurrent_matmul, recurrent_matmul_backward, recurrent_weight_grad
+from jenacast.rnn.ops.fused import _zr_mask
 
 GATES = 3
 
@@ -20,13 +21,6 @@ def _mask_of(rec_mask, gate):
     if rec_mask is None:
         return None
     return rec_mask if rec_mask.dim() == 2 else rec_mask[gate]
-
-
-def _zr_mask(rec_mask):
-    """The masks of the z and r gates alone (reset_before multiplies h_h after r, separately)."""
-    if rec_mask is None or rec_mask.dim() == 2:
-        return rec_mask
-    return rec_mask[:2]
 
 
 class _GRUFunction(torch.autograd.Function):

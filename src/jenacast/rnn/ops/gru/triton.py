@@ -4,23 +4,21 @@ Same arguments and returns as ``reference.gru_reference``. Glossary: B batch, T 
 (padded to BH), BB sequences per program, gate order z, r, h. The forward saves the activated
 gates ``[T, B, 3H]`` and the candidate's recurrent term ``[T, B, H]`` (``h_h U_h + b'_h`` with
 ``reset_after``, else ``r * h_h``); the backward writes the input-projection gradient and, with
-``reset_after``, the recurrent pre-activation gradient, from which ``common`` forms the weight
-gradients as matmuls over all steps.
+``reset_after``, the recurrent pre-activation gradient, from which ``fused`` forms the weight
+gradients.
 """
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.common import recurrent_weight_grad
-from jenacast.rnn.ops.gru.fwbw import _zr_mask
+from jenacast.rnn.ops.fused import gru_fused
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
                                               store_tile, tanh)
 
 GATES = 3
-PRECISION = "ieee"
+PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later
 
 
 @triton.jit
@@ -165,13 +163,14 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
 
 
-class _GRUTriton(torch.autograd.Function):
+class TritonGRUKernels:
+    """The two recurrences for ``fused.gru_fused``."""
+
     @staticmethod
-    def forward(ctx, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
-        h0 = h0.contiguous()
         hs = xproj.new_empty(t_len, b, hidden)
         gates = xproj.new_empty(t_len, b, gh)
         cand = xproj.new_empty(t_len, b, hidden)
@@ -181,34 +180,22 @@ class _GRUTriton(torch.autograd.Function):
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                           HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
                           BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
-        ctx.save_for_backward(h0, w_rec, b_rec, rec_mask, gates, cand, hs)
-        ctx.reverse, ctx.reset_after = reverse, reset_after
-        return hs.transpose(0, 1), hs[-1].clone()
+        return hs, gates, cand
 
     @staticmethod
-    def backward(ctx, d_hseq, d_hT):
-        h0, w_rec, b_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        reset_after = ctx.reset_after
+    def backward(d_hseq, d_hT, h0, w_rec, rec_mask, gates, cand, hs, reset_after):
         t_len, b, hidden = hs.shape
         d_hseq = d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
         d_x = gates.new_empty(t_len, b, GATES * hidden)
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = h0.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT.contiguous(), h0, w_rec, w_rec.stride(0),
+        _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        if reset_after:
-            d_w = recurrent_weight_grad(h_prev, d_rec, rec_mask, GATES)
-            d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
-        else:
-            d_w_zr = recurrent_weight_grad(h_prev, d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
-            d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
-            d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
-        d_xproj = d_x.flip(0) if ctx.reverse else d_x
-        return d_xproj.transpose(0, 1), dh0, d_w, d_b, None, None, None
+                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                          num_warps=num_warps())
+        return d_x, (d_rec if reset_after else None), dh0
 
 
 def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
-    return _GRUTriton.apply(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+    return gru_fused(TritonGRUKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

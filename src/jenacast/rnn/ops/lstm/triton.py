@@ -3,17 +3,16 @@
 Same arguments and returns as ``reference.lstm_reference``. Glossary: B batch, T steps, H units
 (padded to BH, a power of two >= 16), BB = BLOCK_B sequences per program, gate order i, f, c, o.
 The forward saves the activated gates ``[T, B, 4H]`` and cells ``[T, B, H]``; the backward writes
-the pre-activation gradients ``[T, B, 4H]``, which are the input-projection gradient and, with
-each step's ``h_{t-1}``, give the recurrent weight gradient as one matmul (``common``).
+the pre-activation gradients ``[T, B, 4H]``; ``fused`` turns them into the input-projection and
+recurrent-weight gradients.
 """
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.common import recurrent_weight_grad
+from jenacast.rnn.ops.fused import lstm_fused
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
                                               store_tile, tanh)
 
@@ -159,40 +158,38 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
 PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later (relative error ~1e-3)
 
 
-class _LSTMTriton(torch.autograd.Function):
+class TritonLSTMKernels:
+    """The two recurrences for ``fused.lstm_fused``."""
+
     @staticmethod
-    def forward(ctx, xproj, h0, c0, w_rec, rec_mask, reverse):
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse):
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
-        h0, c0 = h0.contiguous(), c0.contiguous()
         hs = xproj.new_empty(t_len, b, hidden)
         gates = xproj.new_empty(t_len, b, gh)
         cells = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
-        ctx.save_for_backward(h0, c0, w_rec, rec_mask, gates, cells, hs)
-        ctx.reverse = reverse
-        return hs.transpose(0, 1), hs[-1].clone(), cells[-1].clone()
+                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                           num_warps=num_warps())
+        return hs, gates, cells
 
     @staticmethod
-    def backward(ctx, d_hseq, d_hT, d_cT):
-        h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        t_len, b, hidden = hs.shape
+    def backward(d_hseq, d_hT, d_cT, c0, w_rec, rec_mask, gates, cells):
+        t_len, b, gh = gates.shape
+        hidden = gh // GATES
         d_hseq = d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
-        d_pre = gates.new_empty(t_len, b, GATES * hidden)
-        dh0, dc0 = h0.new_empty(b, hidden), h0.new_empty(b, hidden)
+        d_pre = gates.new_empty(t_len, b, gh)
+        dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT.contiguous(), d_cT.contiguous(), c0, w_rec,
+        _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_rec,
                            w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        d_w = recurrent_weight_grad(h_prev, d_pre, rec_mask, GATES)
-        d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
-        return d_xproj.transpose(0, 1), dh0, dc0, d_w, None, None
+                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                           num_warps=num_warps())
+        return d_pre, dh0, dc0
 
 
 def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
-    return _LSTMTriton.apply(xproj, h0, c0, w_rec, rec_mask, reverse)
+    return lstm_fused(TritonLSTMKernels, xproj, h0, c0, w_rec, rec_mask, reverse)

@@ -1,0 +1,70 @@
+"""What the CPU tier's Numba kernels share: float32 activations that vectorise, and mask handling.
+
+Scalar libm ``exp``/``tanh`` do not vectorise, so the kernels use a rational approximation of
+tanh (odd degree-13 over even degree-6 polynomial on [-7.9053, 7.9053], the form Eigen and XLA
+use for float32), accurate to a few float32 ulps, and ``sigmoid(x) = 0.5 + 0.5 tanh(x / 2)``.
+Kernels are compiled on first use and cached on disk (``NUMBA_CACHE_DIR``, by default under
+jenacast's cache folder), so later runs start in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+if "NUMBA_CACHE_DIR" not in os.environ:  # site-packages may be read-only; numba reads this at import
+    from jenacast.data.cache import cache_dir
+
+    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
+
+import numba  # noqa: E402
+
+F32 = np.float32
+_A1, _A3, _A5, _A7 = F32(4.89352455891786e-03), F32(6.37261928875436e-04), F32(1.48572235717979e-05), F32(5.12229709037114e-08)
+_A9, _A11, _A13 = F32(-8.60467152213735e-11), F32(2.00018790482477e-13), F32(-2.76076847742355e-16)
+_B0, _B2, _B4, _B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1.18534705686654e-04), F32(1.19825839466702e-06)
+_CLAMP = F32(7.90531110763549805)  # tanh is 1 - 2e-7 there: beyond it float32 tanh is +-1
+HALF, ONE = F32(0.5), F32(1.0)
+ROWS = 4  # sequences per inner block: each recurrent-weight row loaded is used for this many sequences
+jit = numba.njit(parallel=True, fastmath=True, cache=True)
+
+
+@numba.njit(inline="always", fastmath=True)
+def ftanh(x):
+    x = min(max(x, -_CLAMP), _CLAMP)
+    x2 = x * x
+    p = x2 * _A13 + _A11
+    p = x2 * p + _A9
+    p = x2 * p + _A7
+    p = x2 * p + _A5
+    p = x2 * p + _A3
+    p = x2 * p + _A1
+    q = x2 * _B6 + _B4
+    q = x2 * q + _B2
+    q = x2 * q + _B0
+    return x * p / q
+
+
+@numba.njit(inline="always", fastmath=True)
+def fsigmoid(x):
+    return HALF + HALF * ftanh(HALF * x)
+
+
+def as_array(tensor: torch.Tensor) -> np.ndarray:
+    """A contiguous float32 numpy view (or copy) of a CPU tensor."""
+    return tensor.detach().contiguous().numpy()
+
+
+def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:
+    """``([G or 1, B, H] array, present)``: a shared ``[B, H]`` mask becomes ``[1, B, H]``."""
+    if mask is None:
+        return np.ones((1, 1, 1), dtype=np.float32), False
+    return as_array(mask if mask.dim() == 3 else mask.unsqueeze(0)), True
+
+
+def check_input(tensor: torch.Tensor) -> None:
+    if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
+        raise ValueError(f"backend 'cpu' runs float32 CPU tensors, got {tensor.dtype} on {tensor.device}; "
+                         "use backend='fwbw' for other dtypes or devices.")

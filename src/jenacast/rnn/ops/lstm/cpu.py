@@ -1,0 +1,144 @@
+"""LSTM as fused Numba kernels for the CPU: the whole recurrence in one compiled loop per direction.
+
+Same arguments and returns as ``reference.lstm_reference``. Glossary: B batch, T steps, H units,
+G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per inner block. Blocks of sequences are spread
+over the cores (``numba.prange``); inside a block every recurrent-weight row is loaded once and
+used for R sequences, and the gate loops over H run as SIMD. Float32 only.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+from jenacast.rnn.ops.cpu_common import ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, mask_array
+from jenacast.rnn.ops.fused import lstm_fused
+
+
+@jit
+def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, hs, gates, cells):
+    b_total, t_len, gh = x.shape
+    hidden = gh // 4
+    for block in numba.prange((b_total + ROWS - 1) // ROWS):
+        b0 = block * ROWS
+        rows = min(ROWS, b_total - b0)
+        h = np.empty((ROWS, hidden), np.float32)
+        c = np.empty((ROWS, hidden), np.float32)
+        hm = np.empty((ROWS, 4, hidden), np.float32)
+        pre = np.empty((ROWS, gh), np.float32)
+        for r in range(rows):
+            h[r] = h0[b0 + r]
+            c[r] = c0[b0 + r]
+        for s in range(t_len):
+            t = t_len - 1 - s if reverse else s
+            for r in range(rows):
+                for g in range(4):
+                    gm = g if m.shape[0] > 1 else 0
+                    for k in range(hidden):
+                        hm[r, g, k] = h[r, k] * m[gm, b0 + r, k] if has_mask else h[r, k]
+                pre[r] = x[b0 + r, t]
+            for g in range(4):
+                for k in range(hidden):
+                    for r in range(rows):
+                        a = hm[r, g, k]
+                        for j in range(hidden):
+                            pre[r, g * hidden + j] += a * w[k, g * hidden + j]
+            for r in range(rows):
+                b = b0 + r
+                for j in range(hidden):
+                    i = fsigmoid(pre[r, j])
+                    f = fsigmoid(pre[r, hidden + j])
+                    g_ = ftanh(pre[r, 2 * hidden + j])
+                    o = fsigmoid(pre[r, 3 * hidden + j])
+                    cc = f * c[r, j] + i * g_
+                    hh = o * ftanh(cc)
+                    c[r, j] = cc
+                    h[r, j] = hh
+                    gates[s, b, j] = i
+                    gates[s, b, hidden + j] = f
+                    gates[s, b, 2 * hidden + j] = g_
+                    gates[s, b, 3 * hidden + j] = o
+                    cells[s, b, j] = cc
+                    hs[s, b, j] = hh
+
+
+@jit
+def _lstm_bwd(d_hseq, d_hT, d_cT, c0, w, m, has_mask, gates, cells, d_pre, dh0, dc0):
+    t_len, b_total, gh = gates.shape
+    hidden = gh // 4
+    for block in numba.prange((b_total + ROWS - 1) // ROWS):
+        b0 = block * ROWS
+        rows = min(ROWS, b_total - b0)
+        dh = np.empty((ROWS, hidden), np.float32)
+        dc = np.empty((ROWS, hidden), np.float32)
+        d = np.empty((ROWS, gh), np.float32)
+        for r in range(rows):
+            dh[r] = d_hT[b0 + r]
+            dc[r] = d_cT[b0 + r]
+        for step in range(t_len):
+            s = t_len - 1 - step
+            for r in range(rows):
+                b = b0 + r
+                c_prev = cells[s - 1, b] if s > 0 else c0[b]
+                for j in range(hidden):
+                    dhj = dh[r, j] + d_hseq[b, s, j]
+                    i = gates[s, b, j]
+                    f = gates[s, b, hidden + j]
+                    g_ = gates[s, b, 2 * hidden + j]
+                    o = gates[s, b, 3 * hidden + j]
+                    tanh_c = ftanh(cells[s, b, j])
+                    dcj = dc[r, j] + dhj * o * (ONE - tanh_c * tanh_c)
+                    d[r, j] = dcj * g_ * i * (ONE - i)
+                    d[r, hidden + j] = dcj * c_prev[j] * f * (ONE - f)
+                    d[r, 2 * hidden + j] = dcj * i * (ONE - g_ * g_)
+                    d[r, 3 * hidden + j] = dhj * tanh_c * o * (ONE - o)
+                    dc[r, j] = dcj * f
+                d_pre[s, b] = d[r]
+            # dh_{t-1}[k] = sum_g mask_g[k] * sum_j d_g[j] U[k, g*H + j]
+            for r in range(rows):
+                b = b0 + r
+                for k in range(hidden):
+                    acc = np.float32(0.0)
+                    for g in range(4):
+                        part = np.float32(0.0)
+                        for j in range(hidden):
+                            part += d[r, g * hidden + j] * w[k, g * hidden + j]
+                        if has_mask:
+                            part *= m[g if m.shape[0] > 1 else 0, b, k]
+                        acc += part
+                    dh[r, k] = acc
+        for r in range(rows):
+            dh0[b0 + r] = dh[r]
+            dc0[b0 + r] = dc[r]
+
+
+class CpuLSTMKernels:
+    """The two recurrences for ``fused.lstm_fused``."""
+
+    @staticmethod
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse):
+        check_input(xproj)
+        b, t_len, gh = xproj.shape
+        hidden = gh // 4
+        hs = torch.empty(t_len, b, hidden)
+        gates = torch.empty(t_len, b, gh)
+        cells = torch.empty(t_len, b, hidden)
+        mask, has_mask = mask_array(rec_mask)
+        _lstm_fwd(as_array(xproj), as_array(h0), as_array(c0), as_array(w_rec), mask, has_mask, reverse,
+                  hs.numpy(), gates.numpy(), cells.numpy())
+        return hs, gates, cells
+
+    @staticmethod
+    def backward(d_hseq, d_hT, d_cT, c0, w_rec, rec_mask, gates, cells):
+        t_len, b, gh = gates.shape
+        d_pre = torch.empty(t_len, b, gh)
+        dh0, dc0 = torch.empty(b, gh // 4), torch.empty(b, gh // 4)
+        mask, has_mask = mask_array(rec_mask)
+        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(c0), as_array(w_rec), mask, has_mask,
+                  as_array(gates), as_array(cells), d_pre.numpy(), dh0.numpy(), dc0.numpy())
+        return d_pre, dh0, dc0
+
+
+def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
+    return lstm_fused(CpuLSTMKernels, xproj, h0, c0, w_rec, rec_mask, reverse)
