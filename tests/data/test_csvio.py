@@ -117,3 +117,14 @@ def test_cli_info_and_synth(tmp_path, capsys):
 def test_cli_info_without_cache_says_what_to_do(capsys):
     assert main(["data", "info"]) == 1
     assert "jenacast data download" in capsys.readouterr().err
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "s.csv"
+    write_csv(generate_synthetic(0, years=0.01), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
