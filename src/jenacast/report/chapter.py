@@ -57,7 +57,7 @@ def write_report(out: Path, results: dict) -> None:
               "since this run used " + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}."))
     text = f"""# {title}
 
-Dataset: {dataset['name']} ({dataset['rows']:,} rows, sha256 `{dataset['sha256'][:16]}...`){' (synthetic)' if dataset['synthetic'] else ''}.
+Dataset: {dataset['name']} ({dataset['rows']:,} rows, sha256 `{dataset['sha256'][:16]}...`){' (synthetic)' if dataset['synthetic'] and dataset['name'] != 'synthetic' else ''}.
 {results.get('note') or ''}
 
 Settings: {'quick mode, ' if settings['quick'] else ''}epochs {settings['epochs']}, seeds {settings['seeds']}, batch {settings['batch_size']},

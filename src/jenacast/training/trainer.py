@@ -65,6 +65,10 @@ def evaluate_split(model: torch.nn.Module, split: Split, *, batch_size: int = 25
     return sq / seen, ab / seen
 
 
+def _kept(best_epoch: int, run_dir: Path) -> str:
+    return f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}" if best_epoch else "no checkpoint was written"
+
+
 def _shuffle_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
@@ -135,19 +139,22 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
                 loss = torch.nn.functional.mse_loss(prediction, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                loss_value = loss.item()
+                # one host sync per batch for both numbers (the NaN check needs the loss now)
+                loss_value, abs_sum = torch.stack([loss.detach(), (prediction.detach() - y).abs().sum()]).tolist()
                 if not math.isfinite(loss_value):
-                    kept = f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}" if best_epoch else "no checkpoint was written"
                     raise TrainingError(f"training {config.model} diverged: the loss became {loss_value} at epoch {epoch}, "
-                                        f"batch {index + 1}; {kept}; try a lower --lr.")
+                                        f"batch {index + 1}; {_kept(best_epoch, run_dir)}; try a lower --lr.")
                 optimizer.step()
-                ab += (prediction.detach() - y).abs().sum().item()
+                ab += abs_sum
                 sq += loss_value * len(y)
                 seen += len(y)
                 bar.update(1)
                 bar.set_postfix(loss=f"{sq / seen:.4f}", mae=f"{ab / seen:.4f}", refresh=False)
         val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=device,
                                            max_batches=config.max_batches)
+        if not math.isfinite(val_loss):
+            raise TrainingError(f"training {config.model} diverged: the validation loss became {val_loss} at epoch {epoch}; "
+                                f"{_kept(best_epoch, run_dir)}; try a lower --lr.")
         row = {"epoch": epoch, "loss": sq / seen, "mae": ab / seen, "val_loss": val_loss, "val_mae": val_mae,
                "seconds": time.perf_counter() - started}
         history.append(row)
