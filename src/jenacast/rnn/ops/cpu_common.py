@@ -1,8 +1,11 @@
-"""What the CPU tier's Numba kernels share: float32 activations that vectorise, and mask handling.
+"""What the CPU tier's Numba kernels share: float32 activations, and mask handling.
 
-Scalar libm ``exp``/``tanh`` do not vectorise, so the kernels use a rational approximation of
+Scalar libm ``exp``/``tanh`` cannot vectorise, so the kernels use a rational approximation of
 tanh (odd degree-13 over even degree-6 polynomial on [-7.9053, 7.9053], the form Eigen and XLA
 use for float32), accurate to a few float32 ulps, and ``sigmoid(x) = 0.5 + 0.5 tanh(x / 2)``.
+(The assembly shows the recurrent matvec loops as AVX-512 code but the activation loops still
+scalar: Numba's division keeps a ZeroDivisionError branch; ``error_model="numpy"`` alone did not
+change that. The next step for this tier's speed.)
 Kernels are compiled on first use and cached on disk (``NUMBA_CACHE_DIR``, by default under
 jenacast's cache folder), so later runs start in well under a second.
 """
