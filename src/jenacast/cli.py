@@ -69,14 +69,34 @@ _positive_int = _positive(int, "integer")
 _positive_float = _positive(float, "number")
 
 
-def _model_list(text: str) -> tuple[str, ...]:
+def _names(allowed_of, noun: str):
+    """An argparse type: a comma-separated list of names from ``allowed_of()``, else a usage error."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        allowed = allowed_of()
+        names = tuple(n.strip() for n in text.split(",") if n.strip())
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {noun} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
+        return names
+
+    return parse
+
+
+def _model_names() -> tuple[str, ...]:
     from jenacast.models import MODELS
 
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in MODELS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(MODELS)}")
-    return names
+    return tuple(MODELS)
+
+
+def _bench_backends() -> tuple[str, ...]:
+    from jenacast.rnn.ops import TIERS
+
+    return (*TIERS, "torch")
+
+
+_model_list = _names(_model_names, "model")
+_backend_list = _names(_bench_backends, "backend")
 
 
 def _say(args: argparse.Namespace):
@@ -158,9 +178,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     backends = args.backends or (("triton", "fwbw", "torch") if device.type == "cuda" else ("fwbw", "torch"))
-    missing = [b for b in backends if b in ("triton",) and not available(b)]
+    missing = [b for b in backends if b != "torch" and not available(b)]
     if missing:
-        raise JenacastError(f"backend {missing[0]} is not installed here: pip install 'jenacast[gpu]'.")
+        hint = "pip install 'jenacast[gpu]'" if missing[0] == "triton" else "pip install numba"
+        raise JenacastError(f"backend {missing[0]} is not installed here: {hint}.")
     say = (lambda _m: None) if args.json else print
     say(f"jenacast bench on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
         f"(torch {torch.__version__}, {torch.get_num_threads()} threads): ms per training batch of 256 x 120 x 14")
@@ -168,17 +189,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
-
-
-def _backend_list(text: str) -> tuple[str, ...]:
-    from jenacast.rnn.ops import TIERS
-
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    allowed = (*TIERS, "torch")
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown backend {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
-    return names
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
