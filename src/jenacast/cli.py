@@ -173,15 +173,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from jenacast.bench import DEFAULT_MODELS, run_bench
-    from jenacast.rnn.ops import available
+    from jenacast.rnn.ops import available, install_hint
     from jenacast.training.trainer import resolve_device
 
     device = resolve_device(args.device)
     backends = args.backends or (("triton", "fwbw", "torch") if device.type == "cuda" else ("fwbw", "torch"))
     missing = [b for b in backends if b != "torch" and not available(b)]
     if missing:
-        hint = "pip install 'jenacast[gpu]'" if missing[0] == "triton" else "pip install numba"
-        raise JenacastError(f"backend {missing[0]} is not installed here: {hint}.")
+        raise JenacastError(f"backend {missing[0]} is not installed here: {install_hint(missing[0])}.")
     say = (lambda _m: None) if args.json else print
     say(f"jenacast bench on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
         f"(torch {torch.__version__}, {torch.get_num_threads()} threads): ms per training batch of 256 x 120 x 14")

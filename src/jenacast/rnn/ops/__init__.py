@@ -38,6 +38,11 @@ def available(tier: str) -> bool:
     return tier not in _MODULE or importlib.util.find_spec(_MODULE[tier]) is not None
 
 
+def install_hint(tier: str) -> str:
+    """The command that installs what ``tier`` needs."""
+    return _INSTALL_HINT[tier]
+
+
 def tier_ops(tier: str) -> dict:
     """``{"lstm": fn, "gru": fn}`` of one tier (the Triton tier is imported on first use)."""
     if tier == "reference":
@@ -95,5 +100,5 @@ def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = t
     return tier_ops(tier)[cell]
 
 
-__all__ = ["BACKENDS", "TIERS", "available", "check_backend", "get_op", "gru_reference", "lstm_reference", "resolve",
+__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "gru_reference", "lstm_reference", "resolve",
            "tier_ops"]
