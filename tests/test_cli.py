@@ -114,3 +114,21 @@ def test_help_explains(capsys):
         main(["train", "--help"])
     text = capsys.readouterr().out
     assert "stacked-gru" in text and "RMSprop" in text and "--resume" in text
+
+
+def test_bench_json_lists_each_model_and_backend(capsys):
+    code, stdout, _ = run(capsys, "bench", "--device", "cpu", "--models", "dense,lstm", "--backends", "fwbw,torch",
+                          "--repeats", 1, "--json")
+    assert code == 0
+    rows = json.loads(stdout)
+    assert [(r["model"], r["backend"]) for r in rows] == [("dense", "-"), ("lstm", "fwbw"), ("lstm", "torch")]
+    for row in rows:
+        assert row["device"] == "cpu" and row["ms_per_batch"] > 0 and row["first_batch_ms"] > 0 and row["params"] > 0
+    assert rows[1]["params"] == 2001  # Keras' count
+    assert rows[2]["params"] == 2001 + 64  # torch.nn.LSTM keeps a second bias vector (bias_hh)
+
+
+def test_bench_rejects_unknown_backends(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--backends", "cudnn"])
+    assert exit_.value.code == 2 and "unknown backend cudnn" in capsys.readouterr().err
