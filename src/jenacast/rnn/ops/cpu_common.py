@@ -60,6 +60,23 @@ def as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
+def masked_weights(w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> np.ndarray:
+    """The recurrent kernel with each sequence's mask folded in: ``[B, H, G*H]`` (``[1, H, G*H]`` unmasked).
+
+    ``weff[b, k, g*H + j] = mask_g[b, k] * U[k, g*H + j]``, so that ``sum_g (h * mask_g) @ U_g`` is one
+    matvec of length G*H per sequence, ``h @ weff[b]``, and the backward's ``sum_g (d_g @ U_g^T) * mask_g``
+    is ``d @ weff[b]^T``. The masks are constant over time, so this is built once per call.
+    """
+    w = w_rec.detach()
+    if mask is None:
+        return as_array(w.unsqueeze(0))
+    hidden = w.shape[0]
+    if mask.dim() == 2:
+        return as_array(mask[:, :, None] * w[None])
+    per_gate = mask.permute(1, 2, 0)[:, :, :, None] * w.view(hidden, gates, hidden)[None]  # [B, H, G, H]
+    return as_array(per_gate.reshape(mask.shape[1], hidden, gates * hidden))
+
+
 def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:
     """``([G or 1, B, H] array, present)``: a shared ``[B, H]`` mask becomes ``[1, B, H]``."""
     if mask is None:

@@ -2,8 +2,9 @@
 
 Same arguments and returns as ``reference.lstm_reference``. Glossary: B batch, T steps, H units,
 G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per inner block. Blocks of sequences are spread
-over the cores (``numba.prange``); inside a block every recurrent-weight row is loaded once and
-used for R sequences, and the gate loops over H run as SIMD. Float32 only.
+over the cores (``numba.prange``). Each sequence's dropout masks are folded into its own copy of
+the recurrent kernel (``masked_weights``), so each step is one matvec of length 4H per sequence,
+whose inner loop runs as SIMD. Float32 only.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, mask_array
+from jenacast.rnn.ops.cpu_common import ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, masked_weights
 from jenacast.rnn.ops.fused import lstm_fused
 
 
 @jit
-def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, hs, gates, cells):
+def _lstm_fwd(x, h0, c0, weff, reverse, hs, gates, cells):
     b_total, t_len, gh = x.shape
     hidden = gh // 4
+    per_row = weff.shape[0] > 1
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
         h = np.empty((ROWS, hidden), np.float32)
         c = np.empty((ROWS, hidden), np.float32)
-        hm = np.empty((ROWS, 4, hidden), np.float32)
         pre = np.empty((ROWS, gh), np.float32)
         for r in range(rows):
             h[r] = h0[b0 + r]
@@ -33,17 +34,14 @@ def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, hs, gates, cells):
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
-                for g in range(4):
-                    gm = g if m.shape[0] > 1 else 0
-                    for k in range(hidden):
-                        hm[r, g, k] = h[r, k] * m[gm, b0 + r, k] if has_mask else h[r, k]
-                pre[r] = x[b0 + r, t]
-            for g in range(4):
+                b = b0 + r
+                wr = weff[b if per_row else 0]
+                pr = pre[r]
+                pr[:] = x[b, t]
                 for k in range(hidden):
-                    for r in range(rows):
-                        a = hm[r, g, k]
-                        for j in range(hidden):
-                            pre[r, g * hidden + j] += a * w[k, g * hidden + j]
+                    a = h[r, k]
+                    for j in range(gh):
+                        pr[j] += a * wr[k, j]
             for r in range(rows):
                 b = b0 + r
                 for j in range(hidden):
@@ -64,9 +62,10 @@ def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, hs, gates, cells):
 
 
 @jit
-def _lstm_bwd(d_hseq, d_hT, d_cT, c0, w, m, has_mask, gates, cells, d_pre, dh0, dc0):
+def _lstm_bwd(d_hseq, d_hT, d_cT, c0, weff, gates, cells, d_pre, dh0, dc0):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
+    per_row = weff.shape[0] > 1
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
@@ -95,18 +94,14 @@ def _lstm_bwd(d_hseq, d_hT, d_cT, c0, w, m, has_mask, gates, cells, d_pre, dh0, 
                     d[r, 3 * hidden + j] = dhj * tanh_c * o * (ONE - o)
                     dc[r, j] = dcj * f
                 d_pre[s, b] = d[r]
-            # dh_{t-1}[k] = sum_g mask_g[k] * sum_j d_g[j] U[k, g*H + j]
+            # dh_{t-1}[k] = sum_g mask_g[k] * sum_j d_g[j] U[k, g*H + j] = d . weff[b, k]
             for r in range(rows):
-                b = b0 + r
+                wr = weff[b0 + r if per_row else 0]
+                dr = d[r]
                 for k in range(hidden):
                     acc = np.float32(0.0)
-                    for g in range(4):
-                        part = np.float32(0.0)
-                        for j in range(hidden):
-                            part += d[r, g * hidden + j] * w[k, g * hidden + j]
-                        if has_mask:
-                            part *= m[g if m.shape[0] > 1 else 0, b, k]
-                        acc += part
+                    for j in range(gh):
+                        acc += dr[j] * wr[k, j]
                     dh[r, k] = acc
         for r in range(rows):
             dh0[b0 + r] = dh[r]
@@ -124,8 +119,7 @@ class CpuLSTMKernels:
         hs = torch.empty(t_len, b, hidden)
         gates = torch.empty(t_len, b, gh)
         cells = torch.empty(t_len, b, hidden)
-        mask, has_mask = mask_array(rec_mask)
-        _lstm_fwd(as_array(xproj), as_array(h0), as_array(c0), as_array(w_rec), mask, has_mask, reverse,
+        _lstm_fwd(as_array(xproj), as_array(h0), as_array(c0), masked_weights(w_rec, rec_mask, 4), reverse,
                   hs.numpy(), gates.numpy(), cells.numpy())
         return hs, gates, cells
 
@@ -134,8 +128,7 @@ class CpuLSTMKernels:
         t_len, b, gh = gates.shape
         d_pre = torch.empty(t_len, b, gh)
         dh0, dc0 = torch.empty(b, gh // 4), torch.empty(b, gh // 4)
-        mask, has_mask = mask_array(rec_mask)
-        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(c0), as_array(w_rec), mask, has_mask,
+        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(c0), masked_weights(w_rec, rec_mask, 4),
                   as_array(gates), as_array(cells), d_pre.numpy(), dh0.numpy(), dc0.numpy())
         return d_pre, dh0, dc0
 
