@@ -14,7 +14,7 @@ import time
 import torch
 
 from jenacast.rnn import GRU, LSTM
-from jenacast.rnn.ops import _OPS
+from jenacast.rnn.ops import TIERS, available
 
 CASES = [
     ("LSTM(16)", lambda be: LSTM(14, 16, backend=be)),
@@ -36,7 +36,7 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(256, 120, 14)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per forward+backward (median of {args.repeats})")
-    tiers = list(_OPS)
+    tiers = [t for t in TIERS if available(t) and (t != "triton" or x.is_cuda)]  # Triton needs CUDA
     print(f"{'layer':<20}" + "".join(f"{t:>12}" for t in tiers))
     for name, make in CASES:
         layers = {tier: make(tier).train() for tier in tiers}
