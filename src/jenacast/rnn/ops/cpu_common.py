@@ -60,6 +60,17 @@ def as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
+def fold_masks(values: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """``values`` ``[B or 1, H, G*H]`` times ``mask_g[b, k]`` at each ``(b, k, g*H + j)``."""
+    if mask is None:
+        return values
+    if mask.dim() == 2:
+        return mask[:, :, None] * values
+    hidden = values.shape[1]
+    per_gate = mask.permute(1, 2, 0)[:, :, :, None] * values.view(values.shape[0], hidden, gates, hidden)
+    return per_gate.reshape(per_gate.shape[0], hidden, gates * hidden)
+
+
 def masked_weights(w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> np.ndarray:
     """The recurrent kernel with each sequence's mask folded in: ``[B, H, G*H]`` (``[1, H, G*H]`` unmasked).
 
@@ -67,14 +78,15 @@ def masked_weights(w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -
     matvec of length G*H per sequence, ``h @ weff[b]``, and the backward's ``sum_g (d_g @ U_g^T) * mask_g``
     is ``d @ weff[b]^T``. The masks are constant over time, so this is built once per call.
     """
-    w = w_rec.detach()
-    if mask is None:
-        return as_array(w.unsqueeze(0))
-    hidden = w.shape[0]
-    if mask.dim() == 2:
-        return as_array(mask[:, :, None] * w[None])
-    per_gate = mask.permute(1, 2, 0)[:, :, :, None] * w.view(hidden, gates, hidden)[None]  # [B, H, G, H]
-    return as_array(per_gate.reshape(mask.shape[1], hidden, gates * hidden))
+    return as_array(fold_masks(w_rec.detach().unsqueeze(0), mask, gates))
+
+
+def weight_grad_from_rows(per_row: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """``dU`` from the kernels' per-sequence sums ``per_row[b] = sum_t h_{t-1}[b]^T d_t[b]`` ``[B, H, G*H]``.
+
+    ``dU[k, g*H + j] = sum_b mask_g[b, k] * per_row[b, k, g*H + j]``: the masks enter once, not per step.
+    """
+    return fold_masks(per_row, mask, gates).sum(0)
 
 
 def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:

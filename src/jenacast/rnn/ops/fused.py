@@ -5,10 +5,11 @@ saved tensors, the recurrent weight gradient as matmuls over all steps (``common
 direction bookkeeping. Saved tensors are time-major: gates ``[T, B, G*H]``, states ``[T, B, H]``.
 
 LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse) -> (hs, gates, cells)`` and
-``backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, gates, cells) -> (d_pre, dh0, dc0)``.
+``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs) -> (d_pre, dh0, dc0, d_w)``.
 GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after) -> (hs, gates, cand)``
-and ``backward(d_hseq, d_hT, h0, w_rec, mask, gates, cand, hs, reset_after) -> (d_x, d_rec, dh0)``
-(``d_rec``, the recurrent pre-activation gradient, only with ``reset_after``).
+and ``backward(d_hseq, d_hT, h0, w_rec, mask, gates, cand, hs, reset_after) -> (d_x, d_rec, dh0, d_w)``
+(``d_rec``, the recurrent pre-activation gradient, only with ``reset_after``). ``d_w`` is the
+recurrent weight gradient when the kernels computed it, else None (then it is formed here).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_pre, dh0, dc0 = ctx.kernels.backward(d_hseq, d_hT.contiguous(), d_cT.contiguous(), c0, w_rec, rec_mask,
-                                               gates, cells)
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        d_w = recurrent_weight_grad(h_prev, d_pre, rec_mask, 4)
+        d_pre, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), d_cT.contiguous(), h0, c0, w_rec,
+                                                    rec_mask, gates, cells, hs)
+        if d_w is None:  # the kernels left the weight gradient to the matmuls over all steps
+            d_w = recurrent_weight_grad(torch.cat([h0.unsqueeze(0), hs[:-1]]), d_pre, rec_mask, 4)
         d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
         return None, d_xproj.transpose(0, 1), dh0, dc0, d_w, None, None
 
@@ -58,11 +59,12 @@ class _GRUFused(torch.autograd.Function):
     def backward(ctx, d_hseq, d_hT):
         h0, w_rec, b_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
         hidden = hs.shape[2]
-        d_x, d_rec, dh0 = ctx.kernels.backward(d_hseq, d_hT.contiguous(), h0, w_rec, rec_mask, gates, cand, hs,
-                                               ctx.reset_after)
+        d_x, d_rec, dh0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), h0, w_rec, rec_mask, gates, cand, hs,
+                                                    ctx.reset_after)
         h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
         if ctx.reset_after:
-            d_w = recurrent_weight_grad(h_prev, d_rec, rec_mask, 3)
+            if d_w is None:
+                d_w = recurrent_weight_grad(h_prev, d_rec, rec_mask, 3)
             d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
         else:
             d_w_zr = recurrent_weight_grad(h_prev, d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)

@@ -14,7 +14,8 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, mask_array, masked_weights
+from jenacast.rnn.ops.cpu_common import (ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, mask_array, masked_weights,
+                                          weight_grad_from_rows)
 from jenacast.rnn.ops.fused import gru_fused
 
 
@@ -72,7 +73,7 @@ def _gru_fwd(x, h0, weff, bias, has_bias, m, has_mask, reverse, reset_after, hs,
 
 
 @jit
-def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, dh0):
+def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, dh0, dw_rows):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
     per_row = weff.shape[0] > 1
@@ -85,6 +86,8 @@ def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, d
         direct = np.empty(hidden, np.float32)  # z * dh, plus (reset_before) the r * h_h path
         for r in range(rows):
             dh[r] = d_hT[b0 + r]
+            if reset_after:
+                dw_rows[b0 + r] = 0.0
         for step in range(t_len):
             s = t_len - 1 - step
             for r in range(rows):
@@ -128,6 +131,12 @@ def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, d
                     for j in range(back_cols):
                         acc += back[j] * wr[k, j]
                     dh[r, k] = acc
+                if reset_after:  # this sequence's share of dU: h_{t-1}^T d_rec (masks applied once, outside)
+                    for k in range(hidden):
+                        a = h_prev[k]
+                        row = dw_rows[b, k]
+                        for j in range(gh):
+                            row[j] += a * back[j]
         for r in range(rows):
             dh0[b0 + r] = dh[r]
 
@@ -155,9 +164,12 @@ class CpuGRUKernels:
         d_x = torch.empty(t_len, b, gh)
         d_rec = torch.empty(t_len, b, gh) if reset_after else torch.empty(1, 1, 1)
         dh0 = torch.empty(b, gh // 3)
+        dw_rows = torch.empty(b, gh // 3, gh) if reset_after else torch.empty(1, 1, 1)
         _gru_bwd(as_array(d_hseq), as_array(d_hT), as_array(h0), masked_weights(w_rec, rec_mask, 3), reset_after,
-                 as_array(gates), as_array(cand), as_array(hs), d_x.numpy(), d_rec.numpy(), dh0.numpy())
-        return d_x, (d_rec if reset_after else None), dh0
+                 as_array(gates), as_array(cand), as_array(hs), d_x.numpy(), d_rec.numpy(), dh0.numpy(), dw_rows.numpy())
+        if not reset_after:
+            return d_x, None, dh0, None
+        return d_x, d_rec, dh0, weight_grad_from_rows(dw_rows, rec_mask, 3)
 
 
 def gru_cpu(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

@@ -194,7 +194,7 @@ class TritonGRUKernels:
                           w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
                           HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
                           num_warps=num_warps())
-        return d_x, (d_rec if reset_after else None), dh0
+        return d_x, (d_rec if reset_after else None), dh0, None
 
 
 def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

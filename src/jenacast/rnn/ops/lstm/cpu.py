@@ -13,7 +13,8 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, masked_weights
+from jenacast.rnn.ops.cpu_common import (ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, masked_weights,
+                                          weight_grad_from_rows)
 from jenacast.rnn.ops.fused import lstm_fused
 
 
@@ -62,7 +63,7 @@ def _lstm_fwd(x, h0, c0, weff, reverse, hs, gates, cells):
 
 
 @jit
-def _lstm_bwd(d_hseq, d_hT, d_cT, c0, weff, gates, cells, d_pre, dh0, dc0):
+def _lstm_bwd(d_hseq, d_hT, d_cT, h0, c0, weff, gates, cells, hs, d_pre, dh0, dc0, dw_rows):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
     per_row = weff.shape[0] > 1
@@ -75,6 +76,7 @@ def _lstm_bwd(d_hseq, d_hT, d_cT, c0, weff, gates, cells, d_pre, dh0, dc0):
         for r in range(rows):
             dh[r] = d_hT[b0 + r]
             dc[r] = d_cT[b0 + r]
+            dw_rows[b0 + r] = 0.0
         for step in range(t_len):
             s = t_len - 1 - step
             for r in range(rows):
@@ -94,6 +96,14 @@ def _lstm_bwd(d_hseq, d_hT, d_cT, c0, weff, gates, cells, d_pre, dh0, dc0):
                     d[r, 3 * hidden + j] = dhj * tanh_c * o * (ONE - o)
                     dc[r, j] = dcj * f
                 d_pre[s, b] = d[r]
+                # this sequence's share of dU: h_{t-1}^T d_t (its masks are applied once, outside)
+                h_prev = hs[s - 1, b] if s > 0 else h0[b]
+                dr = d[r]
+                for k in range(hidden):
+                    a = h_prev[k]
+                    row = dw_rows[b, k]
+                    for j in range(gh):
+                        row[j] += a * dr[j]
             # dh_{t-1}[k] = sum_g mask_g[k] * sum_j d_g[j] U[k, g*H + j] = d . weff[b, k]
             for r in range(rows):
                 wr = weff[b0 + r if per_row else 0]
@@ -124,13 +134,15 @@ class CpuLSTMKernels:
         return hs, gates, cells
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, c0, w_rec, rec_mask, gates, cells):
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs):
         t_len, b, gh = gates.shape
         d_pre = torch.empty(t_len, b, gh)
         dh0, dc0 = torch.empty(b, gh // 4), torch.empty(b, gh // 4)
-        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(c0), masked_weights(w_rec, rec_mask, 4),
-                  as_array(gates), as_array(cells), d_pre.numpy(), dh0.numpy(), dc0.numpy())
-        return d_pre, dh0, dc0
+        dw_rows = torch.empty(b, gh // 4, gh)
+        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
+                  masked_weights(w_rec, rec_mask, 4), as_array(gates), as_array(cells), as_array(hs), d_pre.numpy(),
+                  dh0.numpy(), dc0.numpy(), dw_rows.numpy())
+        return d_pre, dh0, dc0, weight_grad_from_rows(dw_rows, rec_mask, 4)
 
 
 def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

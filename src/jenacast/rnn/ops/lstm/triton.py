@@ -177,7 +177,7 @@ class TritonLSTMKernels:
         return hs, gates, cells
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, c0, w_rec, rec_mask, gates, cells):
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs):
         t_len, b, gh = gates.shape
         hidden = gh // GATES
         d_hseq = d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
@@ -188,7 +188,7 @@ class TritonLSTMKernels:
                            w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
                            b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
                            num_warps=num_warps())
-        return d_pre, dh0, dc0
+        return d_pre, dh0, dc0, None
 
 
 def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
