@@ -132,3 +132,11 @@ def test_bench_rejects_unknown_backends(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "--backends", "cudnn"])
     assert exit_.value.code == 2 and "unknown backend cudnn" in capsys.readouterr().err
+
+
+def test_chapter_with_a_damaged_run_folder_is_one_line(small_csv, tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "dense" / "seed-0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text("{not json")
+    code, _, err = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense", "--out", tmp_path)
+    assert code == 1 and "config.json is unreadable" in err and err.count("\n") == 1

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from jenacast._atomic import write_text
+from jenacast.errors import JenacastError
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -23,7 +24,13 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise JenacastError(f"{path} is unreadable ({type(exc).__name__}); delete that run folder or choose another --out.") from None
+    if not isinstance(data, dict):
+        raise JenacastError(f"{path} is not a jenacast run file; delete that run folder or choose another --out.")
+    return data
 
 
 def write_history(path: Path, history: list[dict]) -> None:
