@@ -119,7 +119,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     say = _say(args)
     dataset = open_dataset(args.dataset, clean_wind=args.clean_wind, progress=not args.quiet)
-    say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}")
+    say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
+        + (f"; {dataset.note}" if dataset.note else ""))
     try:
         metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume,
                       progress=not (args.quiet or args.json), say=say)
