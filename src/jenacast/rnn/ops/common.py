@@ -37,6 +37,11 @@ def recurrent_matmul_backward(d_pre: torch.Tensor, w_rec: torch.Tensor, mask: to
     return (torch.bmm(d_gates, per_gate_weights(w_rec, gates).transpose(1, 2)) * mask).sum(0)
 
 
+def previous_states(h0: torch.Tensor, hs: torch.Tensor) -> torch.Tensor:
+    """Each step's ``h_{t-1}`` ``[T, B, H]`` from the initial state and the outputs ``hs`` (processing order)."""
+    return torch.cat([h0.unsqueeze(0), hs[:-1]])
+
+
 def recurrent_weight_grad(h_prev: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int,
                           per_step: bool | None = None) -> torch.Tensor:
     """``dU`` ``[H, G*H]`` summed over all steps, as large matmuls outside the time loop.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import recurrent_weight_grad
+from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
 
 
 def _zr_mask(rec_mask):
@@ -41,7 +41,7 @@ class _LSTMFused(torch.autograd.Function):
         d_pre, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), d_cT.contiguous(), h0, c0, w_rec,
                                                     rec_mask, gates, cells, hs)
         if d_w is None:  # the kernels left the weight gradient to the matmuls over all steps
-            d_w = recurrent_weight_grad(torch.cat([h0.unsqueeze(0), hs[:-1]]), d_pre, rec_mask, 4)
+            d_w = recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, 4)
         d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
         return None, d_xproj.transpose(0, 1), dh0, dc0, d_w, None, None
 
@@ -61,13 +61,12 @@ class _GRUFused(torch.autograd.Function):
         hidden = hs.shape[2]
         d_x, d_rec, dh0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), h0, w_rec, rec_mask, gates, cand, hs,
                                                     ctx.reset_after)
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
         if ctx.reset_after:
             if d_w is None:
-                d_w = recurrent_weight_grad(h_prev, d_rec, rec_mask, 3)
+                d_w = recurrent_weight_grad(previous_states(h0, hs), d_rec, rec_mask, 3)
             d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
         else:
-            d_w_zr = recurrent_weight_grad(h_prev, d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
+            d_w_zr = recurrent_weight_grad(previous_states(h0, hs), d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
             d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
             d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
         d_xproj = d_x.flip(0) if ctx.reverse else d_x

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import recurrent_matmul, recurrent_matmul_backward, recurrent_weight_grad
+from jenacast.rnn.ops.common import previous_states, recurrent_matmul, recurrent_matmul_backward, recurrent_weight_grad
 from jenacast.rnn.ops.fused import _zr_mask
 
 GATES = 3
@@ -92,7 +92,7 @@ class _GRUFunction(torch.autograd.Function):
                 torch.mul(d_cand * h_h, r * (1 - r), out=d_r)
                 d_h_h = d_cand * r if mask_h is None else d_cand * r * mask_h
                 dh = dh_direct + d_h_h + recurrent_matmul_backward(d_x[s, :, :2 * hidden], w_rec[:, :2 * hidden], zr_mask, 2)
-        h_prev_all = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        h_prev_all = previous_states(h0, hs)
         if reset_after:
             d_w = recurrent_weight_grad(h_prev_all, d_rec, rec_mask, GATES)
             d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
