@@ -88,6 +88,31 @@ def test_gru_tier_matches_reference(tier, b, t, h, mask, reverse, reset_after):
     assert_same(ref[1], got[1], 1e-4)
 
 
+# which outputs the loss uses: autograd hands the fused tiers None for the others
+USES = {"sequence": lambda outs: outs[0], "last_h": lambda outs: outs[1], "last_state": lambda outs: outs[-1]}  # c for an LSTM
+
+
+@pytest.mark.parametrize("tier", FAST_TIERS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("used", sorted(USES))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_unused_outputs_match_reference(tier, cell, used, reverse):
+    if cell == "lstm":
+        tensors, m = on(device_for(tier), *lstm_inputs(5, 7, 3, torch.float32, "per_gate"))
+        ref_fn, args = lstm_reference, (*tensors, m, reverse)
+    else:
+        tensors, m = on(device_for(tier), *gru_inputs(5, 7, 3, torch.float32, "per_gate"))
+        ref_fn, args = gru_reference, (*tensors, m, reverse, True)
+    grads = []
+    for fn in (ref_fn, tier_ops(tier)[cell]):
+        loss = (USES[used](fn(*args)) * torch.linspace(-1, 1, 3, device=tensors[0].device)).sum()
+        grads.append(torch.autograd.grad(loss, tensors, allow_unused=True))
+    for want, got in zip(*grads):
+        assert (want is None) == (got is None) or torch.count_nonzero(want if got is None else got) == 0
+        if want is not None and got is not None:
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("tier", ["reference", "fwbw"])  # the Triton tier is pinned to the reference above
 @pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("reverse", [False, True])

@@ -31,7 +31,8 @@ _B0, _B2, _B4, _B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1
 _CLAMP = F32(7.90531110763549805)  # tanh is 1 - 2e-7 there: beyond it float32 tanh is +-1
 HALF, ONE = F32(0.5), F32(1.0)
 ROWS = 4  # sequences per inner block: each recurrent-weight row loaded is used for this many sequences
-jit = numba.njit(parallel=True, fastmath=True, cache=True)
+# error_model="numpy": a float division needs no zero check, which is what lets the activation loops vectorise
+jit = numba.njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 
 
 @numba.njit(inline="always", fastmath=True)
@@ -67,8 +68,12 @@ def fold_masks(values: torch.Tensor, mask: torch.Tensor | None, gates: int) -> t
     if mask.dim() == 2:
         return mask[:, :, None] * values
     hidden = values.shape[1]
-    per_gate = mask.permute(1, 2, 0)[:, :, :, None] * values.view(values.shape[0], hidden, gates, hidden)
-    return per_gate.reshape(per_gate.shape[0], hidden, gates * hidden)
+    batch = max(values.shape[0], mask.shape[1])
+    # out= keeps the product in the standard layout: left alone, it would follow the permuted mask's
+    # strides and the reshape below would copy it once more
+    per_gate = torch.mul(mask.permute(1, 2, 0)[:, :, :, None], values.view(values.shape[0], hidden, gates, hidden),
+                         out=values.new_empty(batch, hidden, gates, hidden))
+    return per_gate.view(batch, hidden, gates * hidden)
 
 
 def masked_weights(w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> np.ndarray:
@@ -87,6 +92,14 @@ def weight_grad_from_rows(per_row: torch.Tensor, mask: torch.Tensor | None, gate
     ``dU[k, g*H + j] = sum_b mask_g[b, k] * per_row[b, k, g*H + j]``: the masks enter once, not per step.
     """
     return fold_masks(per_row, mask, gates).sum(0)
+
+
+def optional_array(tensor: torch.Tensor | None) -> tuple[np.ndarray, bool]:
+    """``(array, present)``: a gradient autograd left out (None, since nothing used that output) becomes a
+    placeholder the kernel never reads."""
+    if tensor is None:
+        return np.zeros((1, 1, 1), dtype=np.float32), False
+    return as_array(tensor), True
 
 
 def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:

@@ -1,15 +1,18 @@
 """The autograd wrappers that the fused tiers (cpu, triton) share.
 
 A fused tier supplies the two recurrences as kernels; everything around them is common: the
-saved tensors, the recurrent weight gradient as matmuls over all steps (``common``), the
-direction bookkeeping. Saved tensors are time-major: gates ``[T, B, G*H]``, states ``[T, B, H]``.
+saved tensors, the gradients that autograd leaves out, the direction bookkeeping. Saved tensors
+are time-major in processing order: gates ``[T, B, G*H]``, states ``[T, B, H]``. The input
+projection's gradient ``d_xproj`` comes back batch-major in input order ``[B, T, G*H]``, the layout
+of ``xproj`` itself, so that its matmul needs no copy.
 
 LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse) -> (hs, gates, cells)`` and
-``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs) -> (d_pre, dh0, dc0, d_w)``.
-GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after) -> (hs, gates, cand)``
-and ``backward(d_hseq, d_hT, h0, w_rec, mask, gates, cand, hs, reset_after) -> (d_x, d_rec, dh0, d_w)``
-(``d_rec``, the recurrent pre-activation gradient, only with ``reset_after``). ``d_w`` is the
-recurrent weight gradient when the kernels computed it, else None (then it is formed here).
+``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs, reverse) -> (d_xproj, dh0, dc0, d_w)``.
+GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after) -> (hs, gates, cand)`` and
+``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
+-> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
+without ``return_sequences``); ``d_b`` is None without a recurrent bias. Kernels that leave the
+weight gradient to matmuls over all steps use :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,34 @@ def _zr_mask(rec_mask):
     return rec_mask[:2]
 
 
+def _input_order(d_steps: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """``[T, B, X]`` in processing order -> ``[B, T, X]`` in input order (a view)."""
+    return (d_steps.flip(0) if reverse else d_steps).transpose(0, 1)
+
+
+def lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse):
+    """``(d_xproj, d_w)`` from the pre-activation gradients ``d_pre`` ``[T, B, 4H]`` (processing order)."""
+    return _input_order(d_pre, reverse), recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, 4)
+
+
+def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias):
+    """``(d_xproj, d_w, d_b)`` from the input-side ``d_x`` and (reset_after) recurrent-side ``d_rec``
+    pre-activation gradients, both ``[T, B, 3H]`` in processing order."""
+    hidden = hs.shape[2]
+    if reset_after:
+        d_w = recurrent_weight_grad(previous_states(h0, hs), d_rec, rec_mask, 3)
+        d_b = d_rec.sum(dim=(0, 1)) if has_bias else None
+    else:
+        d_w_zr = recurrent_weight_grad(previous_states(h0, hs), d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
+        d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
+        d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
+    return _input_order(d_x, reverse), d_w, d_b
+
+
+def _zeros_if_none(grad, like):
+    return torch.zeros_like(like) if grad is None else grad.contiguous()
+
+
 class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels, xproj, h0, c0, w_rec, rec_mask, reverse):
@@ -33,17 +64,15 @@ class _LSTMFused(torch.autograd.Function):
         hs, gates, cells = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse)
         ctx.save_for_backward(h0, c0, w_rec, rec_mask, gates, cells, hs)
         ctx.kernels, ctx.reverse = kernels, reverse
+        ctx.set_materialize_grads(False)  # an unused output (the sequence, the cell state) costs no zeros
         return hs.transpose(0, 1), hs[-1].clone(), cells[-1].clone()
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_pre, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), d_cT.contiguous(), h0, c0, w_rec,
-                                                    rec_mask, gates, cells, hs)
-        if d_w is None:  # the kernels left the weight gradient to the matmuls over all steps
-            d_w = recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, 4)
-        d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
-        return None, d_xproj.transpose(0, 1), dh0, dc0, d_w, None, None
+        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, _zeros_if_none(d_hT, h0), _zeros_if_none(d_cT, c0), h0,
+                                                      c0, w_rec, rec_mask, gates, cells, hs, ctx.reverse)
+        return None, d_xproj, dh0, dc0, d_w, None, None
 
 
 class _GRUFused(torch.autograd.Function):
@@ -51,26 +80,17 @@ class _GRUFused(torch.autograd.Function):
     def forward(ctx, kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         h0 = h0.contiguous()
         hs, gates, cand = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
-        ctx.save_for_backward(h0, w_rec, b_rec, rec_mask, gates, cand, hs)
-        ctx.kernels, ctx.reverse, ctx.reset_after = kernels, reverse, reset_after
+        ctx.save_for_backward(h0, w_rec, rec_mask, gates, cand, hs)
+        ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_rec is not None
+        ctx.set_materialize_grads(False)
         return hs.transpose(0, 1), hs[-1].clone()
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
-        h0, w_rec, b_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        hidden = hs.shape[2]
-        d_x, d_rec, dh0, d_w = ctx.kernels.backward(d_hseq, d_hT.contiguous(), h0, w_rec, rec_mask, gates, cand, hs,
-                                                    ctx.reset_after)
-        if ctx.reset_after:
-            if d_w is None:
-                d_w = recurrent_weight_grad(previous_states(h0, hs), d_rec, rec_mask, 3)
-            d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
-        else:
-            d_w_zr = recurrent_weight_grad(previous_states(h0, hs), d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
-            d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
-            d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
-        d_xproj = d_x.flip(0) if ctx.reverse else d_x
-        return None, d_xproj.transpose(0, 1), dh0, d_w, d_b, None, None, None
+        h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
+        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, _zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias,
+                                                      rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after)
+        return None, d_xproj, dh0, d_w, d_b, None, None, None
 
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

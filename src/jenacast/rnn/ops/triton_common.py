@@ -39,6 +39,13 @@ def grid(batch: int) -> tuple[int]:
     return (triton.cdiv(batch, BLOCK_B),)
 
 
+def sequence_grad(d_hseq: torch.Tensor | None, hs: torch.Tensor) -> torch.Tensor:
+    """The kernels read ``d_hseq`` ``[B, T, H]`` with unit stride in H: zeros when autograd left it out."""
+    if d_hseq is None:
+        return hs.new_zeros(hs.shape[1], hs.shape[0], hs.shape[2])
+    return d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
+
+
 def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> tuple[torch.Tensor, int, int, int, bool]:
     """A mask as ``(tensor, stride_g, stride_b, stride_h, present)``; a shared ``[B, H]`` mask gets stride_g 0."""
     if mask is None:

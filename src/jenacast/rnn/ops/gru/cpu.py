@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, mask_array, masked_weights,
-                                          weight_grad_from_rows)
-from jenacast.rnn.ops.fused import gru_fused
+                                          optional_array, weight_grad_from_rows)
+from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
 
 
 @jit
@@ -73,7 +73,7 @@ def _gru_fwd(x, h0, weff, bias, has_bias, m, has_mask, reverse, reset_after, hs,
 
 
 @jit
-def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, dh0, dw_rows):
+def _gru_bwd(d_hseq, has_dseq, d_hT, h0, weff, reverse, reset_after, gates, cand, hs, d_x, dh0, dw_rows, db_rows):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
     per_row = weff.shape[0] > 1
@@ -88,42 +88,41 @@ def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, d
             dh[r] = d_hT[b0 + r]
             if reset_after:
                 dw_rows[b0 + r] = 0.0
+                db_rows[b0 + r] = 0.0
         for step in range(t_len):
             s = t_len - 1 - step
+            t = t_len - 1 - s if reverse else s
             for r in range(rows):
                 b = b0 + r
                 wr = weff[b if per_row else 0]
                 h_prev = hs[s - 1, b] if s > 0 else h0[b]
                 for j in range(hidden):
-                    dhj = dh[r, j] + d_hseq[b, s, j]
+                    dhj = (dh[r, j] + d_hseq[b, s, j]) if has_dseq else dh[r, j]
                     z = gates[s, b, j]
                     hh = gates[s, b, 2 * hidden + j]
                     d_z = dhj * (h_prev[j] - hh) * z * (ONE - z)
                     d_hh = dhj * (ONE - z) * (ONE - hh * hh)
-                    d_x[s, b, j] = d_z
-                    d_x[s, b, 2 * hidden + j] = d_hh
+                    d_x[b, t, j] = d_z  # batch-major, input order: the projection's gradient needs no copy
+                    d_x[b, t, 2 * hidden + j] = d_hh
                     back[j] = d_z
                     direct[j] = dhj * z
                 if reset_after:
                     for j in range(hidden):
                         rg = gates[s, b, hidden + j]
-                        d_hh = d_x[s, b, 2 * hidden + j]
+                        d_hh = d_x[b, t, 2 * hidden + j]
                         d_r = d_hh * cand[s, b, j] * rg * (ONE - rg)
-                        d_x[s, b, hidden + j] = d_r
+                        d_x[b, t, hidden + j] = d_r
                         back[hidden + j] = d_r
                         back[2 * hidden + j] = d_hh * rg
-                        d_rec[s, b, j] = back[j]
-                        d_rec[s, b, hidden + j] = d_r
-                        d_rec[s, b, 2 * hidden + j] = d_hh * rg
                 else:
                     # e[k] = sum_j d_hh[j] weff[b, k, h-slice] = mask_h[k] * (d_hh @ U_h^T)[k]
                     for k in range(hidden):
                         e = np.float32(0.0)
                         for j in range(hidden):
-                            e += d_x[s, b, 2 * hidden + j] * wr[k, 2 * hidden + j]
+                            e += d_x[b, t, 2 * hidden + j] * wr[k, 2 * hidden + j]
                         rg = gates[s, b, hidden + k]
                         d_r = e * h_prev[k] * rg * (ONE - rg)
-                        d_x[s, b, hidden + k] = d_r
+                        d_x[b, t, hidden + k] = d_r
                         back[hidden + k] = d_r
                         direct[k] += e * rg
                 for k in range(hidden):
@@ -131,7 +130,8 @@ def _gru_bwd(d_hseq, d_hT, h0, weff, reset_after, gates, cand, hs, d_x, d_rec, d
                     for j in range(back_cols):
                         acc += back[j] * wr[k, j]
                     dh[r, k] = acc
-                if reset_after:  # this sequence's share of dU: h_{t-1}^T d_rec (masks applied once, outside)
+                if reset_after:  # this sequence's share of dU, h_{t-1}^T d_rec (masks applied once, outside), and of db
+                    db_rows[b] += back
                     for k in range(hidden):
                         a = h_prev[k]
                         row = dw_rows[b, k]
@@ -159,17 +159,22 @@ class CpuGRUKernels:
         return hs, gates, cand
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, rec_mask, gates, cand, hs, reset_after):
+    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
         t_len, b, gh = gates.shape
-        d_x = torch.empty(t_len, b, gh)
-        d_rec = torch.empty(t_len, b, gh) if reset_after else torch.empty(1, 1, 1)
+        d_x = torch.empty(b, t_len, gh)
         dh0 = torch.empty(b, gh // 3)
         dw_rows = torch.empty(b, gh // 3, gh) if reset_after else torch.empty(1, 1, 1)
-        _gru_bwd(as_array(d_hseq), as_array(d_hT), as_array(h0), masked_weights(w_rec, rec_mask, 3), reset_after,
-                 as_array(gates), as_array(cand), as_array(hs), d_x.numpy(), d_rec.numpy(), dh0.numpy(), dw_rows.numpy())
-        if not reset_after:
-            return d_x, None, dh0, None
-        return d_x, d_rec, dh0, weight_grad_from_rows(dw_rows, rec_mask, 3)
+        db_rows = torch.empty(b, gh) if reset_after else torch.empty(1, 1)
+        d_seq, has_dseq = optional_array(d_hseq)
+        _gru_bwd(d_seq, has_dseq, as_array(d_hT), as_array(h0), masked_weights(w_rec, rec_mask, 3), reverse,
+                 reset_after, as_array(gates), as_array(cand), as_array(hs), d_x.numpy(), dh0.numpy(), dw_rows.numpy(),
+                 db_rows.numpy())
+        if not reset_after:  # the r * h_h path: the weight gradient from matmuls over all steps
+            d_steps = d_x.transpose(0, 1)
+            _, d_w, _ = gru_grads_from_steps(d_steps.flip(0) if reverse else d_steps, None, h0, hs, cand, rec_mask,
+                                             reverse, False, False)
+            return d_x, dh0, d_w, None
+        return d_x, dh0, weight_grad_from_rows(dw_rows, rec_mask, 3), (db_rows.sum(0) if has_bias else None)
 
 
 def gru_cpu(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

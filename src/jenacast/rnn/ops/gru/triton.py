@@ -13,9 +13,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import gru_fused
+from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
-                                              store_tile, tanh)
+                                             sequence_grad, store_tile, tanh)
 
 GATES = 3
 PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later
@@ -183,9 +183,9 @@ class TritonGRUKernels:
         return hs, gates, cand
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, rec_mask, gates, cand, hs, reset_after):
+    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
         t_len, b, hidden = hs.shape
-        d_hseq = d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
+        d_hseq = sequence_grad(d_hseq, hs)
         d_x = gates.new_empty(t_len, b, GATES * hidden)
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = h0.new_empty(b, hidden)
@@ -194,7 +194,8 @@ class TritonGRUKernels:
                           w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
                           HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
                           num_warps=num_warps())
-        return d_x, (d_rec if reset_after else None), dh0, None
+        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias)
+        return d_xproj, dh0, d_w, d_b
 
 
 def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, masked_weights,
-                                          weight_grad_from_rows)
+                                          optional_array, weight_grad_from_rows)
 from jenacast.rnn.ops.fused import lstm_fused
 
 
@@ -63,7 +63,7 @@ def _lstm_fwd(x, h0, c0, weff, reverse, hs, gates, cells):
 
 
 @jit
-def _lstm_bwd(d_hseq, d_hT, d_cT, h0, c0, weff, gates, cells, hs, d_pre, dh0, dc0, dw_rows):
+def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, weff, reverse, gates, cells, hs, d_x, dh0, dc0, dw_rows):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
     per_row = weff.shape[0] > 1
@@ -79,11 +79,12 @@ def _lstm_bwd(d_hseq, d_hT, d_cT, h0, c0, weff, gates, cells, hs, d_pre, dh0, dc
             dw_rows[b0 + r] = 0.0
         for step in range(t_len):
             s = t_len - 1 - step
+            t = t_len - 1 - s if reverse else s
             for r in range(rows):
                 b = b0 + r
                 c_prev = cells[s - 1, b] if s > 0 else c0[b]
                 for j in range(hidden):
-                    dhj = dh[r, j] + d_hseq[b, s, j]
+                    dhj = (dh[r, j] + d_hseq[b, s, j]) if has_dseq else dh[r, j]
                     i = gates[s, b, j]
                     f = gates[s, b, hidden + j]
                     g_ = gates[s, b, 2 * hidden + j]
@@ -95,7 +96,7 @@ def _lstm_bwd(d_hseq, d_hT, d_cT, h0, c0, weff, gates, cells, hs, d_pre, dh0, dc
                     d[r, 2 * hidden + j] = dcj * i * (ONE - g_ * g_)
                     d[r, 3 * hidden + j] = dhj * tanh_c * o * (ONE - o)
                     dc[r, j] = dcj * f
-                d_pre[s, b] = d[r]
+                d_x[b, t] = d[r]  # batch-major, input order: the projection's gradient needs no copy
                 # this sequence's share of dU: h_{t-1}^T d_t (its masks are applied once, outside)
                 h_prev = hs[s - 1, b] if s > 0 else h0[b]
                 dr = d[r]
@@ -134,15 +135,16 @@ class CpuLSTMKernels:
         return hs, gates, cells
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs):
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         t_len, b, gh = gates.shape
-        d_pre = torch.empty(t_len, b, gh)
+        d_x = torch.empty(b, t_len, gh)
         dh0, dc0 = torch.empty(b, gh // 4), torch.empty(b, gh // 4)
         dw_rows = torch.empty(b, gh // 4, gh)
-        _lstm_bwd(as_array(d_hseq), as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
-                  masked_weights(w_rec, rec_mask, 4), as_array(gates), as_array(cells), as_array(hs), d_pre.numpy(),
-                  dh0.numpy(), dc0.numpy(), dw_rows.numpy())
-        return d_pre, dh0, dc0, weight_grad_from_rows(dw_rows, rec_mask, 4)
+        d_seq, has_dseq = optional_array(d_hseq)
+        _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
+                  masked_weights(w_rec, rec_mask, 4), reverse, as_array(gates), as_array(cells), as_array(hs),
+                  d_x.numpy(), dh0.numpy(), dc0.numpy(), dw_rows.numpy())
+        return d_x, dh0, dc0, weight_grad_from_rows(dw_rows, rec_mask, 4)
 
 
 def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import lstm_fused
+from jenacast.rnn.ops.fused import lstm_fused, lstm_grads_from_steps
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
-                                              store_tile, tanh)
+                                             sequence_grad, store_tile, tanh)
 
 GATES = 4
 
@@ -177,10 +177,10 @@ class TritonLSTMKernels:
         return hs, gates, cells
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs):
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         t_len, b, gh = gates.shape
         hidden = gh // GATES
-        d_hseq = d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
+        d_hseq = sequence_grad(d_hseq, hs)
         d_pre = gates.new_empty(t_len, b, gh)
         dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
@@ -188,7 +188,8 @@ class TritonLSTMKernels:
                            w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
                            b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
                            num_warps=num_warps())
-        return d_pre, dh0, dc0, None
+        d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
+        return d_xproj, dh0, dc0, d_w
 
 
 def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
