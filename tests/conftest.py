@@ -8,6 +8,10 @@ if not torch.cuda.is_available():
     # triton is imported, which reads it).
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+# Until each test isolates it (below), jenacast's cache is the repository's ignored pytest cache: the
+# CPU kernels compiled at import go there, not to the user's cache folder.
+os.environ["JENACAST_CACHE"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, ".pytest_cache", "jenacast")
+
 import pytest  # noqa: E402
 
 def _filled_with_nan(allocate):

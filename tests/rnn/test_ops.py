@@ -88,6 +88,29 @@ def test_gru_tier_matches_reference(tier, b, t, h, mask, reverse, reset_after):
     assert_same(ref[1], got[1], 1e-4)
 
 
+# units that are multiples of 16 take the CPU tier's vector path (cpu_simd); odd batch sizes leave a single row
+SIMD_SIZES = [(5, 4, 16), (3, 3, 32), (2, 2, 48)]
+
+
+@pytest.mark.skipif(not available("cpu"), reason="needs numba")
+@pytest.mark.parametrize("b,t,h", SIMD_SIZES)
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_vector_path_matches_reference(b, t, h, mask, reverse):
+    tensors, m = lstm_inputs(b, t, h, torch.float32, mask)
+    ref = outputs_and_grads(lambda: lstm_reference(*tensors, m, reverse), tensors)
+    got = outputs_and_grads(lambda: tier_ops("cpu")["lstm"](*tensors, m, reverse), tensors)
+    assert_same(ref[0], got[0], 1e-5)
+    assert_same(ref[1], got[1], 1e-4)
+    for reset_after in (True, False):
+        tensors, m = gru_inputs(b, t, h, torch.float32, mask, with_bias=reset_after)
+        bias = tensors[3] if reset_after else None
+        ref = outputs_and_grads(lambda: gru_reference(*tensors[:3], bias, m, reverse, reset_after), tensors)
+        got = outputs_and_grads(lambda: tier_ops("cpu")["gru"](*tensors[:3], bias, m, reverse, reset_after), tensors)
+        assert_same(ref[0], got[0], 1e-5)
+        assert_same(ref[1], got[1], 1e-4)
+
+
 # which outputs the loss uses: autograd hands the fused tiers None for the others
 USES = {"sequence": lambda outs: outs[0], "last_h": lambda outs: outs[1], "last_state": lambda outs: outs[-1]}  # c for an LSTM
 

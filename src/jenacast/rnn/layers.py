@@ -103,16 +103,22 @@ class _Recurrent(nn.Module):
         return masks
 
     def _project(self, x: torch.Tensor, input_mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor:
-        """``[B, T, F]`` -> ``[B, T, G*H]``: each gate's ``(x * mask_g) @ W_g + b_g``, outside the time loop."""
-        if input_mask is None:
-            return torch.addmm(bias, x.reshape(-1, self.input_size), self.kernel).view(*x.shape[:2], -1)
-        if input_mask.dim() == 2:
-            return torch.addmm(bias, (x * input_mask[:, None]).reshape(-1, self.input_size), self.kernel).view(*x.shape[:2], -1)
+        """``[B, T, F]`` -> ``[B, T, G*H]``: each gate's ``(x * mask_g) @ W_g + b_g``, outside the time loop.
+
+        The result is a view of time-major memory ``[T, B, G*H]``: the fused kernels read (and write the
+        gradient of) one step of every sequence as one contiguous block, and a stacked layer's input,
+        the time-major outputs of the layer below, needs no copy.
+        """
         b, t, f = x.shape
+        x_steps = x.transpose(0, 1)  # [T, B, F]
+        if input_mask is None or input_mask.dim() == 2:
+            if input_mask is not None:
+                x_steps = x_steps * input_mask
+            return torch.addmm(bias, x_steps.reshape(t * b, f), self.kernel).view(t, b, -1).transpose(0, 1)
         g, h = self.GATES, self.units
-        masked = (x.unsqueeze(0) * input_mask.unsqueeze(2)).reshape(g, b * t, f)  # [G, B*T, F]
-        per_gate = torch.bmm(masked, self.kernel.view(f, g, h).transpose(0, 1))  # [G, B*T, H]
-        return (per_gate.transpose(0, 1).reshape(b, t, g * h) + bias)
+        masked = (x_steps.unsqueeze(0) * input_mask.unsqueeze(1)).reshape(g, t * b, f)  # [G, T*B, F]
+        per_gate = torch.bmm(masked, self.kernel.view(f, g, h).transpose(0, 1))  # [G, T*B, H]
+        return (per_gate.transpose(0, 1).reshape(t, b, g * h) + bias).transpose(0, 1)
 
     def _finish(self, hseq: torch.Tensor, states: tuple[torch.Tensor, ...]):
         output = hseq if self.return_sequences else states[0]

@@ -17,10 +17,14 @@ import logging
 
 import torch
 
-from jenacast.rnn.ops.gru.fwbw import gru_fwbw
-from jenacast.rnn.ops.gru.reference import gru_reference
-from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw
-from jenacast.rnn.ops.lstm.reference import lstm_reference
+from jenacast.rnn.ops import numba_cache
+
+numba_cache.configure()  # before any submodule imports numba
+
+from jenacast.rnn.ops.gru.fwbw import gru_fwbw  # noqa: E402
+from jenacast.rnn.ops.gru.reference import gru_reference  # noqa: E402
+from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw  # noqa: E402
+from jenacast.rnn.ops.lstm.reference import lstm_reference  # noqa: E402
 
 log = logging.getLogger("jenacast")
 

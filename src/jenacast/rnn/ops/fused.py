@@ -6,12 +6,13 @@ are time-major in processing order: gates ``[T, B, G*H]``, states ``[T, B, H]``.
 projection's gradient ``d_xproj`` comes back batch-major in input order ``[B, T, G*H]``, the layout
 of ``xproj`` itself, so that its matmul needs no copy.
 
-LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse) -> (hs, gates, cells)`` and
+LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse, save) -> (hs, hT, cT, gates, cells)`` and
 ``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs, reverse) -> (d_xproj, dh0, dc0, d_w)``.
-GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after) -> (hs, gates, cand)`` and
+GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save) -> (hs, hT, gates, cand)`` and
 ``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
 -> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
-without ``return_sequences``); ``d_b`` is None without a recurrent bias. Kernels that leave the
+without ``return_sequences``); ``d_b`` is None without a recurrent bias. ``save=False`` (no gradient
+will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads. Kernels that leave the
 weight gradient to matmuls over all steps use :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
 
@@ -57,15 +58,19 @@ def _zeros_if_none(grad, like):
     return torch.zeros_like(like) if grad is None else grad.contiguous()
 
 
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels, xproj, h0, c0, w_rec, rec_mask, reverse):
         h0, c0 = h0.contiguous(), c0.contiguous()
-        hs, gates, cells = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse)
+        hs, h_last, c_last, gates, cells = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse, True)
         ctx.save_for_backward(h0, c0, w_rec, rec_mask, gates, cells, hs)
         ctx.kernels, ctx.reverse = kernels, reverse
         ctx.set_materialize_grads(False)  # an unused output (the sequence, the cell state) costs no zeros
-        return hs.transpose(0, 1), hs[-1].clone(), cells[-1].clone()
+        return hs.transpose(0, 1), h_last, c_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
@@ -79,11 +84,11 @@ class _GRUFused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         h0 = h0.contiguous()
-        hs, gates, cand = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+        hs, h_last, gates, cand = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True)
         ctx.save_for_backward(h0, w_rec, rec_mask, gates, cand, hs)
         ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_rec is not None
         ctx.set_materialize_grads(False)
-        return hs.transpose(0, 1), hs[-1].clone()
+        return hs.transpose(0, 1), h_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
@@ -94,8 +99,14 @@ class _GRUFused(torch.autograd.Function):
 
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
+    if not _needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
+        hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False)
+        return hs.transpose(0, 1), h_last, c_last
     return _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse)
 
 
 def gru_fused(kernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+    if not _needs_grad(xproj, h0, w_rec, b_rec):
+        hs, h_last, _, _ = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
+        return hs.transpose(0, 1), h_last
     return _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

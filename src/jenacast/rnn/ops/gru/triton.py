@@ -167,7 +167,7 @@ class TritonGRUKernels:
     """The two recurrences for ``fused.gru_fused``."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):  # noqa: ARG004
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
@@ -180,7 +180,7 @@ class TritonGRUKernels:
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                           HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
                           BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
-        return hs, gates, cand
+        return hs, hs[-1].clone(), gates, cand
 
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):

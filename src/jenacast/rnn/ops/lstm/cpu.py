@@ -1,10 +1,11 @@
 """LSTM as fused Numba kernels for the CPU: the whole recurrence in one compiled loop per direction.
 
 Same arguments and returns as ``reference.lstm_reference``. Glossary: B batch, T steps, H units,
-G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per inner block. Blocks of sequences are spread
-over the cores (``numba.prange``). Each sequence's dropout masks are folded into its own copy of
-the recurrent kernel (``masked_weights``), so each step is one matvec of length 4H per sequence,
-whose inner loop runs as SIMD. Float32 only.
+G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per block; blocks are spread over the cores
+(``numba.prange``). Each step masks the state once per gate (``hm[r, g] = h[r] * mask_g[r]``) and
+multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate`` (accumulators in
+registers, two sequences per weight load). The input projection and its gradient are time-major
+``[T, B, G*H]`` in input order, the layout the layers project into. Float32 only.
 """
 
 from __future__ import annotations
@@ -13,138 +14,166 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, ROWS, as_array, check_input, fsigmoid, ftanh, jit, masked_weights,
-                                          optional_array, weight_grad_from_rows)
+from jenacast.rnn.ops.cpu_common import (ONE, ROWS, add_into, as_array, check_input, copy_into, fill, fsigmoid, ftanh,
+                                          jit, mask_array, optional_array, per_gate_transposed, time_major)
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import lstm_fused
 
 
+@numba.njit(inline="always")
+def _mask_states(hm, r, h, m, b, has_mask):
+    """``hm[r, g] = h * mask_g[b]`` for each gate (one shared mask, or none, serves them all)."""
+    for g in range(hm.shape[1]):
+        hmg = hm[r, g]
+        if has_mask:
+            mg = m[g if m.shape[0] > 1 else 0, b]
+            for k in range(h.shape[0]):
+                hmg[k] = h[k] * mg[k]
+        else:
+            copy_into(hmg, h)
+
+
+@numba.njit(inline="always")
+def _unmask_into(dh, back, m, b, has_mask):
+    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product."""
+    hidden = dh.shape[0]
+    per_gate = has_mask and m.shape[0] > 1
+    for k in range(hidden):
+        acc = back[k] * m[0, b, k] if per_gate else back[k]
+        for g in range(1, back.shape[0] // hidden):
+            acc += back[g * hidden + k] * m[g, b, k] if per_gate else back[g * hidden + k]
+        dh[k] = acc * m[0, b, k] if has_mask and not per_gate else acc
+
+
 @jit
-def _lstm_fwd(x, h0, c0, weff, reverse, hs, gates, cells):
-    b_total, t_len, gh = x.shape
+def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates, cells):
+    t_len, b_total, gh = x.shape
     hidden = gh // 4
-    per_row = weff.shape[0] > 1
+    w_flat = w.reshape(-1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
         h = np.empty((ROWS, hidden), np.float32)
         c = np.empty((ROWS, hidden), np.float32)
         pre = np.empty((ROWS, gh), np.float32)
+        hm = np.empty((ROWS, 4, hidden), np.float32)
+        pre_flat, hm_flat = pre.reshape(-1), hm.reshape(-1)
+        tables = offset_tables()
         for r in range(rows):
-            h[r] = h0[b0 + r]
-            c[r] = c0[b0 + r]
+            copy_into(h[r], h0[b0 + r])
+            copy_into(c[r], c0[b0 + r])
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
-                b = b0 + r
-                wr = weff[b if per_row else 0]
-                pr = pre[r]
-                pr[:] = x[b, t]
-                for k in range(hidden):
-                    a = h[r, k]
-                    for j in range(gh):
-                        pr[j] += a * wr[k, j]
+                copy_into(pre[r], x[t, b0 + r])
+                _mask_states(hm, r, h[r], m, b0 + r, has_mask)
+            # pre[r, g*H + j] += sum_k hm[r, g, k] * U[k, g*H + j]
+            accumulate(pre_flat, gh, rows, gh, hm_flat, 0, 4 * hidden, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
                 b = b0 + r
+                pr, cr, hr = pre[r], c[r], h[r]
+                # written in the loop itself (without save, into a scratch row): a local copy written there
+                # and copied out after measured 2x slower for the whole kernel (the loop stayed scalar)
+                gs, cs = gates[s if save else 0, b], cells[s if save else 0, b]
                 for j in range(hidden):
-                    i = fsigmoid(pre[r, j])
-                    f = fsigmoid(pre[r, hidden + j])
-                    g_ = ftanh(pre[r, 2 * hidden + j])
-                    o = fsigmoid(pre[r, 3 * hidden + j])
-                    cc = f * c[r, j] + i * g_
-                    hh = o * ftanh(cc)
-                    c[r, j] = cc
-                    h[r, j] = hh
-                    gates[s, b, j] = i
-                    gates[s, b, hidden + j] = f
-                    gates[s, b, 2 * hidden + j] = g_
-                    gates[s, b, 3 * hidden + j] = o
-                    cells[s, b, j] = cc
-                    hs[s, b, j] = hh
+                    i = fsigmoid(pr[j])
+                    f = fsigmoid(pr[hidden + j])
+                    g_ = ftanh(pr[2 * hidden + j])
+                    o = fsigmoid(pr[3 * hidden + j])
+                    cc = f * cr[j] + i * g_
+                    cr[j] = cc
+                    hr[j] = o * ftanh(cc)
+                    gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j], cs[j] = i, f, g_, o, cc
+                copy_into(hs[s, b], hr)
+        for r in range(rows):
+            copy_into(h_last[b0 + r], h[r])
+            copy_into(c_last[b0 + r], c[r])
 
 
 @jit
-def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, weff, reverse, gates, cells, hs, d_x, dh0, dc0, dw_rows):
+def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, d_x, dh0, dc0,
+              dw_blocks):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
-    per_row = weff.shape[0] > 1
+    w_flat = w_gt.reshape(-1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
         dh = np.empty((ROWS, hidden), np.float32)
         dc = np.empty((ROWS, hidden), np.float32)
-        d = np.empty((ROWS, gh), np.float32)
+        back = np.empty((ROWS, gh), np.float32)  # each gate's share of dh before its mask: d_g @ U_g^T
+        hm = np.zeros((ROWS, 4, hidden), np.float32)
+        back_flat, hm_flat = back.reshape(-1), hm.reshape(-1)
+        dw = dw_blocks[block]
+        fill(dw.reshape(-1), np.float32(0.0))
+        tables = offset_tables()
         for r in range(rows):
-            dh[r] = d_hT[b0 + r]
-            dc[r] = d_cT[b0 + r]
-            dw_rows[b0 + r] = 0.0
+            copy_into(dh[r], d_hT[b0 + r])
+            copy_into(dc[r], d_cT[b0 + r])
         for step in range(t_len):
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
                 b = b0 + r
+                if has_dseq:
+                    add_into(dh[r], d_hseq[b, s])
+                gs, cs = gates[s, b], cells[s, b]
                 c_prev = cells[s - 1, b] if s > 0 else c0[b]
+                dr, dhr, dcr = d_x[t, b], dh[r], dc[r]  # written in place, as the forward writes its gates
                 for j in range(hidden):
-                    dhj = (dh[r, j] + d_hseq[b, s, j]) if has_dseq else dh[r, j]
-                    i = gates[s, b, j]
-                    f = gates[s, b, hidden + j]
-                    g_ = gates[s, b, 2 * hidden + j]
-                    o = gates[s, b, 3 * hidden + j]
-                    tanh_c = ftanh(cells[s, b, j])
-                    dcj = dc[r, j] + dhj * o * (ONE - tanh_c * tanh_c)
-                    d[r, j] = dcj * g_ * i * (ONE - i)
-                    d[r, hidden + j] = dcj * c_prev[j] * f * (ONE - f)
-                    d[r, 2 * hidden + j] = dcj * i * (ONE - g_ * g_)
-                    d[r, 3 * hidden + j] = dhj * tanh_c * o * (ONE - o)
-                    dc[r, j] = dcj * f
-                d_x[b, t] = d[r]  # batch-major, input order: the projection's gradient needs no copy
-                # this sequence's share of dU: h_{t-1}^T d_t (its masks are applied once, outside)
-                h_prev = hs[s - 1, b] if s > 0 else h0[b]
-                dr = d[r]
-                for k in range(hidden):
-                    a = h_prev[k]
-                    row = dw_rows[b, k]
-                    for j in range(gh):
-                        row[j] += a * dr[j]
-            # dh_{t-1}[k] = sum_g mask_g[k] * sum_j d_g[j] U[k, g*H + j] = d . weff[b, k]
+                    i, f, g_, o = gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j]
+                    tanh_c = ftanh(cs[j])
+                    dcj = dcr[j] + dhr[j] * o * (ONE - tanh_c * tanh_c)
+                    dr[j] = dcj * g_ * i * (ONE - i)
+                    dr[hidden + j] = dcj * c_prev[j] * f * (ONE - f)
+                    dr[2 * hidden + j] = dcj * i * (ONE - g_ * g_)
+                    dr[3 * hidden + j] = dhr[j] * tanh_c * o * (ONE - o)
+                    dcr[j] = dcj * f
+                _mask_states(hm, r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
+            d_flat = d_x[t, b0:b0 + rows].reshape(-1)  # this step's d of the block's rows, contiguous
+            # dU[k, col] += sum_r hm[r, gate(col), k] * d[r, col]: this block's rows, masks applied per step
+            for k in range(hidden):
+                accumulate(dw[k], gh, 1, gh, hm_flat, k, 0, hidden, 4 * hidden, hidden, d_flat, gh, rows, tables)
+            # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
+            fill(back_flat, np.float32(0.0))
+            accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
-                wr = weff[b0 + r if per_row else 0]
-                dr = d[r]
-                for k in range(hidden):
-                    acc = np.float32(0.0)
-                    for j in range(gh):
-                        acc += dr[j] * wr[k, j]
-                    dh[r, k] = acc
+                _unmask_into(dh[r], back[r], m, b0 + r, has_mask)
         for r in range(rows):
-            dh0[b0 + r] = dh[r]
-            dc0[b0 + r] = dc[r]
+            copy_into(dh0[b0 + r], dh[r])
+            copy_into(dc0[b0 + r], dc[r])
 
 
 class CpuLSTMKernels:
     """The two recurrences for ``fused.lstm_fused``."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse):
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):
         check_input(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // 4
         hs = torch.empty(t_len, b, hidden)
-        gates = torch.empty(t_len, b, gh)
-        cells = torch.empty(t_len, b, hidden)
-        _lstm_fwd(as_array(xproj), as_array(h0), as_array(c0), masked_weights(w_rec, rec_mask, 4), reverse,
-                  hs.numpy(), gates.numpy(), cells.numpy())
-        return hs, gates, cells
+        h_last, c_last = torch.empty(b, hidden), torch.empty(b, hidden)
+        gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
+        cells = torch.empty(t_len if save else 1, b, hidden)
+        mask, has_mask = mask_array(rec_mask)
+        _lstm_fwd(time_major(xproj), as_array(h0), as_array(c0), as_array(w_rec), mask, has_mask, reverse, save,
+                  hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(), cells.numpy())
+        return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
     @staticmethod
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         t_len, b, gh = gates.shape
-        d_x = torch.empty(b, t_len, gh)
-        dh0, dc0 = torch.empty(b, gh // 4), torch.empty(b, gh // 4)
-        dw_rows = torch.empty(b, gh // 4, gh)
+        hidden = gh // 4
+        d_x = torch.empty(t_len, b, gh)
+        dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
+        dw_blocks = torch.empty((b + ROWS - 1) // ROWS, hidden, gh)
         d_seq, has_dseq = optional_array(d_hseq)
+        mask, has_mask = mask_array(rec_mask)
         _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
-                  masked_weights(w_rec, rec_mask, 4), reverse, as_array(gates), as_array(cells), as_array(hs),
-                  d_x.numpy(), dh0.numpy(), dc0.numpy(), dw_rows.numpy())
-        return d_x, dh0, dc0, weight_grad_from_rows(dw_rows, rec_mask, 4)
+                  per_gate_transposed(w_rec, 4), mask, has_mask, reverse, as_array(gates), as_array(cells),
+                  as_array(hs), d_x.numpy(), dh0.numpy(), dc0.numpy(), dw_blocks.numpy())
+        return d_x.transpose(0, 1), dh0, dc0, dw_blocks.sum(0)
 
 
 def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
