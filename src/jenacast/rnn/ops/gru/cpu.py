@@ -148,8 +148,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
                         direct[r, k] += ek * rg
-            for k in range(hidden):
-                accumulate(dw[k], gh, 1, gh, hm_flat, k, 0, hidden, 3 * hidden, hidden, d_flat, gh, rows, tables)
+            accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_flat, gh, rows, tables)
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):

@@ -132,8 +132,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 _mask_states(hm, r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
             d_flat = d_x[t, b0:b0 + rows].reshape(-1)  # this step's d of the block's rows, contiguous
             # dU[k, col] += sum_r hm[r, gate(col), k] * d[r, col]: this block's rows, masks applied per step
-            for k in range(hidden):
-                accumulate(dw[k], gh, 1, gh, hm_flat, k, 0, hidden, 4 * hidden, hidden, d_flat, gh, rows, tables)
+            accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 4 * hidden, hidden, d_flat, gh, rows, tables)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
