@@ -18,7 +18,7 @@ from jenacast.rnn.ops.cpu_common import (ONE, ROWS, add_into, as_array, check_in
                                           jit, mask_array, optional_array, per_gate_transposed, time_major)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import gru_fused
-from jenacast.rnn.ops.lstm.cpu import _mask_states, _unmask_into
+from jenacast.rnn.ops.lstm.cpu import STEPS_PER_DW, _mask_states, _unmask_into
 
 
 @jit
@@ -92,12 +92,13 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         rows = min(ROWS, b_total - b0)
         dh = np.empty((ROWS, hidden), np.float32)
         direct = np.empty((ROWS, hidden), np.float32)  # z * dh, plus (reset_before) the r * h_h path
-        d = np.zeros((ROWS, gh), np.float32)  # what multiplies each gate's coefficients in dU
+        # what multiplies each gate's coefficients in dU, and the coefficients, kept for STEPS_PER_DW steps
+        d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
+        hm = np.zeros((STEPS_PER_DW * ROWS, 3, hidden), np.float32)
         back = np.zeros((ROWS, gh), np.float32)
-        hm = np.zeros((ROWS, 3, hidden), np.float32)
         e = np.zeros((ROWS, hidden), np.float32)
         d_hhs = np.empty((ROWS, hidden), np.float32)
-        d_flat, back_flat, hm_flat, e_flat = d.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
+        d_steps_flat, back_flat, hm_flat, e_flat = d_steps.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
         dw, db = dw_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(db, np.float32(0.0))
@@ -107,6 +108,9 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         for step in range(t_len):
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
+            slot = step % STEPS_PER_DW
+            d = d_steps[slot * rows:(slot + 1) * rows]
+            d_flat = d.reshape(-1)
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:
@@ -120,7 +124,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     dxr[j], dxr[2 * hidden + j] = d_z, d_hh
                     dr[j], dhhr[j] = d_z, d_hh
                     direct[r, j] = dhr[j] * z
-                _mask_states(hm, r, h_prev, m, b, has_mask)
+                _mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
                 if reset_after:
                     cr = cand[s, b]
                     for j in range(hidden):
@@ -132,7 +136,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     add_into(db, dr)
                 else:
                     copy_into(dr[2 * hidden:], dhhr)
-                    copy_into(hm[r, 2], cand[s, b])  # U_h's coefficient was r * h_h
+                    copy_into(hm[slot * rows + r, 2], cand[s, b])  # U_h's coefficient was r * h_h
             if not reset_after:  # e = mask_h * (d_hh @ U_h^T), the gradient reaching r * h_h
                 fill(e_flat, np.float32(0.0))
                 accumulate(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
@@ -148,7 +152,9 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
                         direct[r, k] += ek * rg
-            accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_flat, gh, rows, tables)
+            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
+                accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_steps_flat, gh,
+                           (slot + 1) * rows, tables)
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):

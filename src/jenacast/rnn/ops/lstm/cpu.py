@@ -20,6 +20,9 @@ from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import lstm_fused
 
 
+STEPS_PER_DW = 8
+
+
 @numba.njit(inline="always")
 def _mask_states(hm, r, h, m, b, has_mask):
     """``hm[r, g] = h * mask_g[b]`` for each gate (one shared mask, or none, serves them all)."""
@@ -35,14 +38,25 @@ def _mask_states(hm, r, h, m, b, has_mask):
 
 @numba.njit(inline="always")
 def _unmask_into(dh, back, m, b, has_mask):
-    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product."""
+    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product.
+    One simple loop per gate, so that each vectorises."""
     hidden = dh.shape[0]
     per_gate = has_mask and m.shape[0] > 1
+    m0 = m[0, b if has_mask else 0]
     for k in range(hidden):
-        acc = back[k] * m[0, b, k] if per_gate else back[k]
-        for g in range(1, back.shape[0] // hidden):
-            acc += back[g * hidden + k] * m[g, b, k] if per_gate else back[g * hidden + k]
-        dh[k] = acc * m[0, b, k] if has_mask and not per_gate else acc
+        dh[k] = back[k] * m0[k] if per_gate else back[k]
+    for g in range(1, back.shape[0] // hidden):
+        back_g = back[g * hidden:(g + 1) * hidden]
+        if per_gate:
+            m_g = m[g, b]
+            for k in range(hidden):
+                dh[k] += back_g[k] * m_g[k]
+        else:
+            for k in range(hidden):
+                dh[k] += back_g[k]
+    if has_mask and not per_gate:
+        for k in range(hidden):
+            dh[k] *= m0[k]
 
 
 @jit
@@ -102,8 +116,11 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         dh = np.empty((ROWS, hidden), np.float32)
         dc = np.empty((ROWS, hidden), np.float32)
         back = np.empty((ROWS, gh), np.float32)  # each gate's share of dh before its mask: d_g @ U_g^T
-        hm = np.zeros((ROWS, 4, hidden), np.float32)
-        back_flat, hm_flat = back.reshape(-1), hm.reshape(-1)
+        # dU's products wait for STEPS_PER_DW steps: one call then does STEPS_PER_DW * rows terms per
+        # accumulator (one step's rows alone left the call overhead at half the backward's time)
+        hm = np.zeros((STEPS_PER_DW * ROWS, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
+        d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
+        back_flat, hm_flat, d_steps_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1)
         dw = dw_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         tables = offset_tables()
@@ -113,6 +130,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         for step in range(t_len):
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
+            slot = step % STEPS_PER_DW
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:
@@ -129,10 +147,13 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                     dr[2 * hidden + j] = dcj * i * (ONE - g_ * g_)
                     dr[3 * hidden + j] = dhr[j] * tanh_c * o * (ONE - o)
                     dcr[j] = dcj * f
-                _mask_states(hm, r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
+                _mask_states(hm, slot * rows + r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
+                copy_into(d_steps[slot * rows + r], dr)
             d_flat = d_x[t, b0:b0 + rows].reshape(-1)  # this step's d of the block's rows, contiguous
-            # dU[k, col] += sum_r hm[r, gate(col), k] * d[r, col]: this block's rows, masks applied per step
-            accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 4 * hidden, hidden, d_flat, gh, rows, tables)
+            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
+                # dU[k, col] += sum_n hm[n, gate(col), k] * d[n, col] over the waiting steps' rows n
+                accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 4 * hidden, hidden, d_steps_flat, gh,
+                           (slot + 1) * rows, tables)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
