@@ -23,6 +23,7 @@ from jenacast.models import MODELS, build, count_parameters
 from jenacast.training import rundir
 from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
 from jenacast.training.config import ConfigError, TrainConfig
+from jenacast.training.memory import keep_freed_memory
 from jenacast.training.optim import make_optimizer
 
 
@@ -93,6 +94,7 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
 
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
+    keep_freed_memory()
     last_path = run_dir / rundir.LAST
     if not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
         raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
