@@ -60,7 +60,8 @@ def _block_fma(rows: int, chunks: int):
                 acc.append(slot)
             with cgutils.for_range(builder, count) as loop:
                 w_at, c_at = builder.mul(loop.index, w_step), builder.mul(loop.index, c_step)
-                w_vec = [builder.load(builder.bitcast(builder.gep(w_base[c], [w_at]), vptr), align=4) for c in range(chunks)]
+                w_vec = [builder.load(builder.bitcast(builder.gep(w_base[c], [w_at]), vptr), align=4)
+                         for c in range(chunks)]
                 for i in range(rows * chunks):
                     a = builder.load(builder.gep(c_base[i], [c_at]))
                     a_vec = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(_I32, 0)), undef, splat)

@@ -100,7 +100,8 @@ class _GRUFused(torch.autograd.Function):
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not _needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False)
+        hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse,
+                                                   False)
         return hs.transpose(0, 1), h_last, c_last
     return _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse)
 

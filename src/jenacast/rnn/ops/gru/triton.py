@@ -164,7 +164,7 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
 
 
 class TritonGRUKernels:
-    """The two recurrences for ``fused.gru_fused``."""
+    """The two recurrences for ``fused.gru_fused`` (the forward writes the gates with or without ``save``)."""
 
     @staticmethod
     def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):  # noqa: ARG004

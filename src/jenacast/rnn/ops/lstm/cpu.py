@@ -20,7 +20,7 @@ from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import lstm_fused
 
 
-STEPS_PER_DW = 8
+STEPS_PER_DW = 8  # steps whose weight-gradient products wait for one call (see _lstm_bwd)
 
 
 @numba.njit(inline="always")

@@ -159,10 +159,10 @@ PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later (
 
 
 class TritonLSTMKernels:
-    """The two recurrences for ``fused.lstm_fused``."""
+    """The two recurrences for ``fused.lstm_fused`` (the forward writes the gates with or without ``save``)."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):  # noqa: ARG004 (the gates cost nothing to keep here)
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):  # noqa: ARG004
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
