@@ -68,6 +68,45 @@ def fill(dst, value):
         dst[j] = value
 
 
+STEPS_PER_DW = 8  # steps whose weight-gradient products wait for one call (see the backward kernels)
+
+
+@numba.njit(inline="always")
+def mask_states(hm, r, h, m, b, has_mask):
+    """``hm[r, g] = h * mask_g[b]`` for each gate (one shared mask, or none, serves them all)."""
+    for g in range(hm.shape[1]):
+        hmg = hm[r, g]
+        if has_mask:
+            mg = m[g if m.shape[0] > 1 else 0, b]
+            for k in range(h.shape[0]):
+                hmg[k] = h[k] * mg[k]
+        else:
+            copy_into(hmg, h)
+
+
+@numba.njit(inline="always")
+def unmask_into(dh, back, m, b, has_mask):
+    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product.
+    One simple loop per gate, so that each vectorises."""
+    hidden = dh.shape[0]
+    per_gate = has_mask and m.shape[0] > 1
+    m0 = m[0, b if has_mask else 0]
+    for k in range(hidden):
+        dh[k] = back[k] * m0[k] if per_gate else back[k]
+    for g in range(1, back.shape[0] // hidden):
+        back_g = back[g * hidden:(g + 1) * hidden]
+        if per_gate:
+            m_g = m[g, b]
+            for k in range(hidden):
+                dh[k] += back_g[k] * m_g[k]
+        else:
+            for k in range(hidden):
+                dh[k] += back_g[k]
+    if has_mask and not per_gate:
+        for k in range(hidden):
+            dh[k] *= m0[k]
+
+
 def as_array(tensor: torch.Tensor) -> np.ndarray:
     """A contiguous float32 numpy view (or copy) of a CPU tensor."""
     return tensor.detach().contiguous().numpy()

@@ -3,8 +3,9 @@
 A fused tier supplies the two recurrences as kernels; everything around them is common: the
 saved tensors, the gradients that autograd leaves out, the direction bookkeeping. Saved tensors
 are time-major in processing order: gates ``[T, B, G*H]``, states ``[T, B, H]``. The input
-projection's gradient ``d_xproj`` comes back batch-major in input order ``[B, T, G*H]``, the layout
-of ``xproj`` itself, so that its matmul needs no copy.
+projection's gradient ``d_xproj`` comes back as ``[B, T, G*H]`` in input order; the CPU kernels
+return it as a view of time-major memory, the layout the layers project into, so that the
+projection's matmul needs no copy.
 
 LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse, save) -> (hs, hT, cT, gates, cells)`` and
 ``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs, reverse) -> (d_xproj, dh0, dc0, d_w)``.
@@ -12,8 +13,9 @@ GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save
 ``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
 -> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
 without ``return_sequences``); ``d_b`` is None without a recurrent bias. ``save=False`` (no gradient
-will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads. Kernels that leave the
-weight gradient to matmuls over all steps use :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
+will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
+Kernels that leave the weight gradient to matmuls over all steps (and the ``fwbw`` tier) use
+:func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
 
 from __future__ import annotations

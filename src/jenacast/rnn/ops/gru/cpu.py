@@ -14,11 +14,11 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, ROWS, add_into, as_array, check_input, copy_into, fill, fsigmoid, ftanh,
-                                          jit, mask_array, optional_array, per_gate_transposed, time_major)
+from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
+                                          fsigmoid, ftanh, jit, mask_array, mask_states, optional_array,
+                                          per_gate_transposed, time_major, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import gru_fused
-from jenacast.rnn.ops.lstm.cpu import STEPS_PER_DW, _mask_states, _unmask_into
 
 
 @jit
@@ -46,7 +46,7 @@ def _gru_fwd(x, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, 
                     copy_into(rec[r], bias)
                 else:
                     fill(rec[r], np.float32(0.0))
-                _mask_states(hm, r, h[r], m, b0 + r, has_mask)
+                mask_states(hm, r, h[r], m, b0 + r, has_mask)
             accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
                        tables)
             for r in range(rows):
@@ -124,7 +124,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     dxr[j], dxr[2 * hidden + j] = d_z, d_hh
                     dr[j], dhhr[j] = d_z, d_hh
                     direct[r, j] = dhr[j] * z
-                _mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
+                mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
                 if reset_after:
                     cr = cand[s, b]
                     for j in range(hidden):
@@ -147,7 +147,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     h_prev = hs[s - 1, b] if s > 0 else h0[b]
                     for k in range(hidden):
                         ek = er[k] * m[2 if m.shape[0] > 1 else 0, b, k] if has_mask else er[k]
-                        rg = gates[s, b, hidden + k]
+                        rg = gs[hidden + k]
                         d_r = ek * h_prev[k] * rg * (ONE - rg)
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
@@ -158,7 +158,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
-                _unmask_into(dh[r], back[r, :back_cols], m, b0 + r, has_mask)
+                unmask_into(dh[r], back[r, :back_cols], m, b0 + r, has_mask)
                 add_into(dh[r], direct[r])
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import previous_states, recurrent_matmul, recurrent_matmul_backward, recurrent_weight_grad
-from jenacast.rnn.ops.fused import _zr_mask
+from jenacast.rnn.ops.common import recurrent_matmul, recurrent_matmul_backward
+from jenacast.rnn.ops.fused import _zr_mask, gru_grads_from_steps
 
 GATES = 3
 
@@ -92,17 +92,9 @@ class _GRUFunction(torch.autograd.Function):
                 torch.mul(d_cand * h_h, r * (1 - r), out=d_r)
                 d_h_h = d_cand * r if mask_h is None else d_cand * r * mask_h
                 dh = dh_direct + d_h_h + recurrent_matmul_backward(d_x[s, :, :2 * hidden], w_rec[:, :2 * hidden], zr_mask, 2)
-        h_prev_all = previous_states(h0, hs)
-        if reset_after:
-            d_w = recurrent_weight_grad(h_prev_all, d_rec, rec_mask, GATES)
-            d_b = d_rec.sum(dim=(0, 1)) if b_rec is not None else None
-        else:
-            d_w_zr = recurrent_weight_grad(h_prev_all, d_x[..., :2 * hidden], zr_mask, 2)
-            d_w_h = candidate.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
-            d_w = torch.cat([d_w_zr, d_w_h], dim=1)
-            d_b = None
-        d_xproj = d_x.flip(0) if ctx.reverse else d_x
-        return d_xproj.transpose(0, 1), dh, d_w, d_b, None, None, None
+        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, candidate, rec_mask, ctx.reverse, reset_after,
+                                                 b_rec is not None)
+        return d_xproj, dh, d_w, d_b, None, None, None
 
 
 def gru_fwbw(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

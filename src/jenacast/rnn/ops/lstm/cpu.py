@@ -14,49 +14,11 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, ROWS, add_into, as_array, check_input, copy_into, fill, fsigmoid, ftanh,
-                                          jit, mask_array, optional_array, per_gate_transposed, time_major)
+from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
+                                          fsigmoid, ftanh, jit, mask_array, mask_states, optional_array,
+                                          per_gate_transposed, time_major, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
 from jenacast.rnn.ops.fused import lstm_fused
-
-
-STEPS_PER_DW = 8  # steps whose weight-gradient products wait for one call (see _lstm_bwd)
-
-
-@numba.njit(inline="always")
-def _mask_states(hm, r, h, m, b, has_mask):
-    """``hm[r, g] = h * mask_g[b]`` for each gate (one shared mask, or none, serves them all)."""
-    for g in range(hm.shape[1]):
-        hmg = hm[r, g]
-        if has_mask:
-            mg = m[g if m.shape[0] > 1 else 0, b]
-            for k in range(h.shape[0]):
-                hmg[k] = h[k] * mg[k]
-        else:
-            copy_into(hmg, h)
-
-
-@numba.njit(inline="always")
-def _unmask_into(dh, back, m, b, has_mask):
-    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product.
-    One simple loop per gate, so that each vectorises."""
-    hidden = dh.shape[0]
-    per_gate = has_mask and m.shape[0] > 1
-    m0 = m[0, b if has_mask else 0]
-    for k in range(hidden):
-        dh[k] = back[k] * m0[k] if per_gate else back[k]
-    for g in range(1, back.shape[0] // hidden):
-        back_g = back[g * hidden:(g + 1) * hidden]
-        if per_gate:
-            m_g = m[g, b]
-            for k in range(hidden):
-                dh[k] += back_g[k] * m_g[k]
-        else:
-            for k in range(hidden):
-                dh[k] += back_g[k]
-    if has_mask and not per_gate:
-        for k in range(hidden):
-            dh[k] *= m0[k]
 
 
 @jit
@@ -80,7 +42,7 @@ def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gate
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
                 copy_into(pre[r], x[t, b0 + r])
-                _mask_states(hm, r, h[r], m, b0 + r, has_mask)
+                mask_states(hm, r, h[r], m, b0 + r, has_mask)
             # pre[r, g*H + j] += sum_k hm[r, g, k] * U[k, g*H + j]
             accumulate(pre_flat, gh, rows, gh, hm_flat, 0, 4 * hidden, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
@@ -147,7 +109,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                     dr[2 * hidden + j] = dcj * i * (ONE - g_ * g_)
                     dr[3 * hidden + j] = dhr[j] * tanh_c * o * (ONE - o)
                     dcr[j] = dcj * f
-                _mask_states(hm, slot * rows + r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
+                mask_states(hm, slot * rows + r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
                 copy_into(d_steps[slot * rows + r], dr)
             d_flat = d_x[t, b0:b0 + rows].reshape(-1)  # this step's d of the block's rows, contiguous
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:
@@ -158,7 +120,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
-                _unmask_into(dh[r], back[r], m, b0 + r, has_mask)
+                unmask_into(dh[r], back[r], m, b0 + r, has_mask)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
             copy_into(dc0[b0 + r], dc[r])

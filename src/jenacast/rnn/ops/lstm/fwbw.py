@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import previous_states, recurrent_matmul, recurrent_matmul_backward, recurrent_weight_grad
+from jenacast.rnn.ops.common import recurrent_matmul, recurrent_matmul_backward
+from jenacast.rnn.ops.fused import lstm_grads_from_steps
 
 GATES = 4
 
@@ -60,10 +61,8 @@ class _LSTMFunction(torch.autograd.Function):
             torch.mul(dh * tanh_c, o * (1 - o), out=d_o)
             dc = dc * f
             dh = recurrent_matmul_backward(d, w_rec, rec_mask, GATES)
-        h_prev = previous_states(h0, hs)  # each step's h_{t-1}, processing order
-        d_w = recurrent_weight_grad(h_prev, d_pre, rec_mask, GATES)
-        d_xproj = d_pre.flip(0) if ctx.reverse else d_pre
-        return d_xproj.transpose(0, 1), dh, dc, d_w, None, None
+        d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, ctx.reverse)
+        return d_xproj, dh, dc, d_w, None, None
 
 
 def lstm_fwbw(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
