@@ -22,7 +22,7 @@ def _check_rate(name: str, rate: float) -> float:
 
 
 class _Recurrent(nn.Module):
-    """What LSTM and GRU share: arguments, weights, masks and the input projection."""
+    """What LSTM and GRU share: arguments, weights and masks."""
 
     GATES = 0
     CELL = ""
@@ -102,24 +102,6 @@ class _Recurrent(nn.Module):
                 )
         return masks
 
-    def _project(self, x: torch.Tensor, input_mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor:
-        """``[B, T, F]`` -> ``[B, T, G*H]``: each gate's ``(x * mask_g) @ W_g + b_g``, outside the time loop.
-
-        The result is a view of time-major memory ``[T, B, G*H]``: the fused kernels read (and write the
-        gradient of) one step of every sequence as one contiguous block, and a stacked layer's input,
-        the time-major outputs of the layer below, needs no copy.
-        """
-        b, t, f = x.shape
-        x_steps = x.transpose(0, 1)  # [T, B, F]
-        if input_mask is None or input_mask.dim() == 2:
-            if input_mask is not None:
-                x_steps = x_steps * input_mask
-            return torch.addmm(bias, x_steps.reshape(t * b, f), self.kernel).view(t, b, -1).transpose(0, 1)
-        g, h = self.GATES, self.units
-        masked = (x_steps.unsqueeze(0) * input_mask.unsqueeze(1)).reshape(g, t * b, f)  # [G, T*B, F]
-        per_gate = torch.bmm(masked, self.kernel.view(f, g, h).transpose(0, 1))  # [G, T*B, H]
-        return (per_gate.transpose(0, 1).reshape(t, b, g * h) + bias).transpose(0, 1)
-
     def _finish(self, hseq: torch.Tensor, states: tuple[torch.Tensor, ...]):
         output = hseq if self.return_sequences else states[0]
         return (output, *states) if self.return_state else output
@@ -174,9 +156,10 @@ class LSTM(_Recurrent):
             h0 = c0 = x.new_zeros(b, self.units)
         else:
             h0, c0 = initial_state
-        xproj = self._project(x, masks.input, self.bias)
-        op = ops.get_op("lstm", self.backend, x.device, x.dtype)
-        hseq, h, c = op(xproj, h0, c0, self.recurrent_kernel, masks.recurrent, self.go_backwards)
+        # each gate's (x * mask_g) @ W_g + b_g for every step, then the recurrence (see ops.get_layer_op)
+        op = ops.get_layer_op("lstm", self.backend, x.device, x.dtype)
+        hseq, h, c = op(x, masks.input, self.kernel, self.bias, h0, c0, self.recurrent_kernel, masks.recurrent,
+                        self.go_backwards)
         return self._finish(hseq, (h, c))
 
 
@@ -210,9 +193,9 @@ class GRU(_Recurrent):
         if isinstance(h0, (tuple, list)):
             (h0,) = h0
         input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
-        xproj = self._project(x, masks.input, input_bias)
-        op = ops.get_op("gru", self.backend, x.device, x.dtype)
-        hseq, h = op(xproj, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent, self.go_backwards, self.reset_after)
+        op = ops.get_layer_op("gru", self.backend, x.device, x.dtype)
+        hseq, h = op(x, masks.input, self.kernel, input_bias, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent,
+                     self.go_backwards, self.reset_after)
         return self._finish(hseq, (h,))
 
 

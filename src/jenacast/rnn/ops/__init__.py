@@ -25,6 +25,7 @@ from jenacast.rnn.ops.gru.fwbw import gru_fwbw  # noqa: E402
 from jenacast.rnn.ops.gru.reference import gru_reference  # noqa: E402
 from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw  # noqa: E402
 from jenacast.rnn.ops.lstm.reference import lstm_reference  # noqa: E402
+from jenacast.rnn.ops.projection import projected  # noqa: E402
 
 log = logging.getLogger("jenacast")
 
@@ -90,19 +91,33 @@ def resolve(name: str, device: torch.device) -> str:
     return _resolved[kind]
 
 
-def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
-    """The function implementing ``cell`` ("lstm" or "gru") for ``backend`` on ``device``.
-
-    The fused kernels run float32; "auto" uses ``fwbw`` for other dtypes (and says so once).
-    """
+def _tier_for(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+    """The tier that runs: the fused kernels run float32, so "auto" uses ``fwbw`` for other dtypes (and says so once)."""
     tier = resolve(backend, device)
     if backend == "auto" and tier in ("cpu", "triton") and dtype != torch.float32:
         if dtype not in _warned_dtypes:
             _warned_dtypes.add(dtype)
             log.info("jenacast: backend 'auto' uses 'fwbw' for %s (the fused kernels run float32)", dtype)
         tier = "fwbw"
-    return tier_ops(tier)[cell]
+    return tier
 
 
-__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "gru_reference", "lstm_reference", "resolve",
+def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """The function implementing ``cell`` ("lstm" or "gru") for ``backend`` on ``device``."""
+    return tier_ops(_tier_for(backend, device, dtype))[cell]
+
+
+def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """The whole layer, input projection and recurrence (see ``cpu_layer`` for the signatures): the ``cpu``
+    tier projects inside its kernels, the others project with torch (``projection``) and call ``get_op``'s op."""
+    tier = _tier_for(backend, device, dtype)
+    op = tier_ops(tier)[cell]  # raises the install hint of a missing tier
+    if tier == "cpu":
+        from jenacast.rnn.ops.cpu_layer import gru_layer_cpu, lstm_layer_cpu
+
+        return lstm_layer_cpu if cell == "lstm" else gru_layer_cpu
+    return projected(cell, op)
+
+
+__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "gru_reference", "lstm_reference", "resolve",
            "tier_ops"]

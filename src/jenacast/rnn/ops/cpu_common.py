@@ -1,9 +1,6 @@
-"""What the CPU tier's Numba kernels share: float32 activations, mask handling, the disk cache.
+"""What the CPU tier's Numba kernels share: the compile options, mask handling, array conversions.
 
-Scalar libm ``exp``/``tanh`` cannot vectorise, so the kernels use a rational approximation of
-tanh (odd degree-13 over even degree-6 polynomial on [-7.9053, 7.9053], the form Eigen and XLA
-use for float32), accurate to a few float32 ulps, and ``sigmoid(x) = 0.5 + 0.5 tanh(x / 2)``.
-With ``error_model="numpy"`` (no zero check on division) the activation loops compile to AVX-512.
+The cells' arithmetic (activations included) lives in ``cpu_vector``, the products in ``cpu_simd``.
 Kernels are compiled on first use and cached on disk (see ``numba_cache``), so later runs start
 in well under a second.
 """
@@ -15,36 +12,10 @@ import torch
 
 import numba
 
-F32 = np.float32
-_A1, _A3, _A5, _A7 = F32(4.89352455891786e-03), F32(6.37261928875436e-04), F32(1.48572235717979e-05), F32(5.12229709037114e-08)
-_A9, _A11, _A13 = F32(-8.60467152213735e-11), F32(2.00018790482477e-13), F32(-2.76076847742355e-16)
-_B0, _B2, _B4, _B6 = F32(4.89352518554385e-03), F32(2.26843463243900e-03), F32(1.18534705686654e-04), F32(1.19825839466702e-06)
-_CLAMP = F32(7.90531110763549805)  # tanh is 1 - 2e-7 there: beyond it float32 tanh is +-1
-HALF, ONE = F32(0.5), F32(1.0)
+ONE = np.float32(1.0)
 ROWS = 4  # sequences per block of work: a thread's unit, and the rows of each recurrent product
-# error_model="numpy": a float division needs no zero check, which is what lets the activation loops vectorise
+# error_model="numpy": a float division needs no zero check (a branch that keeps loops scalar)
 jit = numba.njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-
-
-@numba.njit(inline="always", fastmath=True)
-def ftanh(x):
-    x = min(max(x, -_CLAMP), _CLAMP)
-    x2 = x * x
-    p = x2 * _A13 + _A11
-    p = x2 * p + _A9
-    p = x2 * p + _A7
-    p = x2 * p + _A5
-    p = x2 * p + _A3
-    p = x2 * p + _A1
-    q = x2 * _B6 + _B4
-    q = x2 * q + _B2
-    q = x2 * q + _B0
-    return x * p / q
-
-
-@numba.njit(inline="always", fastmath=True)
-def fsigmoid(x):
-    return HALF + HALF * ftanh(HALF * x)
 
 
 # Plain loops, not slice assignments: Numba's parallel pass turns ``a[:] = b`` into a parfor and drops it as
@@ -112,12 +83,6 @@ def as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
-def time_major(xproj: torch.Tensor) -> np.ndarray:
-    """``[B, T, X]`` -> a ``[T, B, X]`` array: free when ``xproj`` is a transposed view of time-major memory,
-    as the layers' projections are."""
-    return as_array(xproj.transpose(0, 1))
-
-
 def per_gate_transposed(w_rec: torch.Tensor, gates: int) -> np.ndarray:
     """``[H, G*H]`` -> ``w_gt[n, g*H + k] = U[k, g*H + n]``: each gate's block transposed, so that the backward's
     ``d_g @ U_g^T`` has the forward's shape."""
@@ -138,6 +103,14 @@ def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:
     if mask is None:
         return np.ones((1, 1, 1), dtype=np.float32), False
     return as_array(mask if mask.dim() == 3 else mask.unsqueeze(0)), True
+
+
+def projection_arrays(projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``(kernel, bias, input mask, mask present)`` arrays of a kernel's in-loop projection, placeholders without one."""
+    if projection is None:
+        return np.zeros((1, 1), np.float32), np.zeros(1, np.float32), *mask_array(None)
+    kernel, bias, mask = projection
+    return (as_array(kernel), as_array(bias), *mask_array(mask))
 
 
 def check_input(tensor: torch.Tensor) -> None:

@@ -56,11 +56,11 @@ def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_afte
     return _input_order(d_x, reverse), d_w, d_b
 
 
-def _zeros_if_none(grad, like):
+def zeros_if_none(grad, like):
     return torch.zeros_like(like) if grad is None else grad.contiguous()
 
 
-def _needs_grad(*tensors) -> bool:
+def needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
@@ -77,7 +77,7 @@ class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, _zeros_if_none(d_hT, h0), _zeros_if_none(d_cT, c0), h0,
+        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0,
                                                       c0, w_rec, rec_mask, gates, cells, hs, ctx.reverse)
         return None, d_xproj, dh0, dc0, d_w, None, None
 
@@ -95,13 +95,13 @@ class _GRUFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
         h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, _zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias,
+        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias,
                                                       rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after)
         return None, d_xproj, dh0, d_w, d_b, None, None, None
 
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
-    if not _needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
+    if not needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
         hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse,
                                                    False)
         return hs.transpose(0, 1), h_last, c_last
@@ -109,7 +109,7 @@ def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
 
 
 def gru_fused(kernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
-    if not _needs_grad(xproj, h0, w_rec, b_rec):
+    if not needs_grad(xproj, h0, w_rec, b_rec):
         hs, h_last, _, _ = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
         return hs.transpose(0, 1), h_last
     return _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

@@ -15,17 +15,74 @@ import numpy as np
 import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          fsigmoid, ftanh, jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, time_major, unmask_into)
+                                          jit, mask_array, mask_states, optional_array,
+                                          per_gate_transposed, projection_arrays, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
+from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
 
 
+def _update_reset_math(v):
+    return {"z": sigmoid(v.x_z + v.rec_z), "r": sigmoid(v.x_r + v.rec_r)}
+
+
+# ((x, rec, z_r, gates), H): the update and reset gates of one sequence's step
+_update_reset = elementwise(
+    ("x", "rec", "z_r", "gates"),
+    {"x_z": ("x", 0), "x_r": ("x", 1), "rec_z": ("rec", 0), "rec_r": ("rec", 1)},
+    [("z", "z_r", 0), ("r", "z_r", 1), ("z", "gates", 0), ("r", "gates", 1)],
+    _update_reset_math)
+
+
+def _candidate(reset_after: bool):
+    """((x, rec, z_r, h, gates, cand, h_out, r_h), H): the candidate and the new state (h in place); ``cand``
+    saves the candidate's recurrent term (reset_after) or ``r * h_h`` (``r_h``, the coefficient of U_h)."""
+
+    def math(v):
+        hh = tanh(v.x_h + (v.r * v.rec_h if reset_after else v.rec_h))
+        return {"hh": hh, "h": v.z * v.h + (1.0 - v.z) * hh, "cand": v.rec_h if reset_after else v.r_h}
+
+    loads = {"x_h": ("x", 2), "rec_h": ("rec", 2), "z": ("z_r", 0), "r": ("z_r", 1), "h": ("h", 0), "r_h": ("r_h", 0)}
+    return elementwise(("x", "rec", "z_r", "h", "gates", "cand", "h_out", "r_h"), loads,
+                       [("hh", "gates", 2), ("h", "h", 0), ("h", "h_out", 0), ("cand", "cand", 0)], math)
+
+
+_candidate_reset_after, _candidate_reset_before = _candidate(True), _candidate(False)
+
+
+def _step_back(reset_after: bool):
+    """((gates, h_prev, dh, cand, d_pre, d_kept, direct), H): one sequence's step back through the gates:
+    ``direct`` = the part of dh_{t-1} that skips U (z * dh); with reset_before the reset gate's gradient
+    waits for ``d_hh @ U_h^T``."""
+
+    def math(v):
+        d_z = v.dh * (v.h_prev - v.hh) * v.z * (1.0 - v.z)
+        d_hh = v.dh * (1.0 - v.z) * (1.0 - v.hh * v.hh)
+        out = {"d_z": d_z, "d_hh": d_hh, "direct": v.dh * v.z, "d_rec_h": d_hh}
+        if reset_after:
+            out.update(d_r=d_hh * v.cand * v.r * (1.0 - v.r), d_rec_h=d_hh * v.r)
+        return out
+
+    loads = {"z": ("gates", 0), "r": ("gates", 1), "hh": ("gates", 2), "h_prev": ("h_prev", 0), "dh": ("dh", 0),
+             "cand": ("cand", 0)}
+    stores = [("d_z", "d_pre", 0), ("d_hh", "d_pre", 2), ("d_z", "d_kept", 0), ("d_rec_h", "d_kept", 2),
+              ("direct", "direct", 0)]
+    if reset_after:
+        stores += [("d_r", "d_pre", 1), ("d_r", "d_kept", 1)]
+    return elementwise(("gates", "h_prev", "dh", "cand", "d_pre", "d_kept", "direct"), loads, stores, math)
+
+
+_step_back_reset_after, _step_back_reset_before = _step_back(True), _step_back(False)
+
+
 @jit
-def _gru_fwd(x, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, hs, h_last, gates, cand):
-    t_len, b_total, gh = x.shape
+def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, hs,
+             h_last, gates, cand):
+    t_len, b_total = x.shape[0], x.shape[1]
+    gh = w.shape[1]
     hidden = gh // 3
-    w_flat = w.reshape(-1)
+    w_flat, w_in_flat = w.reshape(-1), w_in.reshape(-1)
+    features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     # reset_before multiplies h_h by r before U_h: that product waits until r is known
     first_cols = gh if reset_after else 2 * hidden
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
@@ -35,30 +92,34 @@ def _gru_fwd(x, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, 
         rec = np.empty((ROWS, gh), np.float32)
         hm = np.empty((ROWS, 3, hidden), np.float32)
         z_r = np.empty((ROWS, 2 * hidden), np.float32)
-        rec_flat, hm_flat = rec.reshape(-1), hm.reshape(-1)
+        xp = np.empty((ROWS, gh), np.float32)  # with the projection: this step's b_in + (x * input mask_g) W
+        xm = np.empty((ROWS, in_groups, features), np.float32)
+        rec_flat, hm_flat, xp_flat, xm_flat = rec.reshape(-1), hm.reshape(-1), xp.reshape(-1), xm.reshape(-1)
         tables = offset_tables()
         for r in range(rows):
             copy_into(h[r], h0[b0 + r])
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
+                if has_proj:
+                    copy_into(xp[r], b_in)
+                    mask_states(xm, r, x[t, b0 + r], mx, b0 + r, has_in_mask)
                 if has_bias:
                     copy_into(rec[r], bias)
                 else:
                     fill(rec[r], np.float32(0.0))
                 mask_states(hm, r, h[r], m, b0 + r, has_mask)
+            if has_proj:
+                accumulate(xp_flat, gh, rows, gh, xm_flat, 0, in_groups * features, features if in_groups > 1 else 0, 1,
+                           hidden, w_in_flat, gh, features, tables)
             accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
                        tables)
             for r in range(rows):
                 b = b0 + r
-                xr, rr, zr, hmr = x[t, b], rec[r], z_r[r], hm[r, 2]
-                # outputs written in the loops themselves (without save, into a scratch row), as in the LSTM
-                gs, cs = gates[s if save else 0, b], cand[s if save else 0, b]
-                for j in range(hidden):
-                    z = fsigmoid(xr[j] + rr[j])
-                    rg = fsigmoid(xr[hidden + j] + rr[hidden + j])
-                    zr[j], zr[hidden + j], gs[j], gs[hidden + j] = z, rg, z, rg
+                # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
+                _update_reset((xp[r] if has_proj else x[t, b], rec[r], z_r[r], gates[s if save else 0, b]), hidden)
                 if not reset_after:
+                    hmr, zr = hm[r, 2], z_r[r]
                     for j in range(hidden):
                         hmr[j] *= zr[hidden + j]  # r * h_h, the coefficient of U_h
             if not reset_after:
@@ -66,26 +127,23 @@ def _gru_fwd(x, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, 
                            w_flat[2 * hidden:], gh, hidden, tables)
             for r in range(rows):
                 b = b0 + r
-                xr, rr, zr, hr, hmr = x[t, b], rec[r], z_r[r], h[r], hm[r, 2]
-                gs, cs = gates[s if save else 0, b], cand[s if save else 0, b]
-                for j in range(hidden):
-                    rec_h = rr[2 * hidden + j]
-                    hh = ftanh(xr[2 * hidden + j] + (zr[hidden + j] * rec_h if reset_after else rec_h))
-                    z = zr[j]
-                    hr[j] = z * hr[j] + (ONE - z) * hh
-                    gs[2 * hidden + j] = hh
-                    cs[j] = rec_h if reset_after else hmr[j]
-                copy_into(hs[s, b], hr)
+                row = (xp[r] if has_proj else x[t, b], rec[r], z_r[r], h[r], gates[s if save else 0, b],
+                       cand[s if save else 0, b], hs[s, b], hm[r, 2])
+                if reset_after:
+                    _candidate_reset_after(row, hidden)
+                else:
+                    _candidate_reset_before(row, hidden)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
 
 
 @jit
-def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after, gates, cand, hs, d_x, dh0, dw_blocks,
-             db_blocks):
+def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after, gates, cand, hs, x, has_proj, mx,
+             has_in_mask, write_dx, d_x, dh0, dw_blocks, db_blocks, dw_in_blocks, db_in_blocks):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
     w_flat = w_gt.reshape(-1)
+    features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     back_cols = gh if reset_after else 2 * hidden  # the gates whose masked product carries dh back
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
@@ -97,11 +155,16 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         hm = np.zeros((STEPS_PER_DW * ROWS, 3, hidden), np.float32)
         back = np.zeros((ROWS, gh), np.float32)
         e = np.zeros((ROWS, hidden), np.float32)
-        d_hhs = np.empty((ROWS, hidden), np.float32)
+        # with the projection: the input-side gradients and x * input mask_g, kept for dW like d_steps and hm
+        d_in = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
+        xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)
         d_steps_flat, back_flat, hm_flat, e_flat = d_steps.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
-        dw, db = dw_blocks[block], db_blocks[block]
+        d_in_flat, xm_flat = d_in.reshape(-1), xm.reshape(-1)
+        dw, db, dw_in, db_in = dw_blocks[block], db_blocks[block], dw_in_blocks[block], db_in_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(db, np.float32(0.0))
+        fill(dw_in.reshape(-1), np.float32(0.0))
+        fill(db_in, np.float32(0.0))
         tables = offset_tables()
         for r in range(rows):
             copy_into(dh[r], d_hT[b0 + r])
@@ -115,35 +178,27 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                 b = b0 + r
                 if has_dseq:
                     add_into(dh[r], d_hseq[b, s])
-                gs, dr, dhr, dxr, dhhr = gates[s, b], d[r], dh[r], d_x[t, b], d_hhs[r]
                 h_prev = hs[s - 1, b] if s > 0 else h0[b]
-                for j in range(hidden):
-                    z, hh = gs[j], gs[2 * hidden + j]
-                    d_z = dhr[j] * (h_prev[j] - hh) * z * (ONE - z)
-                    d_hh = dhr[j] * (ONE - z) * (ONE - hh * hh)
-                    dxr[j], dxr[2 * hidden + j] = d_z, d_hh
-                    dr[j], dhhr[j] = d_z, d_hh
-                    direct[r, j] = dhr[j] * z
-                mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
+                # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
+                row = (gates[s, b], h_prev, dh[r], cand[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r],
+                       direct[r])
                 if reset_after:
-                    cr = cand[s, b]
-                    for j in range(hidden):
-                        rg, d_hh = gs[hidden + j], dhhr[j]
-                        d_r = d_hh * cr[j] * rg * (ONE - rg)
-                        dxr[hidden + j] = d_r
-                        dr[hidden + j] = d_r
-                        dr[2 * hidden + j] = d_hh * rg
-                    add_into(db, dr)
+                    _step_back_reset_after(row, hidden)
+                    add_into(db, d[r])
                 else:
-                    copy_into(dr[2 * hidden:], dhhr)
+                    _step_back_reset_before(row, hidden)
+                mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
+                if not reset_after:
                     copy_into(hm[slot * rows + r, 2], cand[s, b])  # U_h's coefficient was r * h_h
+                if has_proj:
+                    mask_states(xm, slot * rows + r, x[t, b], mx, b, has_in_mask)
             if not reset_after:  # e = mask_h * (d_hh @ U_h^T), the gradient reaching r * h_h
                 fill(e_flat, np.float32(0.0))
                 accumulate(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
                            w_flat[2 * hidden:], gh, hidden, tables)
                 for r in range(rows):
                     b = b0 + r
-                    gs, dxr, dr, er = gates[s, b], d_x[t, b], d[r], e[r]
+                    gs, dxr, dr, er = gates[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r], e[r]
                     h_prev = hs[s - 1, b] if s > 0 else h0[b]
                     for k in range(hidden):
                         ek = er[k] * m[2 if m.shape[0] > 1 else 0, b, k] if has_mask else er[k]
@@ -152,9 +207,17 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
                         direct[r, k] += ek * rg
+            if has_proj:  # this step's input-side gradients are final now
+                for r in range(rows):
+                    add_into(db_in, d_in[slot * rows + r])
+                    if write_dx:
+                        copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:
                 accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_steps_flat, gh,
                            (slot + 1) * rows, tables)
+                if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]
+                    accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
+                               in_groups * features, hidden, d_in_flat, gh, (slot + 1) * rows, tables)
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
@@ -164,37 +227,63 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             copy_into(dh0[b0 + r], dh[r])
 
 
+def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
+    """The forward kernel on time-major ``x_steps``: the projection itself, or with ``projection`` =
+    ``(kernel, input bias, input_mask)`` the layer's input, projected inside the loop."""
+    t_len, b, _ = x_steps.shape
+    hidden = w_rec.shape[0]
+    gh = 3 * hidden
+    hs, h_last = torch.empty(t_len, b, hidden), torch.empty(b, hidden)
+    gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
+    cand = torch.empty(t_len if save else 1, b, hidden)
+    w_in, b_in, in_mask, has_in_mask = projection_arrays(projection)
+    mask, has_mask = mask_array(rec_mask)
+    bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)
+    _gru_fwd(as_array(x_steps), projection is not None, w_in, b_in, in_mask, has_in_mask, as_array(h0), as_array(w_rec),
+             bias, b_rec is not None, mask, has_mask, reverse, reset_after, save, hs.numpy(), h_last.numpy(),
+             gates.numpy(), cand.numpy())
+    return hs, h_last, (gates if save else None), (cand if save else None)
+
+
+def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps,
+                 projection, write_dx):
+    """``(d_pre [T, B, 3H] or None, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a
+    projection. ``d_pre`` is the input-side gradient (the projection's)."""
+    t_len, b, gh = gates.shape
+    hidden = gh // 3
+    blocks = (b + ROWS - 1) // ROWS
+    d_pre = torch.empty(t_len, b, gh) if write_dx else torch.empty(1, 1, gh)
+    dh0 = torch.empty(b, hidden)
+    features = x_steps.shape[2] if projection is not None else 1
+    dw_blocks, db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
+    dw_in_blocks, db_in_blocks = torch.empty(blocks, features, gh), torch.empty(blocks, gh)
+    d_seq, has_dseq = optional_array(d_hseq)
+    mask, has_mask = mask_array(rec_mask)
+    _, _, in_mask, has_in_mask = projection_arrays(projection)
+    x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
+    _gru_bwd(d_seq, has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), mask, has_mask, reverse,
+             reset_after, as_array(gates), as_array(cand), as_array(hs), x_arr, projection is not None, in_mask,
+             has_in_mask, write_dx, d_pre.numpy(), dh0.numpy(), dw_blocks.numpy(), db_blocks.numpy(),
+             dw_in_blocks.numpy(), db_in_blocks.numpy())
+    d_rec_bias = db_blocks.sum(0) if has_bias else None
+    if projection is None:
+        return (d_pre if write_dx else None), dh0, dw_blocks.sum(0), d_rec_bias, None, None
+    return (d_pre if write_dx else None), dh0, dw_blocks.sum(0), d_rec_bias, dw_in_blocks.sum(0), db_in_blocks.sum(0)
+
+
 class CpuGRUKernels:
-    """The two recurrences for ``fused.gru_fused``."""
+    """The two recurrences for ``fused.gru_fused`` (on a projection made outside)."""
 
     @staticmethod
     def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
         check_input(xproj)
-        b, t_len, gh = xproj.shape
-        hidden = gh // 3
-        hs, h_last = torch.empty(t_len, b, hidden), torch.empty(b, hidden)
-        gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
-        cand = torch.empty(t_len if save else 1, b, hidden)
-        mask, has_mask = mask_array(rec_mask)
-        bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)
-        _gru_fwd(time_major(xproj), as_array(h0), as_array(w_rec), bias, b_rec is not None, mask, has_mask, reverse,
-                 reset_after, save, hs.numpy(), h_last.numpy(), gates.numpy(), cand.numpy())
-        return hs, h_last, (gates if save else None), (cand if save else None)
+        return run_forward(xproj.transpose(0, 1), None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save)
 
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
-        t_len, b, gh = gates.shape
-        hidden = gh // 3
-        blocks = (b + ROWS - 1) // ROWS
-        d_x = torch.empty(t_len, b, gh)
-        dh0 = torch.empty(b, hidden)
-        dw_blocks, db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
-        d_seq, has_dseq = optional_array(d_hseq)
-        mask, has_mask = mask_array(rec_mask)
-        _gru_bwd(d_seq, has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), mask, has_mask, reverse,
-                 reset_after, as_array(gates), as_array(cand), as_array(hs), d_x.numpy(), dh0.numpy(),
-                 dw_blocks.numpy(), db_blocks.numpy())
-        return d_x.transpose(0, 1), dh0, dw_blocks.sum(0), (db_blocks.sum(0) if has_bias else None)
+        d_pre, dh0, d_w, d_b, _, _ = run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse,
+                                                  reset_after, torch.empty(1, 1, 1), None, True)
+        return d_pre.transpose(0, 1), dh0, d_w, d_b
 
 
 def gru_cpu(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

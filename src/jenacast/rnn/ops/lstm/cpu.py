@@ -14,18 +14,55 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          fsigmoid, ftanh, jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, time_major, unmask_into)
+from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
+                                          jit, mask_array, mask_states, optional_array,
+                                          per_gate_transposed, projection_arrays, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
+from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
 
 
+def _forward_math(v):
+    i, f, g, o = sigmoid(v.pre_i), sigmoid(v.pre_f), tanh(v.pre_g), sigmoid(v.pre_o)
+    c = f * v.c + i * g
+    return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * tanh(c)}
+
+
+# ((pre, c, h, gates, cells, h_out), H): one sequence's step; c and h updated in place
+_cell_forward = elementwise(
+    ("pre", "c", "h", "gates", "cells", "h_out"),
+    {"pre_i": ("pre", 0), "pre_f": ("pre", 1), "pre_g": ("pre", 2), "pre_o": ("pre", 3), "c": ("c", 0)},
+    [("i", "gates", 0), ("f", "gates", 1), ("g", "gates", 2), ("o", "gates", 3), ("c", "c", 0), ("c", "cells", 0),
+     ("h", "h", 0), ("h", "h_out", 0)],
+    _forward_math)
+
+
+def _backward_math(v):
+    tanh_c = tanh(v.c)
+    dc = v.dc + v.dh * v.o * (1.0 - tanh_c * tanh_c)
+    return {"d_i": dc * v.g * v.i * (1.0 - v.i), "d_f": dc * v.c_prev * v.f * (1.0 - v.f),
+            "d_g": dc * v.i * (1.0 - v.g * v.g), "d_o": v.dh * tanh_c * v.o * (1.0 - v.o), "dc": dc * v.f}
+
+
+# ((gates, cells, c_prev, dh, dc, d_pre, d_kept), H): one sequence's step back; dc updated in place, the
+# pre-activation gradient written twice (the projection's gradient, the rows kept for dU)
+_cell_backward = elementwise(
+    ("gates", "cells", "c_prev", "dh", "dc", "d_pre", "d_kept"),
+    {"i": ("gates", 0), "f": ("gates", 1), "g": ("gates", 2), "o": ("gates", 3), "c": ("cells", 0),
+     "c_prev": ("c_prev", 0), "dh": ("dh", 0), "dc": ("dc", 0)},
+    [("d_i", "d_pre", 0), ("d_f", "d_pre", 1), ("d_g", "d_pre", 2), ("d_o", "d_pre", 3),
+     ("d_i", "d_kept", 0), ("d_f", "d_kept", 1), ("d_g", "d_kept", 2), ("d_o", "d_kept", 3), ("dc", "dc", 0)],
+    _backward_math)
+
+
 @jit
-def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates, cells):
-    t_len, b_total, gh = x.shape
+def _lstm_fwd(x, has_proj, w_in, bias, mx, has_in_mask, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates,
+              cells):
+    t_len, b_total = x.shape[0], x.shape[1]
+    gh = w.shape[1]
     hidden = gh // 4
-    w_flat = w.reshape(-1)
+    w_flat, w_in_flat = w.reshape(-1), w_in.reshape(-1)
+    features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
@@ -33,7 +70,8 @@ def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gate
         c = np.empty((ROWS, hidden), np.float32)
         pre = np.empty((ROWS, gh), np.float32)
         hm = np.empty((ROWS, 4, hidden), np.float32)
-        pre_flat, hm_flat = pre.reshape(-1), hm.reshape(-1)
+        xm = np.empty((ROWS, in_groups, features), np.float32)  # with the projection: x * input mask_g
+        pre_flat, hm_flat, xm_flat = pre.reshape(-1), hm.reshape(-1), xm.reshape(-1)
         tables = offset_tables()
         for r in range(rows):
             copy_into(h[r], h0[b0 + r])
@@ -41,37 +79,34 @@ def _lstm_fwd(x, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gate
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
-                copy_into(pre[r], x[t, b0 + r])
+                if has_proj:
+                    copy_into(pre[r], bias)
+                    mask_states(xm, r, x[t, b0 + r], mx, b0 + r, has_in_mask)
+                else:
+                    copy_into(pre[r], x[t, b0 + r])
                 mask_states(hm, r, h[r], m, b0 + r, has_mask)
+            if has_proj:  # pre[r, g*H + j] += sum_f xm[r, g, f] * W[f, g*H + j]
+                accumulate(pre_flat, gh, rows, gh, xm_flat, 0, in_groups * features, features if in_groups > 1 else 0, 1,
+                           hidden, w_in_flat, gh, features, tables)
             # pre[r, g*H + j] += sum_k hm[r, g, k] * U[k, g*H + j]
             accumulate(pre_flat, gh, rows, gh, hm_flat, 0, 4 * hidden, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):
                 b = b0 + r
-                pr, cr, hr = pre[r], c[r], h[r]
-                # written in the loop itself (without save, into a scratch row): a local copy written there
-                # and copied out after measured 2x slower for the whole kernel (the loop stayed scalar)
-                gs, cs = gates[s if save else 0, b], cells[s if save else 0, b]
-                for j in range(hidden):
-                    i = fsigmoid(pr[j])
-                    f = fsigmoid(pr[hidden + j])
-                    g_ = ftanh(pr[2 * hidden + j])
-                    o = fsigmoid(pr[3 * hidden + j])
-                    cc = f * cr[j] + i * g_
-                    cr[j] = cc
-                    hr[j] = o * ftanh(cc)
-                    gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j], cs[j] = i, f, g_, o, cc
-                copy_into(hs[s, b], hr)
+                # the gates and cells go straight to the saved tensors (without save, a scratch row)
+                _cell_forward((pre[r], c[r], h[r], gates[s if save else 0, b], cells[s if save else 0, b], hs[s, b]),
+                              hidden)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
             copy_into(c_last[b0 + r], c[r])
 
 
 @jit
-def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, d_x, dh0, dc0,
-              dw_blocks):
+def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, x, has_proj, mx,
+              has_in_mask, write_dx, d_x, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
     w_flat = w_gt.reshape(-1)
+    features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
@@ -82,9 +117,12 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         # accumulator (one step's rows alone left the call overhead at half the backward's time)
         hm = np.zeros((STEPS_PER_DW * ROWS, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
         d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
-        back_flat, hm_flat, d_steps_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1)
-        dw = dw_blocks[block]
+        xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)  # with the projection: x * mask_g
+        back_flat, hm_flat, d_steps_flat, xm_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1), xm.reshape(-1)
+        dw, dw_in, db = dw_blocks[block], dw_in_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
+        fill(dw_in.reshape(-1), np.float32(0.0))
+        fill(db, np.float32(0.0))
         tables = offset_tables()
         for r in range(rows):
             copy_into(dh[r], d_hT[b0 + r])
@@ -97,25 +135,22 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 b = b0 + r
                 if has_dseq:
                     add_into(dh[r], d_hseq[b, s])
-                gs, cs = gates[s, b], cells[s, b]
                 c_prev = cells[s - 1, b] if s > 0 else c0[b]
-                dr, dhr, dcr = d_x[t, b], dh[r], dc[r]  # written in place, as the forward writes its gates
-                for j in range(hidden):
-                    i, f, g_, o = gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j]
-                    tanh_c = ftanh(cs[j])
-                    dcj = dcr[j] + dhr[j] * o * (ONE - tanh_c * tanh_c)
-                    dr[j] = dcj * g_ * i * (ONE - i)
-                    dr[hidden + j] = dcj * c_prev[j] * f * (ONE - f)
-                    dr[2 * hidden + j] = dcj * i * (ONE - g_ * g_)
-                    dr[3 * hidden + j] = dhr[j] * tanh_c * o * (ONE - o)
-                    dcr[j] = dcj * f
+                kept = d_steps[slot * rows + r]  # without write_dx the projection's gradient goes nowhere else
+                _cell_backward((gates[s, b], cells[s, b], c_prev, dh[r], dc[r], d_x[t, b] if write_dx else kept, kept),
+                               hidden)
                 mask_states(hm, slot * rows + r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
-                copy_into(d_steps[slot * rows + r], dr)
-            d_flat = d_x[t, b0:b0 + rows].reshape(-1)  # this step's d of the block's rows, contiguous
+                if has_proj:
+                    mask_states(xm, slot * rows + r, x[t, b], mx, b, has_in_mask)
+                    add_into(db, kept)
+            d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:
                 # dU[k, col] += sum_n hm[n, gate(col), k] * d[n, col] over the waiting steps' rows n
                 accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 4 * hidden, hidden, d_steps_flat, gh,
                            (slot + 1) * rows, tables)
+                if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d[n, col]
+                    accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
+                               in_groups * features, hidden, d_steps_flat, gh, (slot + 1) * rows, tables)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
@@ -126,36 +161,62 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             copy_into(dc0[b0 + r], dc[r])
 
 
+def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
+    """The forward kernel on time-major ``x_steps``: the projection itself, or with ``projection`` =
+    ``(kernel, bias, input_mask)`` the layer's input, projected inside the loop."""
+    t_len, b, _ = x_steps.shape
+    hidden = w_rec.shape[0]
+    gh = 4 * hidden
+    hs = torch.empty(t_len, b, hidden)
+    h_last, c_last = torch.empty(b, hidden), torch.empty(b, hidden)
+    gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
+    cells = torch.empty(t_len if save else 1, b, hidden)
+    w_in, bias, in_mask, has_in_mask = projection_arrays(projection)
+    mask, has_mask = mask_array(rec_mask)
+    _lstm_fwd(as_array(x_steps), projection is not None, w_in, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
+              as_array(w_rec), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
+              cells.numpy())
+    return hs, h_last, c_last, (gates if save else None), (cells if save else None)
+
+
+def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, x_steps, projection,
+                 write_dx):
+    """``(d_pre [T, B, 4H] or None, dh0, dc0, dU, dW, d_bias)``; the last two None without a projection."""
+    t_len, b, gh = gates.shape
+    hidden = gh // 4
+    blocks = (b + ROWS - 1) // ROWS
+    d_pre = torch.empty(t_len, b, gh) if write_dx else torch.empty(1, 1, gh)
+    dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
+    features = x_steps.shape[2] if projection is not None else 1
+    dw_blocks, dw_in_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, features, gh)
+    db_blocks = torch.empty(blocks, gh)
+    d_seq, has_dseq = optional_array(d_hseq)
+    mask, has_mask = mask_array(rec_mask)
+    _, _, in_mask, has_in_mask = projection_arrays(projection)
+    x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
+    _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
+              per_gate_transposed(w_rec, 4), mask, has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
+              x_arr, projection is not None, in_mask, has_in_mask, write_dx, d_pre.numpy(), dh0.numpy(), dc0.numpy(),
+              dw_blocks.numpy(), dw_in_blocks.numpy(), db_blocks.numpy())
+    if projection is None:
+        return (d_pre if write_dx else None), dh0, dc0, dw_blocks.sum(0), None, None
+    return (d_pre if write_dx else None), dh0, dc0, dw_blocks.sum(0), dw_in_blocks.sum(0), db_blocks.sum(0)
+
+
 class CpuLSTMKernels:
-    """The two recurrences for ``fused.lstm_fused``."""
+    """The two recurrences for ``fused.lstm_fused`` (on a projection made outside)."""
 
     @staticmethod
     def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):
         check_input(xproj)
-        b, t_len, gh = xproj.shape
-        hidden = gh // 4
-        hs = torch.empty(t_len, b, hidden)
-        h_last, c_last = torch.empty(b, hidden), torch.empty(b, hidden)
-        gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
-        cells = torch.empty(t_len if save else 1, b, hidden)
-        mask, has_mask = mask_array(rec_mask)
-        _lstm_fwd(time_major(xproj), as_array(h0), as_array(c0), as_array(w_rec), mask, has_mask, reverse, save,
-                  hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(), cells.numpy())
-        return hs, h_last, c_last, (gates if save else None), (cells if save else None)
+        return run_forward(xproj.transpose(0, 1), None, h0, c0, w_rec, rec_mask, reverse, save)
 
     @staticmethod
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
-        t_len, b, gh = gates.shape
-        hidden = gh // 4
-        d_x = torch.empty(t_len, b, gh)
-        dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
-        dw_blocks = torch.empty((b + ROWS - 1) // ROWS, hidden, gh)
-        d_seq, has_dseq = optional_array(d_hseq)
-        mask, has_mask = mask_array(rec_mask)
-        _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
-                  per_gate_transposed(w_rec, 4), mask, has_mask, reverse, as_array(gates), as_array(cells),
-                  as_array(hs), d_x.numpy(), dh0.numpy(), dc0.numpy(), dw_blocks.numpy())
-        return d_x.transpose(0, 1), dh0, dc0, dw_blocks.sum(0)
+        no_input = torch.empty(1, 1, 1)
+        d_pre, dh0, dc0, d_w, _, _ = run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse,
+                                                  no_input, None, True)
+        return d_pre.transpose(0, 1), dh0, dc0, d_w
 
 
 def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

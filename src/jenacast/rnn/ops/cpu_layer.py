@@ -1,0 +1,101 @@
+"""The cpu tier's whole layers: the input projection done inside the recurrent kernels.
+
+A separate projection writes ``[T, B, G*H]`` (15.7 MB for LSTM(32) at the chapter's sizes) that the
+recurrence then reads, and its gradient makes the same round trip; torch's GEMMs for it ran at
+about 1-2.5 ms each way on the 2-core build machine. Inside the loop each step multiplies the
+masked input rows ``x * mask_g`` (F = 14 values) by the kernel into the pre-activations, and the
+backward sums the kernel's and the bias's gradients with the recurrent weight's (the same 8-step
+batches). The gradient of the input itself, needed only by a stacked layer's lower layer, is a
+matmul of the pre-activation gradients after the loop.
+
+``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)`` and
+``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after)``
+take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from jenacast.rnn.ops.cpu_common import check_input
+from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
+from jenacast.rnn.ops.gru import cpu as gru_kernels
+from jenacast.rnn.ops.lstm import cpu as lstm_kernels
+
+
+def input_grad(d_pre: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+    """``[T, B, G*H]`` -> ``[T, B, F]``: the gradient reaching ``x`` through each gate's ``(x * mask_g) @ W_g``."""
+    t, b, gh = d_pre.shape
+    f = kernel.shape[0]
+    if mask is None or mask.dim() == 2:
+        d_x = (d_pre.reshape(t * b, gh) @ kernel.t()).view(t, b, f)
+        return d_x if mask is None else d_x * mask
+    h = gh // gates
+    per_gate = torch.bmm(d_pre.reshape(t * b, gates, h).transpose(0, 1), kernel.view(f, gates, h).permute(1, 2, 0))
+    return (per_gate.view(gates, t, b, f) * mask.unsqueeze(1)).sum(0)
+
+
+def _steps(x: torch.Tensor) -> torch.Tensor:
+    """``[B, T, F]`` -> contiguous ``[T, B, F]`` (free for a stacked layer's input, already time-major)."""
+    check_input(x)
+    return x.detach().transpose(0, 1).contiguous()
+
+
+class _LSTMLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
+        x_steps, h0, c0 = _steps(x), h0.contiguous(), c0.contiguous()
+        hs, h_last, c_last, gates, cells = lstm_kernels.run_forward(x_steps, (kernel, bias, in_mask), h0, c0, w_rec,
+                                                                    rec_mask, reverse, True)
+        ctx.save_for_backward(x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs)
+        ctx.reverse = reverse
+        ctx.set_materialize_grads(False)  # an unused output costs no zeros
+        return hs.transpose(0, 1), h_last, c_last
+
+    @staticmethod
+    def backward(ctx, d_hseq, d_hT, d_cT):
+        x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
+        need_dx = ctx.needs_input_grad[0]
+        d_pre, dh0, dc0, d_w, d_kernel, d_bias = lstm_kernels.run_backward(
+            d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0, c0, w_rec, rec_mask, gates, cells, hs,
+            ctx.reverse, x_steps, (kernel, bias, in_mask), need_dx)
+        d_x = input_grad(d_pre, kernel, in_mask, 4).transpose(0, 1) if need_dx else None
+        return d_x, None, d_kernel, d_bias, dh0, dc0, d_w, None, None
+
+
+class _GRULayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+        x_steps, h0 = _steps(x), h0.contiguous()
+        hs, h_last, gates, cand = gru_kernels.run_forward(x_steps, (kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask,
+                                                          reverse, reset_after, True)
+        ctx.save_for_backward(x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs)
+        ctx.reverse, ctx.reset_after, ctx.has_bias = reverse, reset_after, b_rec is not None
+        ctx.set_materialize_grads(False)
+        return hs.transpose(0, 1), h_last
+
+    @staticmethod
+    def backward(ctx, d_hseq, d_hT):
+        x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
+        need_dx = ctx.needs_input_grad[0]
+        d_pre, dh0, d_w, d_b, d_kernel, d_b_in = gru_kernels.run_backward(
+            d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs, ctx.reverse,
+            ctx.reset_after, x_steps, (kernel, b_in, in_mask), need_dx)
+        d_x = input_grad(d_pre, kernel, in_mask, 3).transpose(0, 1) if need_dx else None
+        return d_x, None, d_kernel, d_b_in, dh0, d_w, d_b, None, None, None
+
+
+def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
+    if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
+        hs, h_last, c_last, _, _ = lstm_kernels.run_forward(_steps(x), (kernel, bias, in_mask), h0.contiguous(),
+                                                            c0.contiguous(), w_rec, rec_mask, reverse, False)
+        return hs.transpose(0, 1), h_last, c_last
+    return _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
+
+
+def gru_layer_cpu(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+    if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
+        hs, h_last, _, _ = gru_kernels.run_forward(_steps(x), (kernel, b_in, in_mask), h0.contiguous(), w_rec, b_rec,
+                                                   rec_mask, reverse, reset_after, False)
+        return hs.transpose(0, 1), h_last
+    return _GRULayer.apply(x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

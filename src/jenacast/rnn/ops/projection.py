@@ -1,0 +1,40 @@
+"""A recurrent layer's input projection: each gate's ``(x * mask_g) @ W_g + b_g`` for every step at once.
+
+``x`` is ``[B, T, F]``, ``kernel`` Keras' ``[F, G*H]``, ``mask`` None, ``[B, F]`` (shared by the gates)
+or ``[G, B, F]``. The result is ``[B, T, G*H]`` as a view of time-major memory ``[T, B, G*H]``: the
+fused kernels read (and write the gradient of) one step of every sequence as one contiguous block,
+and a stacked layer's input, the time-major outputs of the layer below, needs no copy. This is the
+torch version (every tier but ``cpu``, which has its own kernels in ``cpu_projection``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def project_torch(x: torch.Tensor, mask: torch.Tensor | None, kernel: torch.Tensor, bias: torch.Tensor,
+                  gates: int) -> torch.Tensor:
+    b, t, f = x.shape
+    x_steps = x.transpose(0, 1)  # [T, B, F]
+    if mask is None or mask.dim() == 2:
+        if mask is not None:
+            x_steps = x_steps * mask
+        return torch.addmm(bias, x_steps.reshape(t * b, f), kernel).view(t, b, -1).transpose(0, 1)
+    h = kernel.shape[1] // gates
+    masked = (x_steps.unsqueeze(0) * mask.unsqueeze(1)).reshape(gates, t * b, f)  # [G, T*B, F]
+    per_gate = torch.bmm(masked, kernel.view(f, gates, h).transpose(0, 1))  # [G, T*B, H]
+    return (per_gate.transpose(0, 1).reshape(t, b, gates * h) + bias).transpose(0, 1)
+
+
+def projected(cell: str, op):
+    """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu_layer``): this projection, then ``op``."""
+    if cell == "lstm":
+        def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
+            return op(project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask, reverse)
+
+        return lstm_layer
+
+    def gru_layer(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+        return op(project_torch(x, in_mask, kernel, b_in, 3), h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+
+    return gru_layer

@@ -1,0 +1,78 @@
+"""The cpu tier's whole layers (projection inside the kernels) against torch's projection + the reference."""
+
+import pytest
+import torch
+
+from jenacast.rnn.ops import available, get_layer_op, gru_reference, lstm_reference
+from jenacast.rnn.ops.projection import projected
+
+pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
+
+# (batch, steps, features, units): odd sizes take the plain loops; 16/32 the vectors (32 features: a stacked input)
+SIZES = [(3, 5, 7, 5), (5, 4, 14, 32), (6, 3, 32, 16), (1, 1, 1, 1)]
+MASKS = ["none", "shared", "per_gate"]
+
+
+def mask(kind, gates, b, size, g):
+    if kind == "none":
+        return None
+    shape = (b, size) if kind == "shared" else (gates, b, size)
+    return torch.bernoulli(torch.full(shape, 0.7), generator=g) / 0.7
+
+
+def layer_inputs(cell, b, t, f, h, in_mask, rec_mask, seed=0):
+    gates = 4 if cell == "lstm" else 3
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, t, f, generator=g)
+    kernel = torch.randn(f, gates * h, generator=g) / f**0.5
+    bias = torch.randn(gates * h, generator=g)
+    h0 = torch.randn(b, h, generator=g)
+    w_rec = torch.randn(h, gates * h, generator=g) / h**0.5
+    states = [h0, torch.randn(b, h, generator=g)] if cell == "lstm" else [h0]
+    extra = [torch.randn(gates * h, generator=g)] if cell == "gru" else []  # the recurrent bias
+    return [x, kernel, bias, *states, w_rec, *extra], mask(in_mask, gates, b, f, g), mask(rec_mask, gates, b, h, g)
+
+
+def call(cell, op, tensors, in_mask, rec_mask, reverse, reset_after):
+    if cell == "lstm":
+        x, kernel, bias, h0, c0, w_rec = tensors
+        return op(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
+    x, kernel, bias, h0, w_rec, b_rec = tensors
+    return op(x, in_mask, kernel, bias, h0, w_rec, b_rec if reset_after else None, rec_mask, reverse, reset_after)
+
+
+def run(cell, op, tensors, in_mask, rec_mask, reverse, reset_after, input_grad):
+    leaves = [t.detach().clone().requires_grad_(i > 0 or input_grad) for i, t in enumerate(tensors)]
+    outs = call(cell, op, leaves, in_mask, rec_mask, reverse, reset_after)
+    upstream = [torch.randn(o.shape, generator=torch.Generator().manual_seed(i)) for i, o in enumerate(outs)]
+    wanted = [t for t in leaves if t.requires_grad and not (cell == "gru" and not reset_after and t is leaves[-1])]
+    return [o.detach() for o in outs], torch.autograd.grad(outs, wanted, upstream)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("b,t,f,h", SIZES)
+@pytest.mark.parametrize("in_mask", MASKS)
+@pytest.mark.parametrize("rec_mask", ["none", "per_gate"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_layer_matches_reference(cell, b, t, f, h, in_mask, rec_mask, reverse):
+    reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
+    fused = get_layer_op(cell, "cpu", torch.device("cpu"))
+    for reset_after in ([True] if cell == "lstm" else [True, False]):
+        tensors, m_in, m_rec = layer_inputs(cell, b, t, f, h, in_mask, rec_mask)
+        input_grad = f > 7  # the lower layer of a stack needs its input's gradient; a first layer does not
+        want = run(cell, reference, tensors, m_in, m_rec, reverse, reset_after, input_grad)
+        got = run(cell, fused, tensors, m_in, m_rec, reverse, reset_after, input_grad)
+        for a, e in zip(got[0] + list(got[1]), want[0] + list(want[1])):
+            assert not torch.isnan(a).any()
+            torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cpu_layer_evaluation_path(cell):
+    reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
+    fused = get_layer_op(cell, "cpu", torch.device("cpu"))
+    tensors, m_in, m_rec = layer_inputs(cell, 4, 6, 14, 16, "per_gate", "per_gate")
+    with torch.no_grad():
+        for a, e in zip(call(cell, fused, tensors, m_in, m_rec, True, True),
+                        call(cell, reference, tensors, m_in, m_rec, True, True)):
+            torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
