@@ -163,3 +163,23 @@ def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group,
             for n in range(count):
                 acc += coef[c_at + n * coef_step] * w[n * w_row + col]
             out[r * out_row + col] = acc
+
+
+@intrinsic
+def prefetch(typingctx, array, start, count):
+    """Ask for ``array.flat[start:start + count]`` in cache ahead of its use (one request per 64-byte line)."""
+    sig = types.void(array, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, _I32, _I32, _I32]),
+                                            "llvm.prefetch.p0")
+        lines = builder.sdiv(builder.add(args[2], ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, lines) as loop:
+            at = builder.add(args[1], builder.mul(loop.index, ir.Constant(_I64, LANES)))
+            ptr = builder.bitcast(builder.gep(data, [at]), byte_ptr)
+            builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -17,7 +17,7 @@ import torch
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           jit, mask_array, mask_states, optional_array,
                                           per_gate_transposed, projection_arrays, unmask_into)
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
 
@@ -174,6 +174,10 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             slot = step % STEPS_PER_DW
             d = d_steps[slot * rows:(slot + 1) * rows]
             d_flat = d.reshape(-1)
+            if s > 0:  # the next step's saved rows, while this step computes (the backward reads them from memory)
+                prefetch(gates, ((s - 1) * b_total + b0) * gh, rows * gh)
+                prefetch(cand, ((s - 1) * b_total + b0) * hidden, rows * hidden)
+                prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:

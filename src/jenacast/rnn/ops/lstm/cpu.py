@@ -17,7 +17,7 @@ import torch
 from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           jit, mask_array, mask_states, optional_array,
                                           per_gate_transposed, projection_arrays, unmask_into)
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
 
@@ -131,6 +131,11 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
             slot = step % STEPS_PER_DW
+            if s > 0:  # the next step's saved rows, while this step computes (the backward reads them from memory)
+                prefetch(gates, ((s - 1) * b_total + b0) * gh, rows * gh)
+                prefetch(cells, ((s - 1) * b_total + b0) * hidden, rows * hidden)
+                prefetch(cells, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
+                prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:
