@@ -113,6 +113,17 @@ def projection_arrays(projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, b
     return (as_array(kernel), as_array(bias), *mask_array(mask))
 
 
+def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, features: int, gates: int):
+    """``(kernel [H, G*F] per gate transposed, d_input [T, B, F] tensor)`` for a backward kernel that forms the
+    projected input's gradient itself, placeholders otherwise."""
+    if not in_kernel:
+        return np.zeros((1, 1), np.float32), torch.empty(1, 1, features)
+    kernel = projection[0].detach()
+    hidden = kernel.shape[1] // gates
+    w_in_t = as_array(kernel.view(features, gates, hidden).permute(2, 1, 0).reshape(hidden, gates * features))
+    return w_in_t, torch.empty(t_len, batch, features)
+
+
 def check_input(tensor: torch.Tensor) -> None:
     if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
         raise ValueError(f"backend 'cpu' runs float32 CPU tensors, got {tensor.dtype} on {tensor.device}; "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from jenacast.rnn.ops.cpu_common import check_input
+from jenacast.rnn.ops.cpu_simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
 from jenacast.rnn.ops.gru import cpu as gru_kernels
 from jenacast.rnn.ops.lstm import cpu as lstm_kernels
@@ -41,6 +42,21 @@ def _steps(x: torch.Tensor) -> torch.Tensor:
     return x.detach().transpose(0, 1).contiguous()
 
 
+def _input_grad_mode(ctx, x_steps: torch.Tensor) -> str:
+    """What the backward kernel returns for the input: nothing (a first layer), the input's gradient itself
+    (its products vectorise when F is a multiple of 16), or the pre-activations' for :func:`input_grad`."""
+    if not ctx.needs_input_grad[0]:
+        return "none"
+    return "input" if x_steps.shape[2] % LANES == 0 else "pre"
+
+
+def _input_order(d_x, dx: str, kernel, in_mask, gates: int):
+    """The kernel's ``d_x`` as the gradient of the batch-first input."""
+    if dx == "none":
+        return None
+    return (input_grad(d_x, kernel, in_mask, gates) if dx == "pre" else d_x).transpose(0, 1)
+
+
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
@@ -55,12 +71,11 @@ class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        need_dx = ctx.needs_input_grad[0]
-        d_pre, dh0, dc0, d_w, d_kernel, d_bias = lstm_kernels.run_backward(
+        dx = _input_grad_mode(ctx, x_steps)
+        d_x, dh0, dc0, d_w, d_kernel, d_bias = lstm_kernels.run_backward(
             d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0, c0, w_rec, rec_mask, gates, cells, hs,
-            ctx.reverse, x_steps, (kernel, bias, in_mask), need_dx)
-        d_x = input_grad(d_pre, kernel, in_mask, 4).transpose(0, 1) if need_dx else None
-        return d_x, None, d_kernel, d_bias, dh0, dc0, d_w, None, None
+            ctx.reverse, x_steps, (kernel, bias, in_mask), dx)
+        return _input_order(d_x, dx, kernel, in_mask, 4), None, d_kernel, d_bias, dh0, dc0, d_w, None, None
 
 
 class _GRULayer(torch.autograd.Function):
@@ -77,12 +92,11 @@ class _GRULayer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
         x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        need_dx = ctx.needs_input_grad[0]
-        d_pre, dh0, d_w, d_b, d_kernel, d_b_in = gru_kernels.run_backward(
+        dx = _input_grad_mode(ctx, x_steps)
+        d_x, dh0, d_w, d_b, d_kernel, d_b_in = gru_kernels.run_backward(
             d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs, ctx.reverse,
-            ctx.reset_after, x_steps, (kernel, b_in, in_mask), need_dx)
-        d_x = input_grad(d_pre, kernel, in_mask, 3).transpose(0, 1) if need_dx else None
-        return d_x, None, d_kernel, d_b_in, dh0, d_w, d_b, None, None, None
+            ctx.reset_after, x_steps, (kernel, b_in, in_mask), dx)
+        return _input_order(d_x, dx, kernel, in_mask, 3), None, d_kernel, d_b_in, dh0, d_w, d_b, None, None, None
 
 
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):

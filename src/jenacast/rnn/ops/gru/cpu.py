@@ -16,7 +16,7 @@ import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, projection_arrays, unmask_into)
+                                          per_gate_transposed, projection_arrays, input_grad_arrays, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
@@ -139,10 +139,11 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
 
 @jit
 def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after, gates, cand, hs, x, has_proj, mx,
-             has_in_mask, write_dx, d_x, dh0, dw_blocks, db_blocks, dw_in_blocks, db_in_blocks):
+             has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dw_blocks, db_blocks, dw_in_blocks,
+             db_in_blocks):
     t_len, b_total, gh = gates.shape
-    hidden = gh // 3
-    w_flat = w_gt.reshape(-1)
+    hidden, gates_n = gh // 3, 3
+    w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     back_cols = gh if reset_after else 2 * hidden  # the gates whose masked product carries dh back
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
@@ -159,7 +160,8 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         d_in = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
         xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)
         d_steps_flat, back_flat, hm_flat, e_flat = d_steps.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
-        d_in_flat, xm_flat = d_in.reshape(-1), xm.reshape(-1)
+        back_in = np.empty((ROWS, 3 * features), np.float32)  # input_in_kernel: each gate's share of dx
+        d_in_flat, xm_flat, back_in_flat = d_in.reshape(-1), xm.reshape(-1), back_in.reshape(-1)
         dw, db, dw_in, db_in = dw_blocks[block], db_blocks[block], dw_in_blocks[block], db_in_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(db, np.float32(0.0))
@@ -216,6 +218,12 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     add_into(db_in, d_in[slot * rows + r])
                     if write_dx:
                         copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
+            if input_in_kernel:  # back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]; dx = sum_g mask_g * back_in_g
+                fill(back_in_flat, np.float32(0.0))
+                accumulate(back_in_flat, gates_n * features, rows, gates_n * features, d_in[slot * rows:(slot + 1) * rows].reshape(-1), 0, gh, hidden, 1, features,
+                           w_in_t_flat, gates_n * features, hidden, tables)
+                for r in range(rows):
+                    unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:
                 accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_steps_flat, gh,
                            (slot + 1) * rows, tables)
@@ -250,15 +258,17 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
 
 
 def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps,
-                 projection, write_dx):
-    """``(d_pre [T, B, 3H] or None, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a
-    projection. ``d_pre`` is the input-side gradient (the projection's)."""
+                 projection, dx):
+    """``(d_x, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection. ``dx``
+    as in the LSTM's ``run_backward`` ("pre": the input-side pre-activations' gradient, the projection's)."""
     t_len, b, gh = gates.shape
     hidden = gh // 3
     blocks = (b + ROWS - 1) // ROWS
+    write_dx = dx == "pre"
     d_pre = torch.empty(t_len, b, gh) if write_dx else torch.empty(1, 1, gh)
     dh0 = torch.empty(b, hidden)
     features = x_steps.shape[2] if projection is not None else 1
+    w_in_t, d_input = input_grad_arrays(projection, dx == "input", t_len, b, features, 3)
     dw_blocks, db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
     dw_in_blocks, db_in_blocks = torch.empty(blocks, features, gh), torch.empty(blocks, gh)
     d_seq, has_dseq = optional_array(d_hseq)
@@ -267,12 +277,14 @@ def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, r
     x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
     _gru_bwd(d_seq, has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), mask, has_mask, reverse,
              reset_after, as_array(gates), as_array(cand), as_array(hs), x_arr, projection is not None, in_mask,
-             has_in_mask, write_dx, d_pre.numpy(), dh0.numpy(), dw_blocks.numpy(), db_blocks.numpy(),
+             has_in_mask, write_dx, d_pre.numpy(), dx == "input", w_in_t, d_input.numpy(), dh0.numpy(),
+             dw_blocks.numpy(), db_blocks.numpy(),
              dw_in_blocks.numpy(), db_in_blocks.numpy())
     d_rec_bias = db_blocks.sum(0) if has_bias else None
+    d_x = {"none": None, "pre": d_pre, "input": d_input}[dx]
     if projection is None:
-        return (d_pre if write_dx else None), dh0, dw_blocks.sum(0), d_rec_bias, None, None
-    return (d_pre if write_dx else None), dh0, dw_blocks.sum(0), d_rec_bias, dw_in_blocks.sum(0), db_in_blocks.sum(0)
+        return d_x, dh0, dw_blocks.sum(0), d_rec_bias, None, None
+    return d_x, dh0, dw_blocks.sum(0), d_rec_bias, dw_in_blocks.sum(0), db_in_blocks.sum(0)
 
 
 class CpuGRUKernels:
@@ -286,7 +298,7 @@ class CpuGRUKernels:
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
         d_pre, dh0, d_w, d_b, _, _ = run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse,
-                                                  reset_after, torch.empty(1, 1, 1), None, True)
+                                                  reset_after, torch.empty(1, 1, 1), None, "pre")
         return d_pre.transpose(0, 1), dh0, d_w, d_b
 
 

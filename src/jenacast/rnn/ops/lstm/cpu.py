@@ -16,7 +16,7 @@ import torch
 
 from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, projection_arrays, unmask_into)
+                                          per_gate_transposed, projection_arrays, input_grad_arrays, unmask_into)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
@@ -102,10 +102,10 @@ def _lstm_fwd(x, has_proj, w_in, bias, mx, has_in_mask, h0, c0, w, m, has_mask, 
 
 @jit
 def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, x, has_proj, mx,
-              has_in_mask, write_dx, d_x, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks):
+              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks):
     t_len, b_total, gh = gates.shape
-    hidden = gh // 4
-    w_flat = w_gt.reshape(-1)
+    hidden, gates_n = gh // 4, 4
+    w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
@@ -118,7 +118,9 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         hm = np.zeros((STEPS_PER_DW * ROWS, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
         d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
         xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)  # with the projection: x * mask_g
+        back_in = np.empty((ROWS, 4 * features), np.float32)  # input_in_kernel: each gate's share of dx
         back_flat, hm_flat, d_steps_flat, xm_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1), xm.reshape(-1)
+        back_in_flat = back_in.reshape(-1)
         dw, dw_in, db = dw_blocks[block], dw_in_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(dw_in.reshape(-1), np.float32(0.0))
@@ -156,6 +158,12 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d[n, col]
                     accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
                                in_groups * features, hidden, d_steps_flat, gh, (slot + 1) * rows, tables)
+            if input_in_kernel:  # back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]; dx = sum_g mask_g * back_in_g
+                fill(back_in_flat, np.float32(0.0))
+                accumulate(back_in_flat, gates_n * features, rows, gates_n * features, d_flat, 0, gh, hidden, 1, features,
+                           w_in_t_flat, gates_n * features, hidden, tables)
+                for r in range(rows):
+                    unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
@@ -184,15 +192,18 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
 
-def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, x_steps, projection,
-                 write_dx):
-    """``(d_pre [T, B, 4H] or None, dh0, dc0, dU, dW, d_bias)``; the last two None without a projection."""
+def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, x_steps, projection, dx):
+    """``(d_x, dh0, dc0, dU, dW, d_bias)``; the last two None without a projection. ``dx`` says what ``d_x``
+    is: "none" (None), "pre" (the pre-activations' gradient ``[T, B, 4H]``, the projection's) or "input"
+    (the gradient of the projected input ``[T, B, F]``, see ``input_grad_arrays``)."""
     t_len, b, gh = gates.shape
     hidden = gh // 4
     blocks = (b + ROWS - 1) // ROWS
+    write_dx = dx == "pre"
     d_pre = torch.empty(t_len, b, gh) if write_dx else torch.empty(1, 1, gh)
     dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
     features = x_steps.shape[2] if projection is not None else 1
+    w_in_t, d_input = input_grad_arrays(projection, dx == "input", t_len, b, features, 4)
     dw_blocks, dw_in_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, features, gh)
     db_blocks = torch.empty(blocks, gh)
     d_seq, has_dseq = optional_array(d_hseq)
@@ -201,11 +212,12 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
     x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
     _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
               per_gate_transposed(w_rec, 4), mask, has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
-              x_arr, projection is not None, in_mask, has_in_mask, write_dx, d_pre.numpy(), dh0.numpy(), dc0.numpy(),
-              dw_blocks.numpy(), dw_in_blocks.numpy(), db_blocks.numpy())
+              x_arr, projection is not None, in_mask, has_in_mask, write_dx, d_pre.numpy(), dx == "input", w_in_t,
+              d_input.numpy(), dh0.numpy(), dc0.numpy(),              dw_blocks.numpy(), dw_in_blocks.numpy(), db_blocks.numpy())
+    d_x = {"none": None, "pre": d_pre, "input": d_input}[dx]
     if projection is None:
-        return (d_pre if write_dx else None), dh0, dc0, dw_blocks.sum(0), None, None
-    return (d_pre if write_dx else None), dh0, dc0, dw_blocks.sum(0), dw_in_blocks.sum(0), db_blocks.sum(0)
+        return d_x, dh0, dc0, dw_blocks.sum(0), None, None
+    return d_x, dh0, dc0, dw_blocks.sum(0), dw_in_blocks.sum(0), db_blocks.sum(0)
 
 
 class CpuLSTMKernels:
@@ -220,7 +232,7 @@ class CpuLSTMKernels:
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         no_input = torch.empty(1, 1, 1)
         d_pre, dh0, dc0, d_w, _, _ = run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse,
-                                                  no_input, None, True)
+                                                  no_input, None, "pre")
         return d_pre.transpose(0, 1), dh0, dc0, d_w
 
 
