@@ -56,22 +56,25 @@ _cell_backward = elementwise(
 
 
 @jit
-def _lstm_fwd(x, has_proj, w_in, bias, mx, has_in_mask, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates,
+def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates,
               cells):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 4
-    w_flat, w_in_flat = w.reshape(-1), w_in.reshape(-1)
-    features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
+    lead = x.shape[2] if has_proj else 0  # with the projection, w is [W; U]: the input's rows come first
+    width = lead + hidden
+    w_flat = w.reshape(-1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
         b0 = block * ROWS
         rows = min(ROWS, b_total - b0)
         h = np.empty((ROWS, hidden), np.float32)
         c = np.empty((ROWS, hidden), np.float32)
         pre = np.empty((ROWS, gh), np.float32)
-        hm = np.empty((ROWS, 4, hidden), np.float32)
-        xm = np.empty((ROWS, in_groups, features), np.float32)  # with the projection: x * input mask_g
-        pre_flat, hm_flat, xm_flat = pre.reshape(-1), hm.reshape(-1), xm.reshape(-1)
+        # each gate's coefficients: [x * input mask_g, h * mask_g], one product for both (a separate one for
+        # the 14 inputs ran at half the rate: too short a loop per call)
+        coef = np.empty((ROWS, 4, width), np.float32)
+        xm, hm = coef[:, :, :lead], coef[:, :, lead:]
+        pre_flat, coef_flat = pre.reshape(-1), coef.reshape(-1)
         tables = offset_tables()
         for r in range(rows):
             copy_into(h[r], h0[b0 + r])
@@ -85,11 +88,8 @@ def _lstm_fwd(x, has_proj, w_in, bias, mx, has_in_mask, h0, c0, w, m, has_mask, 
                 else:
                     copy_into(pre[r], x[t, b0 + r])
                 mask_states(hm, r, h[r], m, b0 + r, has_mask)
-            if has_proj:  # pre[r, g*H + j] += sum_f xm[r, g, f] * W[f, g*H + j]
-                accumulate(pre_flat, gh, rows, gh, xm_flat, 0, in_groups * features, features if in_groups > 1 else 0, 1,
-                           hidden, w_in_flat, gh, features, tables)
-            # pre[r, g*H + j] += sum_k hm[r, g, k] * U[k, g*H + j]
-            accumulate(pre_flat, gh, rows, gh, hm_flat, 0, 4 * hidden, hidden, 1, hidden, w_flat, gh, hidden, tables)
+            # pre[r, g*H + j] += sum_k coef[r, g, k] * w[k, g*H + j]
+            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width, tables)
             for r in range(rows):
                 b = b0 + r
                 # the gates and cells go straight to the saved tensors (without save, a scratch row)
@@ -184,10 +184,11 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     h_last, c_last = torch.empty(b, hidden), torch.empty(b, hidden)
     gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
     cells = torch.empty(t_len if save else 1, b, hidden)
-    w_in, bias, in_mask, has_in_mask = projection_arrays(projection)
+    _, bias, in_mask, has_in_mask = projection_arrays(projection)
     mask, has_mask = mask_array(rec_mask)
-    _lstm_fwd(as_array(x_steps), projection is not None, w_in, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
-              as_array(w_rec), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
+    w = w_rec if projection is None else torch.cat([projection[0].detach(), w_rec.detach()])  # [W; U]
+    _lstm_fwd(as_array(x_steps), projection is not None, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
+              as_array(w), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
               cells.numpy())
     return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
