@@ -3,8 +3,8 @@
 ``x`` is ``[B, T, F]``, ``kernel`` Keras' ``[F, G*H]``, ``mask`` None, ``[B, F]`` (shared by the gates)
 or ``[G, B, F]``. The result is ``[B, T, G*H]`` as a view of time-major memory ``[T, B, G*H]``: the
 fused kernels read (and write the gradient of) one step of every sequence as one contiguous block,
-and a stacked layer's input, the time-major outputs of the layer below, needs no copy. This is the
-torch version (every tier but ``cpu``, which has its own kernels in ``cpu_projection``).
+and a stacked layer's input, the time-major outputs of the layer below, needs no copy. Every tier
+but ``cpu`` projects this way (the ``cpu`` tier projects inside its kernels, see ``cpu_layer``).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""GRU as fused Numba kernels for the CPU: the whole recurrence in one compiled loop per direction.
+"""GRU as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
-Same arguments and returns as ``reference.gru_reference``. Glossary: B batch, T steps, H units,
-G = 3 gates (z, r, h), R = ``ROWS`` sequences per block, spread over the cores. As in the LSTM
-kernels, each step masks the state per gate and multiplies it with the shared recurrent kernel
-through ``cpu_simd.accumulate``. The forward saves the gates and the candidate's recurrent term
-(``h_h U_h + b'_h`` with ``reset_after``, else ``r * h_h``, the coefficient of ``U_h``), as the other
-fused tier does. The projection and its gradient are time-major ``[T, B, 3H]``. Float32 only.
+Glossary: B batch, T steps, F inputs, H units, G = 3 gates (z, r, h), R = ``ROWS`` sequences per
+block, spread over the cores. As in the LSTM kernels, each step masks the state per gate and
+multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate``, and runs either
+on the layer's input (projected in the loop into its own buffer: the candidate keeps its input
+and recurrent terms apart) or on a projection made outside (:class:`CpuGRUKernels`). The forward
+saves the gates and the candidate's recurrent term (``h_h U_h + b'_h`` with ``reset_after``, else
+``r * h_h``, the coefficient of ``U_h``), as the other fused tier does. Float32 only.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""LSTM as fused Numba kernels for the CPU: the whole recurrence in one compiled loop per direction.
+"""LSTM as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
-Same arguments and returns as ``reference.lstm_reference``. Glossary: B batch, T steps, H units,
-G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per block; blocks are spread over the cores
-(``numba.prange``). Each step masks the state once per gate (``hm[r, g] = h[r] * mask_g[r]``) and
-multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate`` (accumulators in
-registers, two sequences per weight load). The input projection and its gradient are time-major
-``[T, B, G*H]`` in input order, the layout the layers project into. Float32 only.
+Glossary: B batch, T steps, F inputs, H units, G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per
+block; blocks are spread over the cores (``numba.prange``). Each step masks the input and the state
+once per gate and multiplies them with ``[W; U]`` through ``cpu_simd.accumulate`` (accumulators in
+registers); the cells' arithmetic is ``cpu_vector`` code. The kernels run in two modes: on the
+layer's input, projecting it in the loop (``run_forward``/``run_backward`` with a ``projection``,
+what ``cpu_layer`` uses), or on a projection made outside, time-major ``[T, B, G*H]``
+(:class:`CpuLSTMKernels`, the ``fused.lstm_fused`` protocol the other tiers share). Float32 only.
 """
 
 from __future__ import annotations
