@@ -219,10 +219,11 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     add_into(db_in, d_in[slot * rows + r])
                     if write_dx:
                         copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
-            if input_in_kernel:  # back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]; dx = sum_g mask_g * back_in_g
+            if input_in_kernel:  # dx = sum_g mask_g * back_in_g, back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]
                 fill(back_in_flat, np.float32(0.0))
-                accumulate(back_in_flat, gates_n * features, rows, gates_n * features, d_in[slot * rows:(slot + 1) * rows].reshape(-1), 0, gh, hidden, 1, features,
-                           w_in_t_flat, gates_n * features, hidden, tables)
+                width_in = gates_n * features
+                accumulate(back_in_flat, width_in, rows, width_in, d_in_flat, slot * rows * gh, gh, hidden, 1, features,
+                           w_in_t_flat, width_in, hidden, tables)
                 for r in range(rows):
                     unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:

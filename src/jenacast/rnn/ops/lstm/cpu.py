@@ -159,10 +159,11 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d[n, col]
                     accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
                                in_groups * features, hidden, d_steps_flat, gh, (slot + 1) * rows, tables)
-            if input_in_kernel:  # back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]; dx = sum_g mask_g * back_in_g
+            if input_in_kernel:  # dx = sum_g mask_g * back_in_g, back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]
                 fill(back_in_flat, np.float32(0.0))
-                accumulate(back_in_flat, gates_n * features, rows, gates_n * features, d_flat, 0, gh, hidden, 1, features,
-                           w_in_t_flat, gates_n * features, hidden, tables)
+                width_in = gates_n * features
+                accumulate(back_in_flat, width_in, rows, width_in, d_flat, 0, gh, hidden, 1, features,
+                           w_in_t_flat, width_in, hidden, tables)
                 for r in range(rows):
                     unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
