@@ -12,6 +12,8 @@ import torch
 
 import numba
 
+from jenacast.rnn.ops.cpu_simd import accumulate
+
 ONE = np.float32(1.0)
 ROWS = 4  # sequences per block of work: a thread's unit, and the rows of each recurrent product
 # error_model="numpy": a float division needs no zero check (a branch that keeps loops scalar)
@@ -76,6 +78,34 @@ def unmask_into(dh, back, m, b, has_mask):
     if has_mask and not per_gate:
         for k in range(hidden):
             dh[k] *= m0[k]
+
+
+@numba.njit(inline="always")
+def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables):
+    """A backward kernel's batch of kept rows ``n < count`` into its weight gradients:
+    ``dU[k, col] += sum_n hm[n, gate(col), k] * d_rec[n, col]`` and, with the projection,
+    ``dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]`` (``xm`` one group, or one per gate)."""
+    hidden, gh = dw.shape
+    features = dw_in.shape[0]
+    accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, gh, hidden, d_rec_flat, gh, count, tables)
+    if has_proj:
+        accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
+                   in_groups * features, hidden, d_in_flat, gh, count, tables)
+
+
+@numba.njit(inline="always")
+def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables):
+    """One step's input gradient for a block's rows: ``d_input[t, b0 + r] = sum_g mask_g * back_g`` with
+    ``back[r, g*F + f] = sum_n d[d_base + r*G*H + g*H + n] * W[f, g*H + n]`` (``w_in_t`` per gate transposed)."""
+    width = back_in.shape[1]
+    features = d_input.shape[2]
+    gh = width // features * hidden
+    back_flat = back_in.reshape(-1)
+    fill(back_flat, np.float32(0.0))
+    accumulate(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
+               tables)
+    for r in range(rows):
+        unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
 
 
 def as_array(tensor: torch.Tensor) -> np.ndarray:

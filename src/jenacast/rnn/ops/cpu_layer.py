@@ -5,8 +5,9 @@ recurrence then reads, and its gradient makes the same round trip; torch's GEMMs
 about 1-2.5 ms each way on the 2-core build machine. Inside the loop each step multiplies the
 masked input rows ``x * mask_g`` (F = 14 values) by the kernel into the pre-activations, and the
 backward sums the kernel's and the bias's gradients with the recurrent weight's (the same 8-step
-batches). The gradient of the input itself, needed only by a stacked layer's lower layer, is a
-matmul of the pre-activation gradients after the loop.
+batches). The gradient of the input itself, needed only when the input is a stacked layer's
+output, comes from the backward kernel too when the features are a multiple of 16 (its products
+vectorise), else from a matmul of the pre-activation gradients after the loop (:func:`input_grad`).
 
 ``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)`` and
 ``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after)``

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, projection_arrays, input_grad_arrays, unmask_into)
+                                          input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
+                                          optional_array, per_gate_transposed, projection_arrays, unmask_into,
+                                          weight_grads)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
@@ -143,7 +144,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dw_blocks, db_blocks, dw_in_blocks,
              db_in_blocks):
     t_len, b_total, gh = gates.shape
-    hidden, gates_n = gh // 3, 3
+    hidden = gh // 3
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     back_cols = gh if reset_after else 2 * hidden  # the gates whose masked product carries dh back
@@ -162,7 +163,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)
         d_steps_flat, back_flat, hm_flat, e_flat = d_steps.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
         back_in = np.empty((ROWS, 3 * features), np.float32)  # input_in_kernel: each gate's share of dx
-        d_in_flat, xm_flat, back_in_flat = d_in.reshape(-1), xm.reshape(-1), back_in.reshape(-1)
+        d_in_flat, xm_flat = d_in.reshape(-1), xm.reshape(-1)
         dw, db, dw_in, db_in = dw_blocks[block], db_blocks[block], dw_in_blocks[block], db_in_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(db, np.float32(0.0))
@@ -219,19 +220,12 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     add_into(db_in, d_in[slot * rows + r])
                     if write_dx:
                         copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
-            if input_in_kernel:  # dx = sum_g mask_g * back_in_g, back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]
-                fill(back_in_flat, np.float32(0.0))
-                width_in = gates_n * features
-                accumulate(back_in_flat, width_in, rows, width_in, d_in_flat, slot * rows * gh, gh, hidden, 1, features,
-                           w_in_t_flat, width_in, hidden, tables)
-                for r in range(rows):
-                    unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
-            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
-                accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 3 * hidden, hidden, d_steps_flat, gh,
-                           (slot + 1) * rows, tables)
-                if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]
-                    accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
-                               in_groups * features, hidden, d_in_flat, gh, (slot + 1) * rows, tables)
+            if input_in_kernel:
+                input_grad_rows(d_input, t, b0, rows, back_in, d_in_flat, slot * rows * gh, hidden, w_in_t_flat, mx,
+                                has_in_mask, tables)
+            if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
+                weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_in_flat,
+                             (slot + 1) * rows, tables)
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
             for r in range(rows):

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          jit, mask_array, mask_states, optional_array,
-                                          per_gate_transposed, projection_arrays, input_grad_arrays, unmask_into)
+                                          input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
+                                          optional_array, per_gate_transposed, projection_arrays, unmask_into,
+                                          weight_grads)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
@@ -105,7 +106,7 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
 def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, x, has_proj, mx,
               has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks):
     t_len, b_total, gh = gates.shape
-    hidden, gates_n = gh // 4, 4
+    hidden = gh // 4
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     for block in numba.prange((b_total + ROWS - 1) // ROWS):
@@ -121,7 +122,6 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)  # with the projection: x * mask_g
         back_in = np.empty((ROWS, 4 * features), np.float32)  # input_in_kernel: each gate's share of dx
         back_flat, hm_flat, d_steps_flat, xm_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1), xm.reshape(-1)
-        back_in_flat = back_in.reshape(-1)
         dw, dw_in, db = dw_blocks[block], dw_in_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(dw_in.reshape(-1), np.float32(0.0))
@@ -152,20 +152,11 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                     mask_states(xm, slot * rows + r, x[t, b], mx, b, has_in_mask)
                     add_into(db, kept)
             d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
-            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
-                # dU[k, col] += sum_n hm[n, gate(col), k] * d[n, col] over the waiting steps' rows n
-                accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, 4 * hidden, hidden, d_steps_flat, gh,
-                           (slot + 1) * rows, tables)
-                if has_proj:  # dW[f, col] += sum_n xm[n, gate(col), f] * d[n, col]
-                    accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
-                               in_groups * features, hidden, d_steps_flat, gh, (slot + 1) * rows, tables)
-            if input_in_kernel:  # dx = sum_g mask_g * back_in_g, back_in[r, g*F + f] = sum_n d[r, g*H + n] W[f, g*H + n]
-                fill(back_in_flat, np.float32(0.0))
-                width_in = gates_n * features
-                accumulate(back_in_flat, width_in, rows, width_in, d_flat, 0, gh, hidden, 1, features,
-                           w_in_t_flat, width_in, hidden, tables)
-                for r in range(rows):
-                    unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
+            if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # the input side's d is the recurrent side's
+                weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
+                             (slot + 1) * rows, tables)
+            if input_in_kernel:
+                input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
@@ -216,7 +207,7 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
     _lstm_bwd(d_seq, has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
               per_gate_transposed(w_rec, 4), mask, has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
               x_arr, projection is not None, in_mask, has_in_mask, write_dx, d_pre.numpy(), dx == "input", w_in_t,
-              d_input.numpy(), dh0.numpy(), dc0.numpy(),              dw_blocks.numpy(), dw_in_blocks.numpy(), db_blocks.numpy())
+              d_input.numpy(), dh0.numpy(), dc0.numpy(), dw_blocks.numpy(), dw_in_blocks.numpy(), db_blocks.numpy())
     d_x = {"none": None, "pre": d_pre, "input": d_input}[dx]
     if projection is None:
         return d_x, dh0, dc0, dw_blocks.sum(0), None, None
