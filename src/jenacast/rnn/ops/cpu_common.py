@@ -120,6 +120,14 @@ def per_gate_transposed(w_rec: torch.Tensor, gates: int) -> np.ndarray:
     return as_array(w_rec.detach().view(hidden, gates, hidden).permute(2, 1, 0).reshape(hidden, gates * hidden))
 
 
+def steps_major(d_hseq: torch.Tensor | None) -> torch.Tensor | None:
+    """A batch-first sequence gradient ``[B, T, H]`` as ``[T, B, H]`` for the backward kernels, which read one
+    step's rows of a block together. Batch-first, those rows lie a whole sequence apart and each one is a
+    cache miss (a stacked GRU's lower layer spent most of its backward waiting on them); from a stacked
+    layer's input gradient, which the kernels write time-major, the transposition is free."""
+    return None if d_hseq is None else d_hseq.transpose(0, 1)
+
+
 def optional_array(tensor: torch.Tensor | None) -> tuple[np.ndarray, bool]:
     """``(array, present)``: a gradient autograd left out (None, since nothing used that output) becomes a
     placeholder the kernel never reads."""

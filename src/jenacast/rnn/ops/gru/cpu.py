@@ -17,8 +17,8 @@ import torch
 
 from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
-                                          optional_array, per_gate_transposed, projection_arrays, unmask_into,
-                                          weight_grads)
+                                          optional_array, per_gate_transposed, projection_arrays, steps_major,
+                                          unmask_into, weight_grads)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
@@ -182,10 +182,12 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                 prefetch(gates, ((s - 1) * b_total + b0) * gh, rows * gh)
                 prefetch(cand, ((s - 1) * b_total + b0) * hidden, rows * hidden)
                 prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
+                if has_dseq:
+                    prefetch(d_hseq, ((s - 1) * b_total + b0) * hidden, rows * hidden)
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:
-                    add_into(dh[r], d_hseq[b, s])
+                    add_into(dh[r], d_hseq[s, b])
                 h_prev = hs[s - 1, b] if s > 0 else h0[b]
                 # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
                 row = (gates[s, b], h_prev, dh[r], cand[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r],
@@ -267,7 +269,7 @@ def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, r
     w_in_t, d_input = input_grad_arrays(projection, dx == "input", t_len, b, features, 3)
     dw_blocks, db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
     dw_in_blocks, db_in_blocks = torch.empty(blocks, features, gh), torch.empty(blocks, gh)
-    d_seq, has_dseq = optional_array(d_hseq)
+    d_seq, has_dseq = optional_array(steps_major(d_hseq))
     mask, has_mask = mask_array(rec_mask)
     _, _, in_mask, has_in_mask = projection_arrays(projection)
     x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)

@@ -17,8 +17,8 @@ import torch
 
 from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
                                           input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
-                                          optional_array, per_gate_transposed, projection_arrays, unmask_into,
-                                          weight_grads)
+                                          optional_array, per_gate_transposed, projection_arrays, steps_major,
+                                          unmask_into, weight_grads)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
@@ -139,10 +139,12 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 prefetch(cells, ((s - 1) * b_total + b0) * hidden, rows * hidden)
                 prefetch(cells, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
                 prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
+                if has_dseq:
+                    prefetch(d_hseq, ((s - 1) * b_total + b0) * hidden, rows * hidden)
             for r in range(rows):
                 b = b0 + r
                 if has_dseq:
-                    add_into(dh[r], d_hseq[b, s])
+                    add_into(dh[r], d_hseq[s, b])
                 c_prev = cells[s - 1, b] if s > 0 else c0[b]
                 kept = d_steps[slot * rows + r]  # without write_dx the projection's gradient goes nowhere else
                 _cell_backward((gates[s, b], cells[s, b], c_prev, dh[r], dc[r], d_x[t, b] if write_dx else kept, kept),
@@ -200,7 +202,7 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
     w_in_t, d_input = input_grad_arrays(projection, dx == "input", t_len, b, features, 4)
     dw_blocks, dw_in_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, features, gh)
     db_blocks = torch.empty(blocks, gh)
-    d_seq, has_dseq = optional_array(d_hseq)
+    d_seq, has_dseq = optional_array(steps_major(d_hseq))
     mask, has_mask = mask_array(rec_mask)
     _, _, in_mask, has_in_mask = projection_arrays(projection)
     x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
