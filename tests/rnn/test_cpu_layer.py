@@ -9,8 +9,9 @@ from jenacast.rnn.ops.projection import projected
 pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 
 # (batch, steps, features, units): odd sizes take the plain loops, 16/32 the vectors; an input gradient (over 7
-# features) comes from the kernels when the features are a multiple of 16, else from a matmul after them
-SIZES = [(3, 5, 7, 5), (5, 4, 14, 32), (6, 3, 32, 16), (4, 3, 16, 5), (1, 1, 1, 1)]
+# features) comes from the kernels when the features are a multiple of 16, else from a matmul after them;
+# batches over the kernels' ROWS (8) take several blocks, the last one partial
+SIZES = [(3, 5, 7, 5), (13, 4, 14, 32), (11, 3, 32, 16), (4, 3, 16, 5), (1, 1, 1, 1)]
 MASKS = ["none", "shared", "per_gate"]
 
 

@@ -15,7 +15,9 @@ import numba
 from jenacast.rnn.ops.cpu_simd import accumulate
 
 ONE = np.float32(1.0)
-ROWS = 4  # sequences per block of work: a thread's unit, and the rows of each recurrent product
+# sequences per block of work: a thread's unit, and the rows of each recurrent product (in register blocks of
+# 4); 8 rather than 4 halves the calls per step and measured 3-8% faster per layer (2026-11-29)
+ROWS = 8
 # error_model="numpy": a float division needs no zero check (a branch that keeps loops scalar)
 jit = numba.njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 
