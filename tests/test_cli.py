@@ -128,6 +128,15 @@ def test_bench_json_lists_each_model_and_backend(capsys):
     assert rows[2]["params"] == 2001 + 64  # torch.nn.LSTM keeps a second bias vector (bias_hh)
 
 
+def test_bench_on_cpu_times_the_cpu_tier_by_default(capsys, monkeypatch):
+    import jenacast.bench
+
+    asked = {}
+    monkeypatch.setattr(jenacast.bench, "run_bench", lambda models, backends, device, **_: asked.update(b=backends) or [])
+    assert run(capsys, "bench", "--device", "cpu", "--json")[0] == 0
+    assert asked["b"] == ("cpu", "fwbw", "torch")
+
+
 def test_bench_rejects_unknown_backends(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "--backends", "cudnn"])

@@ -178,7 +178,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from jenacast.training.trainer import resolve_device
 
     device = resolve_device(args.device)
-    backends = args.backends or (("triton", "fwbw", "torch") if device.type == "cuda" else ("fwbw", "torch"))
+    default = ("triton", "fwbw", "torch") if device.type == "cuda" else ("cpu", "fwbw", "torch")
+    backends = args.backends or tuple(b for b in default if b == "torch" or available(b))
     missing = [b for b in backends if b != "torch" and not available(b)]
     if missing:
         raise JenacastError(f"backend {missing[0]} is not installed here: {install_hint(missing[0])}.")
@@ -298,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", type=_model_list, metavar="a,b,...",
                        help=f"default: {','.join(DEFAULT_MODELS)}")
     bench.add_argument("--backends", type=_backend_list, metavar="a,b,...",
-                       help="from reference, fwbw, triton, torch (default: triton,fwbw,torch on cuda, fwbw,torch on cpu)")
+                       help="from reference, fwbw, cpu, triton, torch (default: triton,fwbw,torch on cuda, cpu,fwbw,torch "
+                       "on cpu)")
     bench.add_argument("--repeats", type=_positive_int, default=20, help="timed batches per case (median reported)")
     bench.add_argument("--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}')
     bench.set_defaults(func=_cmd_bench)
