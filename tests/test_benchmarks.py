@@ -17,3 +17,23 @@ def test_benchmark_script_imports(script):
 
 def test_gpu_check_script_parses():
     assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu_check.sh")]).returncode == 0
+
+
+def test_profile_script_maps_numba_functions(tmp_path):
+    """The perf map names a function compiled in this process, at an address inside its code."""
+    import numba
+
+    profile = runpy.run_path(str(BENCHMARKS / "profile_cpu_kernels.py"), run_name="benchmark_import_check")
+
+    @numba.njit(cache=False)
+    def twice(a):
+        return a * 2
+
+    assert twice(3) == 6
+    functions = profile["compiled_functions"]([twice])
+    assert any("twice" in name for _, name in functions)
+    entries = profile["write_perf_map"](functions, str(tmp_path / "perf.map"))
+    lines = (tmp_path / "perf.map").read_text().splitlines()
+    assert len(lines) == len(entries) == len(functions)
+    start, size, name = lines[0].split(" ", 2)
+    assert int(start, 16) == functions[0][0] and int(size, 16) > 0 and name == functions[0][1]
