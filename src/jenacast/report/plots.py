@@ -59,11 +59,12 @@ def plot_comparison(rows: list[dict], path: Path, title: str) -> None:
     if base is not None:
         ax.axhline(base, color="gray", linestyle="--", linewidth=1)
     low = min(test + [v for _, v in book]) if test else 0
-    ax.set_ylim(max(0.0, low * 0.8), max(test + [v for _, v in book]) * 1.08 if test else 1)
+    # headroom above the tallest bar for the legend, which covered the baseline's bar and label
+    ax.set_ylim(max(0.0, low * 0.8), max(test + [v for _, v in book]) * 1.2 if test else 1)
     ax.set_ylabel("Test MAE (degrees C)")
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=25)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", ncol=3, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
