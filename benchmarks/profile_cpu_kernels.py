@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="jenacast-profile-")  # before numba is imported
     import torch
 
+    from jenacast.bench import training_step
     from jenacast.models import build
     from jenacast.rnn.ops import cpu_simd
     from jenacast.rnn.ops.gru import cpu as gru_cpu
@@ -95,14 +96,7 @@ def main(argv=None) -> int:
     keep_freed_memory()
     torch.manual_seed(0)
     model = build(args.model, 14, backend="cpu").train()
-    optimizer = KerasRMSprop(model.parameters())
-    x, y = torch.randn(256, 120, 14), torch.randn(256) * 8
-
-    def step():
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    step = training_step(model, KerasRMSprop(model.parameters()), torch.randn(256, 120, 14), torch.randn(256) * 8)
 
     print(f"compiling and warming up {args.model} ...", flush=True)
     for _ in range(3):

@@ -37,3 +37,15 @@ def test_profile_script_maps_numba_functions(tmp_path):
     assert len(lines) == len(entries) == len(functions)
     start, size, name = lines[0].split(" ", 2)
     assert int(start, 16) == functions[0][0] and int(size, 16) > 0 and name == functions[0][1]
+
+
+def test_side_by_side_copies_the_package_under_another_name(tmp_path, monkeypatch):
+    side = runpy.run_path(str(BENCHMARKS / "side_by_side.py"), run_name="benchmark_import_check")
+    side["renamed_copy"]("WORK", "jc_copy", tmp_path)
+    text = (tmp_path / "jc_copy" / "rnn" / "ops" / "cpu_layer.py").read_text()
+    assert "from jc_copy.rnn.ops.cpu_common import" in text and "from jenacast." not in text
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    windows = importlib.import_module("jc_copy.data.windows")  # not the kernels: their import sets Numba's cache
+    assert windows.__file__.startswith(str(tmp_path)) and windows.WindowSpec.__module__ == "jc_copy.data.windows"

@@ -56,6 +56,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
+    """A function running one whole training step (forward, MSE loss, backward, update) on ``(x, y)``."""
+
+    def step():
+        loss = nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 20, batch_size: int = 256,
               steps: int = 120, features: int = 14) -> dict:
     torch.manual_seed(0)
@@ -64,12 +76,7 @@ def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 2
     optimizer = KerasRMSprop(model.parameters())
     x = torch.randn(batch_size, steps, features, device=device)
     y = torch.randn(batch_size, device=device) * 8
-
-    def step():
-        loss = nn.functional.mse_loss(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    step = training_step(model, optimizer, x, y)
 
     _sync(device)
     started = time.perf_counter()
