@@ -115,11 +115,11 @@ def as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
-def per_gate_transposed(w_rec: torch.Tensor, gates: int) -> np.ndarray:
-    """``[H, G*H]`` -> ``w_gt[n, g*H + k] = U[k, g*H + n]``: each gate's block transposed, so that the backward's
-    ``d_g @ U_g^T`` has the forward's shape."""
-    hidden = w_rec.shape[0]
-    return as_array(w_rec.detach().view(hidden, gates, hidden).permute(2, 1, 0).reshape(hidden, gates * hidden))
+def per_gate_transposed(weight: torch.Tensor, gates: int) -> np.ndarray:
+    """``[K, G*H]`` -> ``w_gt[n, g*K + k] = W[k, g*H + n]``: each gate's block transposed, so that the backward's
+    ``d_g @ W_g^T`` has the forward's shape (``W`` the recurrent kernel, K = H, or the input kernel, K = F)."""
+    rows, hidden = weight.shape[0], weight.shape[1] // gates
+    return as_array(weight.detach().view(rows, gates, hidden).permute(2, 1, 0).reshape(hidden, gates * rows))
 
 
 def steps_major(d_hseq: torch.Tensor | None) -> torch.Tensor | None:
@@ -158,10 +158,7 @@ def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, featu
     projected input's gradient itself, placeholders otherwise."""
     if not in_kernel:
         return np.zeros((1, 1), np.float32), torch.empty(1, 1, features)
-    kernel = projection[0].detach()
-    hidden = kernel.shape[1] // gates
-    w_in_t = as_array(kernel.view(features, gates, hidden).permute(2, 1, 0).reshape(hidden, gates * features))
-    return w_in_t, torch.empty(t_len, batch, features)
+    return per_gate_transposed(projection[0], gates), torch.empty(t_len, batch, features)
 
 
 def check_input(tensor: torch.Tensor) -> None:

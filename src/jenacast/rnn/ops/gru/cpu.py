@@ -136,8 +136,9 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                            w_flat[2 * hidden:], gh, hidden, tables)
             for r in range(rows):
                 b = b0 + r
-                row = (xp[slot * rows + r] if has_proj else x[t, b], rec[r], z_r[r], h[r], gates[s if save else 0, b],
-                       cand[s if save else 0, b], hs[s, b], hm[r, 2])
+                x_row = xp[slot * rows + r] if has_proj else x[t, b]
+                row = (x_row, rec[r], z_r[r], h[r], gates[s if save else 0, b], cand[s if save else 0, b], hs[s, b],
+                       hm[r, 2])
                 if reset_after:
                     _candidate_reset_after(row, hidden)
                 else:
