@@ -58,7 +58,7 @@ def write_perf_map(functions: list[tuple[int, str]], path: str) -> list[tuple[in
     return entries
 
 
-def annotate(entry: tuple[int, int, str], samples: collections.Counter, top: int) -> None:
+def annotate(entry: tuple[int, int, str], samples: collections.Counter, top: int, listing_path: str | None) -> None:
     address, size, name = entry
     with tempfile.NamedTemporaryFile(suffix=".bin") as code:
         code.write(ctypes.string_at(address, size))
@@ -66,6 +66,12 @@ def annotate(entry: tuple[int, int, str], samples: collections.Counter, top: int
         listing = subprocess.run(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", f"--adjust-vma={address:#x}",
                                   code.name], capture_output=True, text=True).stdout.splitlines()
     total = sum(samples.values())
+    if listing_path:  # the whole body with each instruction's samples, to read a hotspot in its loop
+        with open(listing_path, "w") as out:
+            for line in listing:
+                head = line.split(":", 1)[0].strip()
+                hit = samples.get(int(head, 16), 0) if head and all(c in "0123456789abcdef" for c in head) else 0
+                out.write(f"{hit:7d}  {line.strip()}\n")
     rows = []
     for line in listing:
         head = line.split(":", 1)[0].strip()
@@ -81,6 +87,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="stacked-gru")
     parser.add_argument("--seconds", type=float, default=12.0, help="sampling time after warm-up")
     parser.add_argument("--annotate", type=int, default=0, metavar="N", help="print the N hottest instructions")
+    parser.add_argument("--body", type=int, default=1, metavar="K",
+                        help="with --annotate: the K-th busiest kernel body (1: the busiest)")
+    parser.add_argument("--listing", metavar="FILE", help="with --annotate: write the hottest body's whole listing, "
+                        "each instruction with its samples")
     args = parser.parse_args(argv)
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="jenacast-profile-")  # before numba is imported
     import torch
@@ -129,9 +139,10 @@ def main(argv=None) -> int:
         bodies = [e for e in entries if "parfor_gufunc" in e[2] and not e[2].startswith(("cfunc", "_ZN7cpython"))
                   and "__gufunc__" not in e[2] and ".kernel." not in e[2]]
         if bodies:
-            hottest = max(bodies, key=lambda e: sum(c for a, c in samples.items() if e[0] <= a < e[0] + e[1]))
+            ranked = sorted(bodies, key=lambda e: -sum(c for a, c in samples.items() if e[0] <= a < e[0] + e[1]))
+            hottest = ranked[min(args.body, len(ranked)) - 1]
             annotate(hottest, collections.Counter({a: c for a, c in samples.items()
-                                                   if hottest[0] <= a < hottest[0] + hottest[1]}), args.annotate)
+                                                   if hottest[0] <= a < hottest[0] + hottest[1]}), args.annotate, args.listing)
     os.unlink(data)
     return 0
 
