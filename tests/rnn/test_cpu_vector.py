@@ -21,7 +21,7 @@ def activations():
 
     @numba.njit
     def run(x, out, n):
-        kernel((x, out), n)
+        kernel((x.reshape(1, -1), out.reshape(1, -1)), n)
 
     return run
 
@@ -45,3 +45,30 @@ def test_tanh_is_odd_and_bounded(activations):
     activations(-x, neg, 64)
     assert np.array_equal(pos[:64], -neg[:64])
     assert np.abs(pos[:64]).max() <= 1.0
+
+
+def test_a_block_of_rows_at_their_own_strides():
+    """Each array's rows at its own stride (a column slice of a wider array too); each row gets its own
+    inputs' results, and what lies between the rows stays untouched."""
+    import numba
+
+    from jenacast.rnn.ops.cpu_vector import elementwise
+
+    kernel = elementwise(("a", "b", "out"), {"a0": ("a", 0), "a1": ("a", 1), "b": ("b", 0)},
+                         [("sum", "out", 0), ("prod", "out", 1)],
+                         lambda v: {"sum": v.a0 + v.a1 + v.b, "prod": v.a0 * v.b})
+
+    @numba.njit
+    def run(a, b, out, n):
+        kernel((a, b, out), n)
+
+    rows, n = 5, 21
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, 2 * n)).astype(np.float32)
+    wide = rng.standard_normal((rows, 3, n)).astype(np.float32)  # b: its middle group, rows 3n apart
+    out = np.full((rows, 2 * n + 9), 7.0, np.float32)  # rows longer than what is written
+    run(a, wide[:, 1], out, n)
+    b = wide[:, 1]
+    np.testing.assert_allclose(out[:, :n], a[:, :n] + a[:, n:] + b, rtol=1e-6)
+    np.testing.assert_allclose(out[:, n:2 * n], a[:, :n] * b, rtol=1e-6)
+    assert (out[:, 2 * n:] == 7.0).all()

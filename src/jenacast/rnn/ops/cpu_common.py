@@ -43,26 +43,14 @@ def fill(dst, value):
         dst[j] = value
 
 
+PREFETCH_STEPS = 1  # how many steps ahead the backward kernels ask for the saved rows they will read
 STEPS_PER_DW = 8  # steps whose weight-gradient products wait for one call (see the backward kernels)
 
 
 @numba.njit(inline="always")
-def mask_states(hm, r, h, m, b, has_mask):
-    """``hm[r, g] = h * mask_g[b]`` for each gate (one shared mask, or none, serves them all)."""
-    for g in range(hm.shape[1]):
-        hmg = hm[r, g]
-        if has_mask:
-            mg = m[g if m.shape[0] > 1 else 0, b]
-            for k in range(h.shape[0]):
-                hmg[k] = h[k] * mg[k]
-        else:
-            copy_into(hmg, h)
-
-
-@numba.njit(inline="always")
 def unmask_into(dh, back, m, b, has_mask):
-    """``dh = sum_g mask_g[b] * back_g``: the gradient reaching h through each gate's masked product.
-    One simple loop per gate, so that each vectorises."""
+    """``dh = sum_g mask_g[b] * back_g`` for one row: the input's gradient through each gate's masked product
+    (a mask per gate on the input: no chapter model has one; the states' masks go through ``cpu_masks``)."""
     hidden = dh.shape[0]
     per_gate = has_mask and m.shape[0] > 1
     m0 = m[0, b if has_mask else 0]
@@ -83,25 +71,54 @@ def unmask_into(dh, back, m, b, has_mask):
 
 
 @numba.njit(inline="always")
-def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables):
+def add_rows_into(dst, flat, count):
+    """``dst += sum_n flat[n * len(dst):(n + 1) * len(dst)]`` for ``n < count``: a bias gradient from the kept rows."""
+    width = dst.shape[0]
+    for n in range(count):
+        for j in range(width):
+            dst[j] += flat[n * width + j]
+
+
+@numba.njit(inline="always")
+def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables, db, rec_bias,
+                 db_in):
     """A backward kernel's batch of kept rows ``n < count`` into its weight gradients:
     ``dU[k, col] += sum_n hm[n, gate(col), k] * d_rec[n, col]`` and, with the projection,
-    ``dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]`` (``xm`` one group, or one per gate)."""
+    ``dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]`` (``xm`` one group, or one per gate),
+    ``db_in += sum_n d_in[n]``, and with ``rec_bias`` ``db += sum_n d_rec[n]``. The biases' sums wait for
+    this batch rather than following each row's step: read right after the cell's masked vector stores
+    wrote them, the rows stalled on store forwarding (5% of a GRU backward's samples)."""
     hidden, gh = dw.shape
     features = dw_in.shape[0]
     accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, gh, hidden, d_rec_flat, gh, count, tables)
+    if rec_bias:
+        add_rows_into(db, d_rec_flat, count)
     if has_proj:
         accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
                    in_groups * features, hidden, d_in_flat, gh, count, tables)
+        add_rows_into(db_in, d_in_flat, count)
 
 
 @numba.njit(inline="always")
 def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables):
-    """One step's input gradient for a block's rows: ``d_input[t, b0 + r] = sum_g mask_g * back_g`` with
-    ``back[r, g*F + f] = sum_n d[d_base + r*G*H + g*H + n] * W[f, g*H + n]`` (``w_in_t`` per gate transposed)."""
+    """One step's input gradient for a block's rows, from ``d`` (the rows' pre-activation gradients at
+    ``d_flat[d_base:]``, G*H per row) and ``w_in_t`` as :func:`input_grad_arrays` gives it. One input mask
+    or none: ``d_input[t, b0 + r] = mask * (d[r] @ W^T)``, one product of depth G*H written in place.
+    A mask per gate: ``sum_g mask_g * back_g`` with ``back[r, g*F + f] = sum_n d[r, g*H + n] * W[f, g*H + n]``."""
     width = back_in.shape[1]
     features = d_input.shape[2]
     gh = width // features * hidden
+    if not has_in_mask or mx.shape[0] == 1:
+        at = (t * d_input.shape[1] + b0) * features
+        out = d_input.reshape(-1)[at:at + rows * features]
+        fill(out, np.float32(0.0))
+        accumulate(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh, tables)
+        if has_in_mask:
+            for r in range(rows):
+                mr, dr = mx[0, b0 + r], d_input[t, b0 + r]
+                for f in range(features):
+                    dr[f] *= mr[f]
+        return
     back_flat = back_in.reshape(-1)
     fill(back_flat, np.float32(0.0))
     accumulate(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
@@ -154,11 +171,15 @@ def projection_arrays(projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, b
 
 
 def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, features: int, gates: int):
-    """``(kernel [H, G*F] per gate transposed, d_input [T, B, F] tensor)`` for a backward kernel that forms the
-    projected input's gradient itself, placeholders otherwise."""
+    """``(kernel, d_input [T, B, F] tensor)`` for a backward kernel that forms the projected input's gradient
+    itself (see :func:`input_grad_rows`), placeholders otherwise. The kernel: with a mask per gate, per gate
+    transposed ``[H, G*F]``; else transposed ``[G*H, F]``, for one product over all gates."""
     if not in_kernel:
         return np.zeros((1, 1), np.float32), torch.empty(1, 1, features)
-    return per_gate_transposed(projection[0], gates), torch.empty(t_len, batch, features)
+    kernel, mask = projection[0], projection[2]
+    per_gate = mask is not None and mask.dim() == 3 and mask.shape[0] > 1
+    w_in_t = per_gate_transposed(kernel, gates) if per_gate else as_array(kernel.detach().t())
+    return w_in_t, torch.empty(t_len, batch, features)
 
 
 def check_input(tensor: torch.Tensor) -> None:

@@ -95,24 +95,30 @@ def sigmoid(x: Vec) -> Vec:
 
 
 def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body):
-    """An intrinsic ``f((array, ...), hidden)`` over 1-D contiguous float32 arrays named by ``arrays``.
+    """An intrinsic ``f((array, ...), hidden)`` over 2-D float32 arrays named by ``arrays``, each a block of
+    rows (contiguous within a row; rows at any stride), all rows of the first array's count.
 
     ``loads`` maps an operand name to ``(array name, gate)``; ``body(v)`` gets the loaded operands as
     attributes of ``v`` and returns a dict of results; ``stores`` lists ``(result name, array name,
-    gate)``, so that one result may go to several rows.
+    gate)``, so that one result may go to several rows. A whole block of rows in one loop, rather than
+    a call per row: each chunk is a chain of dependent operations (tanh's polynomials), and the
+    chunks of other rows are independent work the core overlaps with it.
     """
     index = {name: i for i, name in enumerate(arrays)}
 
     @intrinsic
-    def kernel(typingctx, rows, hidden):
-        sig = types.void(rows, types.intp)
+    def kernel(typingctx, blocks, hidden):
+        sig = types.void(blocks, types.intp)
 
         def codegen(context, builder, signature, args):
             tuple_type = signature.args[0]
-            data = []
+            data, row_bytes = [], []
             for i, array_type in enumerate(tuple_type.types):
                 array = context.make_array(array_type)(context, builder, builder.extract_value(args[0], i))
-                data.append(array.data)
+                data.append(builder.bitcast(array.data, ir.IntType(8).as_pointer()))
+                row_bytes.append(cgutils.unpack_tuple(builder, array.strides, array_type.ndim)[0])
+            rows = cgutils.unpack_tuple(builder, context.make_array(tuple_type.types[0])(
+                context, builder, builder.extract_value(args[0], 0)).shape, 2)[0]
             hidden = args[1]
             lanes = ir.Constant(ir.VectorType(_I64, LANES), list(range(LANES)))
             align = ir.Constant(_I32, 4)
@@ -122,7 +128,8 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body):
                                                    ir.FunctionType(ir.VoidType(), [_VEC, _VPTR, _I32, _MASK]),
                                                    "llvm.masked.store.v16f32.p0")
             chunks = builder.sdiv(builder.add(hidden, ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
-            with cgutils.for_range(builder, chunks) as loop:
+            with cgutils.for_range(builder, rows) as row_loop, cgutils.for_range(builder, chunks) as loop:
+                row = row_loop.index
                 j = builder.mul(loop.index, ir.Constant(_I64, LANES))
                 left = builder.sub(hidden, j)
                 left_vec = builder.insert_element(ir.Constant(ir.VectorType(_I64, LANES), ir.Undefined), left,
@@ -131,8 +138,10 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body):
                 mask = builder.icmp_signed("<", lanes, left_vec)  # the last chunk's lanes past hidden stay off
 
                 def address(array_name, gate):
-                    at = builder.add(builder.mul(ir.Constant(_I64, gate), hidden), j)
-                    return builder.bitcast(builder.gep(data[index[array_name]], [at]), _VPTR)
+                    i = index[array_name]
+                    at = builder.mul(builder.add(builder.mul(ir.Constant(_I64, gate), hidden), j), ir.Constant(_I64, 4))
+                    at = builder.add(at, builder.mul(row, row_bytes[i]))
+                    return builder.bitcast(builder.gep(data[i], [at]), _VPTR)
 
                 operands = type("Operands", (), {})()
                 for name, (array_name, gate) in loads.items():

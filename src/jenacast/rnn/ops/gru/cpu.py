@@ -15,10 +15,11 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
+from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, ROWS, STEPS_PER_DW, add_into, as_array, check_input,
+                                          copy_into, fill, input_grad_arrays, input_grad_rows, jit, mask_array,
                                           optional_array, per_gate_transposed, projection_arrays, steps_major,
-                                          unmask_into, weight_grads)
+                                          weight_grads)
+from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
@@ -28,7 +29,7 @@ def _update_reset_math(v):
     return {"z": sigmoid(v.x_z + v.rec_z), "r": sigmoid(v.x_r + v.rec_r)}
 
 
-# ((x, rec, z_r, gates), H): the update and reset gates of one sequence's step
+# ((x, rec, z_r, gates), H): the update and reset gates of a block's step (each a [rows, ...] block)
 _update_reset = elementwise(
     ("x", "rec", "z_r", "gates"),
     {"x_z": ("x", 0), "x_r": ("x", 1), "rec_z": ("rec", 0), "rec_r": ("rec", 1)},
@@ -37,7 +38,7 @@ _update_reset = elementwise(
 
 
 def _candidate(reset_after: bool):
-    """((x, rec, z_r, h, gates, cand, h_out, r_h), H): the candidate and the new state (h in place); ``cand``
+    """((x, rec, z_r, h, gates, cand, h_out, r_h), H): a block's candidates and new states (h in place); ``cand``
     saves the candidate's recurrent term (reset_after) or ``r * h_h`` (``r_h``, the coefficient of U_h)."""
 
     def math(v):
@@ -53,7 +54,7 @@ _candidate_reset_after, _candidate_reset_before = _candidate(True), _candidate(F
 
 
 def _step_back(reset_after: bool):
-    """((gates, h_prev, dh, cand, d_pre, d_kept, direct), H): one sequence's step back through the gates:
+    """((gates, h_prev, dh, cand, d_pre, d_kept, direct), H): a block's step back through the gates:
     ``direct`` = the part of dh_{t-1} that skips U (z * dh); with reset_before the reset gate's gradient
     waits for ``d_hh @ U_h^T``."""
 
@@ -111,38 +112,37 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                     t_k = t_len - 1 - (s + k) if reverse else s + k
                     for r in range(rows):
                         copy_into(xp[k * rows + r], b_in)
-                        mask_states(xm, k * rows + r, x[t_k, b0 + r], mx, b0 + r, has_in_mask)
+                    mask_rows(xm[k * rows:(k + 1) * rows], x[t_k, b0:b0 + rows], mx, b0, has_in_mask)
                 accumulate(xp_flat, gh, ahead * rows, gh, xm_flat, 0, in_groups * features,
                            features if in_groups > 1 else 0, 1, hidden, w_in_flat, gh, features, tables)
+            if has_proj and s + STEPS_PER_DW < t_len:  # the input rows the next batch of steps will copy
+                prefetch(x, ((t_len - 1 - s - STEPS_PER_DW if reverse else s + STEPS_PER_DW) * b_total + b0) * features,
+                         rows * features)
             for r in range(rows):
                 if has_bias:
                     copy_into(rec[r], bias)
                 else:
                     fill(rec[r], np.float32(0.0))
-                mask_states(hm, r, h[r], m, b0 + r, has_mask)
+            mask_rows_3(hm[:rows], h[:rows], m, b0, has_mask)
             accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
                        tables)
-            for r in range(rows):
-                b = b0 + r
-                # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
-                x_row = xp[slot * rows + r] if has_proj else x[t, b]
-                _update_reset((x_row, rec[r], z_r[r], gates[s if save else 0, b]), hidden)
-                if not reset_after:
+            # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
+            x_rows = xp[slot * rows:(slot + 1) * rows] if has_proj else x[t, b0:b0 + rows]
+            saved = s if save else 0
+            _update_reset((x_rows, rec[:rows], z_r[:rows], gates[saved, b0:b0 + rows]), hidden)
+            if not reset_after:
+                for r in range(rows):
                     hmr, zr = hm[r, 2], z_r[r]
                     for j in range(hidden):
                         hmr[j] *= zr[hidden + j]  # r * h_h, the coefficient of U_h
-            if not reset_after:
                 accumulate(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1, hidden,
                            w_flat[2 * hidden:], gh, hidden, tables)
-            for r in range(rows):
-                b = b0 + r
-                x_row = xp[slot * rows + r] if has_proj else x[t, b]
-                row = (x_row, rec[r], z_r[r], h[r], gates[s if save else 0, b], cand[s if save else 0, b], hs[s, b],
-                       hm[r, 2])
-                if reset_after:
-                    _candidate_reset_after(row, hidden)
-                else:
-                    _candidate_reset_before(row, hidden)
+            block_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
+                          cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
+            if reset_after:
+                _candidate_reset_after(block_rows, hidden)
+            else:
+                _candidate_reset_before(block_rows, hidden)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
 
@@ -186,30 +186,32 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             slot = step % STEPS_PER_DW
             d = d_steps[slot * rows:(slot + 1) * rows]
             d_flat = d.reshape(-1)
-            if s > 0:  # the next step's saved rows, while this step computes (the backward reads them from memory)
-                prefetch(gates, ((s - 1) * b_total + b0) * gh, rows * gh)
-                prefetch(cand, ((s - 1) * b_total + b0) * hidden, rows * hidden)
-                prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
+            ahead = s - PREFETCH_STEPS  # that step's saved rows, while this step computes (read from memory)
+            if ahead >= 0:
+                prefetch(gates, (ahead * b_total + b0) * gh, rows * gh)
+                prefetch(cand, (ahead * b_total + b0) * hidden, rows * hidden)
+                prefetch(hs, ((ahead - 1 if ahead > 0 else 0) * b_total + b0) * hidden, rows * hidden)
                 if has_dseq:
-                    prefetch(d_hseq, ((s - 1) * b_total + b0) * hidden, rows * hidden)
-            for r in range(rows):
-                b = b0 + r
-                if has_dseq:
-                    add_into(dh[r], d_hseq[s, b])
-                h_prev = hs[s - 1, b] if s > 0 else h0[b]
-                # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
-                row = (gates[s, b], h_prev, dh[r], cand[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r],
-                       direct[r])
-                if reset_after:
-                    _step_back_reset_after(row, hidden)
-                    add_into(db, d[r])
-                else:
-                    _step_back_reset_before(row, hidden)
-                mask_states(hm, slot * rows + r, h_prev, m, b, has_mask)
-                if not reset_after:
-                    copy_into(hm[slot * rows + r, 2], cand[s, b])  # U_h's coefficient was r * h_h
+                    prefetch(d_hseq, (ahead * b_total + b0) * hidden, rows * hidden)
                 if has_proj:
-                    mask_states(xm, slot * rows + r, x[t, b], mx, b, has_in_mask)
+                    prefetch(x, ((t_len - 1 - ahead if reverse else ahead) * b_total + b0) * features, rows * features)
+            if has_dseq:
+                for r in range(rows):
+                    add_into(dh[r], d_hseq[s, b0 + r])
+            h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
+            # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
+            block_rows = (gates[s, b0:b0 + rows], h_prev, dh[:rows], cand[s, b0:b0 + rows],
+                          d_in[slot * rows:(slot + 1) * rows] if has_proj else d_x[t, b0:b0 + rows], d, direct[:rows])
+            if reset_after:
+                _step_back_reset_after(block_rows, hidden)
+            else:
+                _step_back_reset_before(block_rows, hidden)
+            mask_rows_3(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            if not reset_after:
+                for r in range(rows):
+                    copy_into(hm[slot * rows + r, 2], cand[s, b0 + r])  # U_h's coefficient was r * h_h
+            if has_proj:
+                mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             if not reset_after:  # e = mask_h * (d_hh @ U_h^T), the gradient reaching r * h_h
                 fill(e_flat, np.float32(0.0))
                 accumulate(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
@@ -225,22 +227,21 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
                         direct[r, k] += ek * rg
-            if has_proj:  # this step's input-side gradients are final now
+            if has_proj and write_dx:  # this step's input-side gradients are final now
                 for r in range(rows):
-                    add_into(db_in, d_in[slot * rows + r])
-                    if write_dx:
-                        copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
+                    copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
             if input_in_kernel:
                 input_grad_rows(d_input, t, b0, rows, back_in, d_in_flat, slot * rows * gh, hidden, w_in_t_flat, mx,
                                 has_in_mask, tables)
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_in_flat,
-                             (slot + 1) * rows, tables)
+                             (slot + 1) * rows, tables, db, reset_after, db_in)
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
-            for r in range(rows):
-                unmask_into(dh[r], back[r, :back_cols], m, b0 + r, has_mask)
-                add_into(dh[r], direct[r])
+            if reset_after:
+                unmask_rows_3_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
+            else:
+                unmask_rows_2_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
 

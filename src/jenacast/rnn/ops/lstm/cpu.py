@@ -15,10 +15,11 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ROWS, STEPS_PER_DW, add_into, as_array, check_input, copy_into, fill,
-                                          input_grad_arrays, input_grad_rows, jit, mask_array, mask_states,
+from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, ROWS, STEPS_PER_DW, add_into, as_array, check_input,
+                                          copy_into, fill, input_grad_arrays, input_grad_rows, jit, mask_array,
                                           optional_array, per_gate_transposed, projection_arrays, steps_major,
-                                          unmask_into, weight_grads)
+                                          weight_grads)
+from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
@@ -30,7 +31,7 @@ def _forward_math(v):
     return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * tanh(c)}
 
 
-# ((pre, c, h, gates, cells, h_out), H): one sequence's step; c and h updated in place
+# ((pre, c, h, gates, cells, h_out), H): a block's step ([rows, ...] each); c and h updated in place
 _cell_forward = elementwise(
     ("pre", "c", "h", "gates", "cells", "h_out"),
     {"pre_i": ("pre", 0), "pre_f": ("pre", 1), "pre_g": ("pre", 2), "pre_o": ("pre", 3), "c": ("c", 0)},
@@ -46,7 +47,7 @@ def _backward_math(v):
             "d_g": dc * v.i * (1.0 - v.g * v.g), "d_o": v.dh * tanh_c * v.o * (1.0 - v.o), "dc": dc * v.f}
 
 
-# ((gates, cells, c_prev, dh, dc, d_pre, d_kept), H): one sequence's step back; dc updated in place, the
+# ((gates, cells, c_prev, dh, dc, d_pre, d_kept), H): a block's step back; dc updated in place, the
 # pre-activation gradient written twice (the projection's gradient, the rows kept for dU)
 _cell_backward = elementwise(
     ("gates", "cells", "c_prev", "dh", "dc", "d_pre", "d_kept"),
@@ -84,19 +85,16 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
             for r in range(rows):
-                if has_proj:
-                    copy_into(pre[r], bias)
-                    mask_states(xm, r, x[t, b0 + r], mx, b0 + r, has_in_mask)
-                else:
-                    copy_into(pre[r], x[t, b0 + r])
-                mask_states(hm, r, h[r], m, b0 + r, has_mask)
+                copy_into(pre[r], bias if has_proj else x[t, b0 + r])
+            if has_proj:
+                mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+            mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
             # pre[r, g*H + j] += sum_k coef[r, g, k] * w[k, g*H + j]
             accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width, tables)
-            for r in range(rows):
-                b = b0 + r
-                # the gates and cells go straight to the saved tensors (without save, a scratch row)
-                _cell_forward((pre[r], c[r], h[r], gates[s if save else 0, b], cells[s if save else 0, b], hs[s, b]),
-                              hidden)
+            # the gates and cells go straight to the saved tensors (without save, a scratch row)
+            saved = s if save else 0
+            _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
+                           hs[s, b0:b0 + rows]), hidden)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
             copy_into(c_last[b0 + r], c[r])
@@ -134,36 +132,37 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
             slot = step % STEPS_PER_DW
-            if s > 0:  # the next step's saved rows, while this step computes (the backward reads them from memory)
-                prefetch(gates, ((s - 1) * b_total + b0) * gh, rows * gh)
-                prefetch(cells, ((s - 1) * b_total + b0) * hidden, rows * hidden)
-                prefetch(cells, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
-                prefetch(hs, ((s - 2 if s > 1 else 0) * b_total + b0) * hidden, rows * hidden)
+            ahead = s - PREFETCH_STEPS  # that step's saved rows, while this step computes (read from memory)
+            if ahead >= 0:
+                prefetch(gates, (ahead * b_total + b0) * gh, rows * gh)
+                prefetch(cells, (ahead * b_total + b0) * hidden, rows * hidden)
+                prefetch(cells, ((ahead - 1 if ahead > 0 else 0) * b_total + b0) * hidden, rows * hidden)
+                prefetch(hs, ((ahead - 1 if ahead > 0 else 0) * b_total + b0) * hidden, rows * hidden)
                 if has_dseq:
-                    prefetch(d_hseq, ((s - 1) * b_total + b0) * hidden, rows * hidden)
-            for r in range(rows):
-                b = b0 + r
-                if has_dseq:
-                    add_into(dh[r], d_hseq[s, b])
-                c_prev = cells[s - 1, b] if s > 0 else c0[b]
-                kept = d_steps[slot * rows + r]  # without write_dx the projection's gradient goes nowhere else
-                _cell_backward((gates[s, b], cells[s, b], c_prev, dh[r], dc[r], d_x[t, b] if write_dx else kept, kept),
-                               hidden)
-                mask_states(hm, slot * rows + r, hs[s - 1, b] if s > 0 else h0[b], m, b, has_mask)
+                    prefetch(d_hseq, (ahead * b_total + b0) * hidden, rows * hidden)
                 if has_proj:
-                    mask_states(xm, slot * rows + r, x[t, b], mx, b, has_in_mask)
-                    add_into(db, kept)
+                    prefetch(x, ((t_len - 1 - ahead if reverse else ahead) * b_total + b0) * features, rows * features)
+            if has_dseq:
+                for r in range(rows):
+                    add_into(dh[r], d_hseq[s, b0 + r])
+            c_prev = cells[s - 1, b0:b0 + rows] if s > 0 else c0[b0:b0 + rows]
+            kept = d_steps[slot * rows:(slot + 1) * rows]  # without write_dx the projection's gradient goes nowhere else
+            _cell_backward((gates[s, b0:b0 + rows], cells[s, b0:b0 + rows], c_prev, dh[:rows], dc[:rows],
+                            d_x[t, b0:b0 + rows] if write_dx else kept, kept), hidden)
+            h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
+            mask_rows_4(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            if has_proj:
+                mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
             if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # the input side's d is the recurrent side's
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
-                             (slot + 1) * rows, tables)
+                             (slot + 1) * rows, tables, db, False, db)
             if input_in_kernel:
                 input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
             fill(back_flat, np.float32(0.0))
             accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
-            for r in range(rows):
-                unmask_into(dh[r], back[r], m, b0 + r, has_mask)
+            unmask_rows_4(dh[:rows], back[:rows], m, b0, has_mask)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
             copy_into(dc0[b0 + r], dc[r])
