@@ -182,6 +182,42 @@ def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, featu
     return w_in_t, torch.empty(t_len, batch, features)
 
 
+class BackwardArrays:
+    """What both backward kernels take besides their cell's saved tensors and states: the sequence
+    gradient time-major (or a placeholder), the masks, the projected input, the output for ``dx`` and
+    the per-block weight-gradient tensors (each block of rows sums its own; :meth:`summed` adds them up).
+
+    ``dx`` says what the input's gradient is: "none" (None), "pre" (the pre-activations' gradient
+    ``[T, B, G*H]``, the projection's) or "input" (the gradient of the projected input ``[T, B, F]``,
+    formed in the kernel: see :func:`input_grad_rows`)."""
+
+    def __init__(self, d_hseq, rec_mask, x_steps, projection, dx: str, t_len: int, batch: int, hidden: int,
+                 gates: int):
+        gh, blocks = gates * hidden, (batch + ROWS - 1) // ROWS
+        features = x_steps.shape[2] if projection is not None else 1
+        self.dx, self.write_dx, self.input_in_kernel = dx, dx == "pre", dx == "input"
+        self.d_seq, self.has_dseq = optional_array(steps_major(d_hseq))
+        self.mask, self.has_mask = mask_array(rec_mask)
+        self.has_proj = projection is not None
+        _, _, self.in_mask, self.has_in_mask = projection_arrays(projection)
+        self.x = as_array(x_steps) if self.has_proj else np.zeros((1, 1, 1), np.float32)
+        self.d_pre = torch.empty(t_len, batch, gh) if self.write_dx else torch.empty(1, 1, gh)
+        self.w_in_t, self.d_input = input_grad_arrays(projection, self.input_in_kernel, t_len, batch, features, gates)
+        self.dw_blocks, self.db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
+        self.dw_in_blocks, self.db_in_blocks = torch.empty(blocks, features, gh), torch.empty(blocks, gh)
+
+    @property
+    def d_x(self):
+        return {"none": None, "pre": self.d_pre, "input": self.d_input}[self.dx]
+
+    def summed(self, rec_bias: bool):
+        """``(dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection."""
+        d_rec_bias = self.db_blocks.sum(0) if rec_bias else None
+        if not self.has_proj:
+            return self.dw_blocks.sum(0), d_rec_bias, None, None
+        return self.dw_blocks.sum(0), d_rec_bias, self.dw_in_blocks.sum(0), self.db_in_blocks.sum(0)
+
+
 def check_input(tensor: torch.Tensor) -> None:
     if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
         raise ValueError(f"backend 'cpu' runs float32 CPU tensors, got {tensor.dtype} on {tensor.device}; "

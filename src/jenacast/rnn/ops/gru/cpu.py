@@ -15,10 +15,9 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, ROWS, STEPS_PER_DW, add_into, as_array, check_input,
-                                          copy_into, fill, input_grad_arrays, input_grad_rows, jit, mask_array,
-                                          optional_array, per_gate_transposed, projection_arrays, steps_major,
-                                          weight_grads)
+from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, ROWS, STEPS_PER_DW, BackwardArrays, add_into, as_array,
+                                          check_input, copy_into, fill, input_grad_rows, jit, mask_array,
+                                          per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
@@ -266,32 +265,17 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
 
 def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps,
                  projection, dx):
-    """``(d_x, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection. ``dx``
-    as in the LSTM's ``run_backward`` ("pre": the input-side pre-activations' gradient, the projection's)."""
+    """``(d_x, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection; ``dx`` as
+    in :class:`BackwardArrays` ("pre": the input-side pre-activations' gradient, the projection's)."""
     t_len, b, gh = gates.shape
     hidden = gh // 3
-    blocks = (b + ROWS - 1) // ROWS
-    write_dx = dx == "pre"
-    d_pre = torch.empty(t_len, b, gh) if write_dx else torch.empty(1, 1, gh)
+    a = BackwardArrays(d_hseq, rec_mask, x_steps, projection, dx, t_len, b, hidden, 3)
     dh0 = torch.empty(b, hidden)
-    features = x_steps.shape[2] if projection is not None else 1
-    w_in_t, d_input = input_grad_arrays(projection, dx == "input", t_len, b, features, 3)
-    dw_blocks, db_blocks = torch.empty(blocks, hidden, gh), torch.empty(blocks, gh)
-    dw_in_blocks, db_in_blocks = torch.empty(blocks, features, gh), torch.empty(blocks, gh)
-    d_seq, has_dseq = optional_array(steps_major(d_hseq))
-    mask, has_mask = mask_array(rec_mask)
-    _, _, in_mask, has_in_mask = projection_arrays(projection)
-    x_arr = as_array(x_steps) if projection is not None else np.zeros((1, 1, 1), np.float32)
-    _gru_bwd(d_seq, has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), mask, has_mask, reverse,
-             reset_after, as_array(gates), as_array(cand), as_array(hs), x_arr, projection is not None, in_mask,
-             has_in_mask, write_dx, d_pre.numpy(), dx == "input", w_in_t, d_input.numpy(), dh0.numpy(),
-             dw_blocks.numpy(), db_blocks.numpy(),
-             dw_in_blocks.numpy(), db_in_blocks.numpy())
-    d_rec_bias = db_blocks.sum(0) if has_bias else None
-    d_x = {"none": None, "pre": d_pre, "input": d_input}[dx]
-    if projection is None:
-        return d_x, dh0, dw_blocks.sum(0), d_rec_bias, None, None
-    return d_x, dh0, dw_blocks.sum(0), d_rec_bias, dw_in_blocks.sum(0), db_in_blocks.sum(0)
+    _gru_bwd(a.d_seq, a.has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), a.mask, a.has_mask,
+             reverse, reset_after, as_array(gates), as_array(cand), as_array(hs), a.x, a.has_proj, a.in_mask,
+             a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t, a.d_input.numpy(), dh0.numpy(),
+             a.dw_blocks.numpy(), a.db_blocks.numpy(), a.dw_in_blocks.numpy(), a.db_in_blocks.numpy())
+    return (a.d_x, dh0, *a.summed(has_bias))
 
 
 class CpuGRUKernels:
