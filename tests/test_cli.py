@@ -149,3 +149,21 @@ def test_chapter_with_a_damaged_run_folder_is_one_line(small_csv, tmp_path, caps
     (run_dir / "config.json").write_text("{not json")
     code, _, err = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense", "--out", tmp_path)
     assert code == 1 and "config.json is unreadable" in err and err.count("\n") == 1
+
+
+def test_library_notes_reach_stderr(capsys):
+    import logging
+
+    from jenacast.cli import show_notes
+
+    logger = logging.getLogger("jenacast")
+    saved = logger.handlers[:], logger.level
+    logger.handlers.clear()
+    try:
+        show_notes()
+        show_notes()  # a second call adds no second handler
+        logger.info("jenacast: a note")
+        assert capsys.readouterr().err.count("jenacast: a note") == 1
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -307,9 +308,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrNotes(logging.Handler):
+    """The library's notes (the backend "auto" picked, kernels compiling on first use) on the stderr of the
+    moment (looked up per message, so that a replaced ``sys.stderr`` gets them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def show_notes() -> None:
+    """Send the ``jenacast`` logger's INFO notes to stderr, unless the application configured that logger."""
+    logger = logging.getLogger("jenacast")
+    if not logger.handlers:
+        logger.addHandler(_StderrNotes())
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    show_notes()
     try:
         return args.func(args)
     except JenacastError as exc:

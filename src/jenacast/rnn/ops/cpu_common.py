@@ -7,6 +7,9 @@ in well under a second.
 
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
 import torch
 
@@ -216,6 +219,26 @@ class BackwardArrays:
         if not self.has_proj:
             return self.dw_blocks.sum(0), d_rec_bias, None, None
         return self.dw_blocks.sum(0), d_rec_bias, self.dw_in_blocks.sum(0), self.db_in_blocks.sum(0)
+
+
+_announced: set[str] = set()
+
+
+def announce_compile(what: str, *kernels) -> None:
+    """Say, once per process, that ``what``'s kernels are about to compile (neither compiled in this process
+    nor in Numba's disk cache): the first batch then takes about half a minute, and a frozen progress bar
+    should not look like a hang. Quiet when Numba's cache layout is not the one known here."""
+    if what in _announced:
+        return
+    _announced.add(what)
+    try:
+        cached = all(k.overloads or os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+    except AttributeError:
+        return
+    if not cached:
+        logging.getLogger("jenacast").info(
+            "jenacast: compiling the %s kernels for this CPU (about half a minute, once; cached in %s)", what,
+            os.environ.get("NUMBA_CACHE_DIR", "Numba's cache"))
 
 
 def check_input(tensor: torch.Tensor) -> None:

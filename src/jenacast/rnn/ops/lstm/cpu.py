@@ -15,9 +15,9 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, ROWS, STEPS_PER_DW, BackwardArrays, add_into, as_array,
-                                          check_input, copy_into, fill, input_grad_rows, jit, mask_array,
-                                          per_gate_transposed, projection_arrays, weight_grads)
+from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, ROWS, STEPS_PER_DW, BackwardArrays, add_into,
+                                          announce_compile, as_array, check_input, copy_into, fill, input_grad_rows,
+                                          jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
@@ -170,6 +170,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
 def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     """The forward kernel on time-major ``x_steps``: the projection itself, or with ``projection`` =
     ``(kernel, bias, input_mask)`` the layer's input, projected inside the loop."""
+    announce_compile("LSTM", _lstm_fwd, _lstm_bwd)
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
     gh = 4 * hidden
