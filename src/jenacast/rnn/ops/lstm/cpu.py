@@ -153,7 +153,8 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             if has_proj:
                 mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
-            if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # the input side's d is the recurrent side's
+            # the input side's d is the recurrent side's; the LSTM's one bias is the input side's (no recurrent bias)
+            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
                              (slot + 1) * rows, tables, db, False, db)
             if input_in_kernel:
