@@ -10,7 +10,7 @@ pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 
 # (batch, steps, features, units): odd sizes take the plain loops, 16/32 the vectors; an input gradient (over 7
 # features) comes from the kernels when the features are a multiple of 16, else from a matmul after them;
-# batches over the kernels' ROWS (8) take several blocks, the last one partial
+# batches over 8 rows take several blocks of 8 (what block_rows picks for small batches), the last one partial
 SIZES = [(3, 5, 7, 5), (13, 4, 14, 32), (11, 3, 32, 16), (4, 3, 16, 5), (1, 1, 1, 1)]
 MASKS = ["none", "shared", "per_gate"]
 
@@ -78,3 +78,39 @@ def test_cpu_layer_evaluation_path(cell):
         for a, e in zip(call(cell, fused, tensors, m_in, m_rec, True, True),
                         call(cell, reference, tensors, m_in, m_rec, True, True)):
             torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+
+
+# blocks of 16 and 64 rows (what block_rows picks for larger batches), each batch with a partial last block;
+# the 64-row blocks batch 4 steps per weight-gradient call, the 16-row ones 4, the 8-row ones 8
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("rows,b,t,f,h", [(16, 37, 9, 32, 32), (64, 70, 6, 14, 16)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_layer_with_larger_blocks(monkeypatch, cell, rows, b, t, f, h, reverse):
+    monkeypatch.setenv("JENACAST_CPU_BLOCK_ROWS", str(rows))
+    reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
+    fused = get_layer_op(cell, "cpu", torch.device("cpu"))
+    for reset_after in ([True] if cell == "lstm" else [True, False]):
+        tensors, m_in, m_rec = layer_inputs(cell, b, t, f, h, "none", "per_gate", seed=rows)
+        want = run(cell, reference, tensors, m_in, m_rec, reverse, reset_after, True)
+        got = run(cell, fused, tensors, m_in, m_rec, reverse, reset_after, True)
+        for a, e in zip(got[0] + list(got[1]), want[0] + list(want[1])):
+            torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch,threads,rows", [(256, 2, 64), (103, 2, 32), (256, 16, 8), (13, 2, 8), (4096, 16, 64),
+                                                (1, 1, 8)])
+def test_block_rows_gives_every_thread_two_blocks(monkeypatch, batch, threads, rows):
+    from jenacast.rnn.ops import cpu_common
+
+    monkeypatch.delenv("JENACAST_CPU_BLOCK_ROWS", raising=False)
+    monkeypatch.setattr(cpu_common.numba, "get_num_threads", lambda: threads)
+    assert cpu_common.block_rows(batch) == rows
+
+
+@pytest.mark.parametrize("value", ["0", "-8", "eight", "1.5"])
+def test_block_rows_override_must_be_a_positive_integer(monkeypatch, value):
+    from jenacast.rnn.ops import cpu_common
+
+    monkeypatch.setenv("JENACAST_CPU_BLOCK_ROWS", value)
+    with pytest.raises(ValueError, match="JENACAST_CPU_BLOCK_ROWS must be a positive integer"):
+        cpu_common.block_rows(256)

@@ -89,7 +89,7 @@ def test_gru_tier_matches_reference(tier, b, t, h, mask, reverse, reset_after):
 
 
 # units that are multiples of 16 take the CPU tier's vector path (cpu_simd); odd batch sizes leave a single row;
-# 13 sequences fill one block of the kernels' ROWS and part of a second
+# 13 sequences fill one 8-row block (block_rows for small batches) and part of a second
 SIMD_SIZES = [(13, 4, 16), (3, 3, 32), (2, 2, 48)]
 
 

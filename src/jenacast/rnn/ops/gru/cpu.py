@@ -1,8 +1,8 @@
 """GRU as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
-Glossary: B batch, T steps, F inputs, H units, G = 3 gates (z, r, h), R = ``ROWS`` sequences per
-block, spread over the cores. As in the LSTM kernels, each step masks the state per gate and
-multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate``, and runs either
+Glossary: B batch, T steps, F inputs, H units, G = 3 gates (z, r, h), R sequences per block
+(``cpu_common.block_rows``), spread over the cores. As in the LSTM kernels, each step masks the state
+per gate and multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate``, and runs either
 on the layer's input (projected in the loop into its own buffer: the candidate keeps its input
 and recurrent terms apart) or on a projection made outside (:class:`CpuGRUKernels`). The forward
 saves the gates and the candidate's recurrent term (``h_h U_h + b'_h`` with ``reset_after``, else
@@ -15,8 +15,8 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, ROWS, STEPS_PER_DW, BackwardArrays, add_into,
-                                          announce_compile, as_array, check_input, copy_into, fill, input_grad_rows,
+from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
+                                          block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
@@ -79,7 +79,7 @@ _step_back_reset_after, _step_back_reset_before = _step_back(True), _step_back(F
 
 @jit
 def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, hs,
-             h_last, gates, cand):
+             h_last, gates, cand, rows_per_block, dw_steps):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 3
@@ -87,26 +87,26 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     # reset_before multiplies h_h by r before U_h: that product waits until r is known
     first_cols = gh if reset_after else 2 * hidden
-    for block in numba.prange((b_total + ROWS - 1) // ROWS):
-        b0 = block * ROWS
-        rows = min(ROWS, b_total - b0)
-        h = np.empty((ROWS, hidden), np.float32)
-        rec = np.empty((ROWS, gh), np.float32)
-        hm = np.empty((ROWS, 3, hidden), np.float32)
-        z_r = np.empty((ROWS, 2 * hidden), np.float32)
-        # with the projection: b_in + (x * input mask_g) W for the next STEPS_PER_DW steps, all in one product
+    for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
+        b0 = block * rows_per_block
+        rows = min(rows_per_block, b_total - b0)
+        h = np.empty((rows_per_block, hidden), np.float32)
+        rec = np.empty((rows_per_block, gh), np.float32)
+        hm = np.empty((rows_per_block, 3, hidden), np.float32)
+        z_r = np.empty((rows_per_block, 2 * hidden), np.float32)
+        # with the projection: b_in + (x * input mask_g) W for the next dw_steps steps, all in one product
         # (the input does not wait for h; one product per step ran its short loop at half the rate)
-        xp = np.empty((STEPS_PER_DW * ROWS, gh), np.float32)
-        xm = np.empty((STEPS_PER_DW * ROWS, in_groups, features), np.float32)
+        xp = np.empty((dw_steps * rows_per_block, gh), np.float32)
+        xm = np.empty((dw_steps * rows_per_block, in_groups, features), np.float32)
         rec_flat, hm_flat, xp_flat, xm_flat = rec.reshape(-1), hm.reshape(-1), xp.reshape(-1), xm.reshape(-1)
         tables = offset_tables()
         for r in range(rows):
             copy_into(h[r], h0[b0 + r])
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
-            slot = s % STEPS_PER_DW
+            slot = s % dw_steps
             if has_proj and slot == 0:
-                ahead = min(STEPS_PER_DW, t_len - s)
+                ahead = min(dw_steps, t_len - s)
                 for k in range(ahead):
                     t_k = t_len - 1 - (s + k) if reverse else s + k
                     for r in range(rows):
@@ -114,8 +114,8 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                     mask_rows(xm[k * rows:(k + 1) * rows], x[t_k, b0:b0 + rows], mx, b0, has_in_mask)
                 accumulate(xp_flat, gh, ahead * rows, gh, xm_flat, 0, in_groups * features,
                            features if in_groups > 1 else 0, 1, hidden, w_in_flat, gh, features, tables)
-            if has_proj and s + STEPS_PER_DW < t_len:  # the input rows the next batch of steps will copy
-                prefetch(x, ((t_len - 1 - s - STEPS_PER_DW if reverse else s + STEPS_PER_DW) * b_total + b0) * features,
+            if has_proj and s + dw_steps < t_len:  # the input rows the next batch of steps will copy
+                prefetch(x, ((t_len - 1 - s - dw_steps if reverse else s + dw_steps) * b_total + b0) * features,
                          rows * features)
             for r in range(rows):
                 if has_bias:
@@ -136,12 +136,12 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                         hmr[j] *= zr[hidden + j]  # r * h_h, the coefficient of U_h
                 accumulate(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1, hidden,
                            w_flat[2 * hidden:], gh, hidden, tables)
-            block_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
+            cell_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
                           cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
             if reset_after:
-                _candidate_reset_after(block_rows, hidden)
+                _candidate_reset_after(cell_rows, hidden)
             else:
-                _candidate_reset_before(block_rows, hidden)
+                _candidate_reset_before(cell_rows, hidden)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
 
@@ -149,27 +149,27 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
 @jit
 def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after, gates, cand, hs, x, has_proj, mx,
              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dw_blocks, db_blocks, dw_in_blocks,
-             db_in_blocks):
+             db_in_blocks, rows_per_block, dw_steps):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     back_cols = gh if reset_after else 2 * hidden  # the gates whose masked product carries dh back
-    for block in numba.prange((b_total + ROWS - 1) // ROWS):
-        b0 = block * ROWS
-        rows = min(ROWS, b_total - b0)
-        dh = np.empty((ROWS, hidden), np.float32)
-        direct = np.empty((ROWS, hidden), np.float32)  # z * dh, plus (reset_before) the r * h_h path
-        # what multiplies each gate's coefficients in dU, and the coefficients, kept for STEPS_PER_DW steps
-        d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
-        hm = np.zeros((STEPS_PER_DW * ROWS, 3, hidden), np.float32)
-        back = np.zeros((ROWS, gh), np.float32)
-        e = np.zeros((ROWS, hidden), np.float32)
+    for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
+        b0 = block * rows_per_block
+        rows = min(rows_per_block, b_total - b0)
+        dh = np.empty((rows_per_block, hidden), np.float32)
+        direct = np.empty((rows_per_block, hidden), np.float32)  # z * dh, plus (reset_before) the r * h_h path
+        # what multiplies each gate's coefficients in dU, and the coefficients, kept for dw_steps steps
+        d_steps = np.zeros((dw_steps * rows_per_block, gh), np.float32)
+        hm = np.zeros((dw_steps * rows_per_block, 3, hidden), np.float32)
+        back = np.zeros((rows_per_block, gh), np.float32)
+        e = np.zeros((rows_per_block, hidden), np.float32)
         # with the projection: the input-side gradients and x * input mask_g, kept for dW like d_steps and hm
-        d_in = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
-        xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)
+        d_in = np.zeros((dw_steps * rows_per_block, gh), np.float32)
+        xm = np.zeros((dw_steps * rows_per_block, in_groups, features), np.float32)
         d_steps_flat, back_flat, hm_flat, e_flat = d_steps.reshape(-1), back.reshape(-1), hm.reshape(-1), e.reshape(-1)
-        back_in = np.empty((ROWS, 3 * features), np.float32)  # input_in_kernel: each gate's share of dx
+        back_in = np.empty((rows_per_block, 3 * features), np.float32)  # input_in_kernel: each gate's share of dx
         d_in_flat, xm_flat = d_in.reshape(-1), xm.reshape(-1)
         dw, db, dw_in, db_in = dw_blocks[block], db_blocks[block], dw_in_blocks[block], db_in_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
@@ -182,7 +182,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         for step in range(t_len):
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
-            slot = step % STEPS_PER_DW
+            slot = step % dw_steps
             d = d_steps[slot * rows:(slot + 1) * rows]
             d_flat = d.reshape(-1)
             ahead = s - PREFETCH_STEPS  # that step's saved rows, while this step computes (read from memory)
@@ -199,12 +199,12 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                     add_into(dh[r], d_hseq[s, b0 + r])
             h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
             # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
-            block_rows = (gates[s, b0:b0 + rows], h_prev, dh[:rows], cand[s, b0:b0 + rows],
+            cell_rows = (gates[s, b0:b0 + rows], h_prev, dh[:rows], cand[s, b0:b0 + rows],
                           d_in[slot * rows:(slot + 1) * rows] if has_proj else d_x[t, b0:b0 + rows], d, direct[:rows])
             if reset_after:
-                _step_back_reset_after(block_rows, hidden)
+                _step_back_reset_after(cell_rows, hidden)
             else:
-                _step_back_reset_before(block_rows, hidden)
+                _step_back_reset_before(cell_rows, hidden)
             mask_rows_3(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
             if not reset_after:
                 for r in range(rows):
@@ -232,7 +232,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             if input_in_kernel:
                 input_grad_rows(d_input, t, b0, rows, back_in, d_in_flat, slot * rows * gh, hidden, w_in_t_flat, mx,
                                 has_in_mask, tables)
-            if slot == STEPS_PER_DW - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
+            if slot == dw_steps - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_in_flat,
                              (slot + 1) * rows, tables, db, reset_after, db_in)
             fill(back_flat, np.float32(0.0))
@@ -260,7 +260,7 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
     bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)
     _gru_fwd(as_array(x_steps), projection is not None, w_in, b_in, in_mask, has_in_mask, as_array(h0), as_array(w_rec),
              bias, b_rec is not None, mask, has_mask, reverse, reset_after, save, hs.numpy(), h_last.numpy(),
-             gates.numpy(), cand.numpy())
+             gates.numpy(), cand.numpy(), block_rows(b), dw_batch_steps(block_rows(b)))
     return hs, h_last, (gates if save else None), (cand if save else None)
 
 
@@ -275,7 +275,8 @@ def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, r
     _gru_bwd(a.d_seq, a.has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), a.mask, a.has_mask,
              reverse, reset_after, as_array(gates), as_array(cand), as_array(hs), a.x, a.has_proj, a.in_mask,
              a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t, a.d_input.numpy(), dh0.numpy(),
-             a.dw_blocks.numpy(), a.db_blocks.numpy(), a.dw_in_blocks.numpy(), a.db_in_blocks.numpy())
+             a.dw_blocks.numpy(), a.db_blocks.numpy(), a.dw_in_blocks.numpy(), a.db_in_blocks.numpy(), a.rows,
+             dw_batch_steps(a.rows))
     return (a.d_x, dh0, *a.summed(has_bias))
 
 

@@ -1,9 +1,9 @@
 """LSTM as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
-Glossary: B batch, T steps, F inputs, H units, G = 4 gates (i, f, c, o), R = ``ROWS`` sequences per
-block; blocks are spread over the cores (``numba.prange``). Each step masks the input and the state
-once per gate and multiplies them with ``[W; U]`` through ``cpu_simd.accumulate`` (accumulators in
-registers); the cells' arithmetic is ``cpu_vector`` code. The kernels run in two modes: on the
+Glossary: B batch, T steps, F inputs, H units, G = 4 gates (i, f, c, o), R sequences per block
+(``cpu_common.block_rows``); blocks are spread over the cores (``numba.prange``). Each step masks
+the input and the state once per gate and multiplies them with ``[W; U]`` through
+``cpu_simd.accumulate`` (accumulators in registers); the cells' arithmetic is ``cpu_vector`` code. The kernels run in two modes: on the
 layer's input, projecting it in the loop (``run_forward``/``run_backward`` with a ``projection``,
 what ``cpu_layer`` uses), or on a projection made outside, time-major ``[T, B, G*H]``
 (:class:`CpuLSTMKernels`, the ``fused.lstm_fused`` protocol the other tiers share). Float32 only.
@@ -15,8 +15,8 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, ROWS, STEPS_PER_DW, BackwardArrays, add_into,
-                                          announce_compile, as_array, check_input, copy_into, fill, input_grad_rows,
+from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
+                                          block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
@@ -59,22 +59,22 @@ _cell_backward = elementwise(
 
 @jit
 def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates,
-              cells):
+              cells, rows_per_block, dw_steps):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 4
     lead = x.shape[2] if has_proj else 0  # with the projection, w is [W; U]: the input's rows come first
     width = lead + hidden
     w_flat = w.reshape(-1)
-    for block in numba.prange((b_total + ROWS - 1) // ROWS):
-        b0 = block * ROWS
-        rows = min(ROWS, b_total - b0)
-        h = np.empty((ROWS, hidden), np.float32)
-        c = np.empty((ROWS, hidden), np.float32)
-        pre = np.empty((ROWS, gh), np.float32)
+    for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
+        b0 = block * rows_per_block
+        rows = min(rows_per_block, b_total - b0)
+        h = np.empty((rows_per_block, hidden), np.float32)
+        c = np.empty((rows_per_block, hidden), np.float32)
+        pre = np.empty((rows_per_block, gh), np.float32)
         # each gate's coefficients: [x * input mask_g, h * mask_g], one product for both (a separate one for
         # the 14 inputs ran at half the rate: too short a loop per call)
-        coef = np.empty((ROWS, 4, width), np.float32)
+        coef = np.empty((rows_per_block, 4, width), np.float32)
         xm, hm = coef[:, :, :lead], coef[:, :, lead:]
         pre_flat, coef_flat = pre.reshape(-1), coef.reshape(-1)
         tables = offset_tables()
@@ -101,23 +101,23 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
 
 @jit
 def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, x, has_proj, mx,
-              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks):
+              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks,
+              rows_per_block, dw_steps):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
-    for block in numba.prange((b_total + ROWS - 1) // ROWS):
-        b0 = block * ROWS
-        rows = min(ROWS, b_total - b0)
-        dh = np.empty((ROWS, hidden), np.float32)
-        dc = np.empty((ROWS, hidden), np.float32)
-        back = np.empty((ROWS, gh), np.float32)  # each gate's share of dh before its mask: d_g @ U_g^T
-        # dU's products wait for STEPS_PER_DW steps: one call then does STEPS_PER_DW * rows terms per
-        # accumulator (one step's rows alone left the call overhead at half the backward's time)
-        hm = np.zeros((STEPS_PER_DW * ROWS, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
-        d_steps = np.zeros((STEPS_PER_DW * ROWS, gh), np.float32)
-        xm = np.zeros((STEPS_PER_DW * ROWS, in_groups, features), np.float32)  # with the projection: x * mask_g
-        back_in = np.empty((ROWS, 4 * features), np.float32)  # input_in_kernel: each gate's share of dx
+    for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
+        b0 = block * rows_per_block
+        rows = min(rows_per_block, b_total - b0)
+        dh = np.empty((rows_per_block, hidden), np.float32)
+        dc = np.empty((rows_per_block, hidden), np.float32)
+        back = np.empty((rows_per_block, gh), np.float32)  # each gate's share of dh before its mask: d_g @ U_g^T
+        # dU's products wait for dw_steps steps: one call then does dw_steps * rows terms per accumulator
+        hm = np.zeros((dw_steps * rows_per_block, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
+        d_steps = np.zeros((dw_steps * rows_per_block, gh), np.float32)
+        xm = np.zeros((dw_steps * rows_per_block, in_groups, features), np.float32)  # with the projection: x * mask_g
+        back_in = np.empty((rows_per_block, 4 * features), np.float32)  # input_in_kernel: each gate's share of dx
         back_flat, hm_flat, d_steps_flat, xm_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1), xm.reshape(-1)
         dw, dw_in, db = dw_blocks[block], dw_in_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
@@ -130,7 +130,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         for step in range(t_len):
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
-            slot = step % STEPS_PER_DW
+            slot = step % dw_steps
             ahead = s - PREFETCH_STEPS  # that step's saved rows, while this step computes (read from memory)
             if ahead >= 0:
                 prefetch(gates, (ahead * b_total + b0) * gh, rows * gh)
@@ -154,7 +154,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
             # the input side's d is the recurrent side's; the LSTM's one bias is the input side's (no recurrent bias)
-            if slot == STEPS_PER_DW - 1 or step == t_len - 1:
+            if slot == dw_steps - 1 or step == t_len - 1:
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
                              (slot + 1) * rows, tables, db, False, db)
             if input_in_kernel:
@@ -184,7 +184,7 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     w = w_rec if projection is None else torch.cat([projection[0].detach(), w_rec.detach()])  # [W; U]
     _lstm_fwd(as_array(x_steps), projection is not None, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
               as_array(w), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
-              cells.numpy())
+              cells.numpy(), block_rows(b), dw_batch_steps(block_rows(b)))
     return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
 
@@ -199,7 +199,7 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
               per_gate_transposed(w_rec, 4), a.mask, a.has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
               a.x, a.has_proj, a.in_mask, a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t,
               a.d_input.numpy(), dh0.numpy(), dc0.numpy(), a.dw_blocks.numpy(), a.dw_in_blocks.numpy(),
-              a.db_in_blocks.numpy())
+              a.db_in_blocks.numpy(), a.rows, dw_batch_steps(a.rows))
     d_w, _, d_kernel, d_bias = a.summed(False)
     return a.d_x, dh0, dc0, d_w, d_kernel, d_bias
 
