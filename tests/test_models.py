@@ -63,3 +63,27 @@ def test_dense_and_conv_equal_keras_with_copied_weights():
     for keras_model, model in ((dense_k, dense), (conv_k, conv)):
         expected = keras.ops.convert_to_numpy(keras_model(x))[:, 0]
         np.testing.assert_allclose(model.eval()(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_body_equals_conv1d_layers_in_outputs_and_gradients():
+    """The body runs its Conv1d weights as channels-last 2-D convolutions; the plain Conv1d stack is the reference."""
+    torch.manual_seed(0)
+    body = build("conv").body
+    x = torch.randn(5, 120, 14)
+
+    def plain(x):
+        x = x.transpose(1, 2)
+        x = torch.nn.functional.max_pool1d(torch.relu(body.convs[0](x)), 2)
+        x = torch.nn.functional.max_pool1d(torch.relu(body.convs[1](x)), 2)
+        return torch.relu(body.convs[2](x)).mean(dim=2)
+
+    upstream = torch.randn(5, 8)
+    results = []
+    for forward in (body, plain):
+        xi = x.clone().requires_grad_(True)
+        out = forward(xi)
+        grads = torch.autograd.grad(out, [xi, *body.parameters()], upstream)
+        results.append((out.detach(), grads))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
+    for got, want in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
