@@ -15,7 +15,7 @@ import torch
 
 import numba
 
-from jenacast.rnn.ops.cpu_simd import accumulate
+from jenacast.rnn.ops.cpu_simd import accumulate, accumulate_from
 
 ONE = np.float32(1.0)
 # sequences per block of work (a thread's unit, and the rows of each step's products, in register blocks of 4):
@@ -129,19 +129,21 @@ def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d
 
 
 @numba.njit(inline="always")
-def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables):
+def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables,
+                    zeros):
     """One step's input gradient for a block's rows, from ``d`` (the rows' pre-activation gradients at
     ``d_flat[d_base:]``, G*H per row) and ``w_in_t`` as :func:`input_grad_arrays` gives it. One input mask
     or none: ``d_input[t, b0 + r] = mask * (d[r] @ W^T)``, one product of depth G*H written in place.
-    A mask per gate: ``sum_g mask_g * back_g`` with ``back[r, g*F + f] = sum_n d[r, g*H + n] * W[f, g*H + n]``."""
+    A mask per gate: ``sum_g mask_g * back_g`` with ``back[r, g*F + f] = sum_n d[r, g*H + n] * W[f, g*H + n]``.
+    ``zeros``: at least G*F zeros, where the products start."""
     width = back_in.shape[1]
     features = d_input.shape[2]
     gh = width // features * hidden
     if not has_in_mask or mx.shape[0] == 1:
         at = (t * d_input.shape[1] + b0) * features
         out = d_input.reshape(-1)[at:at + rows * features]
-        fill(out, np.float32(0.0))
-        accumulate(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh, tables)
+        accumulate_from(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh,
+                        tables, zeros, 0, 0)
         if has_in_mask:
             for r in range(rows):
                 mr, dr = mx[0, b0 + r], d_input[t, b0 + r]
@@ -149,9 +151,8 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
                     dr[f] *= mr[f]
         return
     back_flat = back_in.reshape(-1)
-    fill(back_flat, np.float32(0.0))
-    accumulate(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
-               tables)
+    accumulate_from(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
+                    tables, zeros, 0, 0)
     for r in range(rows):
         unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
 

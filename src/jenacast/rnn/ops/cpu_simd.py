@@ -15,7 +15,9 @@ forward's recurrent products 2.6 ms (2 rows by 2 chunks before: 2.8), the weight
                                    * w[n * w_row + col]            for r < rows, col < width
 
 with ``out`` rows ``out_row`` apart. ``group`` is the width of one gate's columns: each gate has its own
-coefficients (the per-gate masked states). The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...);
+coefficients (the per-gate masked states). :func:`accumulate_from` starts each accumulator from another
+array instead of ``out`` (``init[init_base + r * init_row + col]``: a bias row with ``init_row = 0``, or
+zeros), which spares the kernels a pass that copies the bias into ``out`` or clears it. The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...);
 other sizes, and the last ``width % 16`` columns, take a plain loop.
 """
 
@@ -34,12 +36,13 @@ _I32, _I64 = ir.IntType(32), ir.IntType(64)
 def _block_fma(rows: int, chunks: int, share: int):
     """An intrinsic over ``rows`` x ``chunks`` 16-lane accumulators; offsets come in int64 tables:
     ``out_off`` ``[rows * chunks]`` (row-major), ``coef_off`` ``[rows * chunks // share]`` (consecutive
-    ``share`` chunks lie in one gate and read one coefficient), ``w_off`` ``[chunks]``."""
+    ``share`` chunks lie in one gate and read one coefficient), ``w_off`` ``[chunks]``, ``init_off`` like
+    ``out_off``: where in ``init`` each accumulator starts."""
     per_row = chunks // share
 
     @intrinsic
-    def block_fma(typingctx, out, out_off, w, w_off, w_step, coef, coef_off, coef_step, count):
-        sig = types.void(out, out_off, w, w_off, types.intp, coef, coef_off, types.intp, types.intp)
+    def block_fma(typingctx, out, out_off, w, w_off, w_step, coef, coef_off, coef_step, count, init, init_off):
+        sig = types.void(out, out_off, w, w_off, types.intp, coef, coef_off, types.intp, types.intp, init, init_off)
 
         def codegen(context, builder, signature, args):
             def data(i):
@@ -48,7 +51,8 @@ def _block_fma(rows: int, chunks: int, share: int):
             def entry(table, i):
                 return builder.load(builder.gep(table, [ir.Constant(_I64, i)]))
 
-            out_p, oo_p, w_p, wo_p, c_p, co_p = data(0), data(1), data(2), data(3), data(5), data(6)
+            out_p, oo_p, w_p, wo_p, c_p, co_p, i_p, io_p = (data(0), data(1), data(2), data(3), data(5), data(6),
+                                                            data(9), data(10))
             w_step, c_step, count = args[4], args[7], args[8]
             vec = ir.VectorType(ir.FloatType(), LANES)
             vptr = vec.as_pointer()
@@ -61,7 +65,8 @@ def _block_fma(rows: int, chunks: int, share: int):
             for i in range(rows * chunks):
                 out_ptr.append(builder.bitcast(builder.gep(out_p, [entry(oo_p, i)]), vptr))
                 slot = cgutils.alloca_once(builder, vec)  # promoted to a register by LLVM
-                builder.store(builder.load(out_ptr[i], align=4), slot)
+                start = builder.bitcast(builder.gep(i_p, [entry(io_p, i)]), vptr)
+                builder.store(builder.load(start, align=4), slot)
                 acc.append(slot)
             with cgutils.for_range(builder, count) as loop:
                 w_at, c_at = builder.mul(loop.index, w_step), builder.mul(loop.index, c_step)
@@ -95,12 +100,12 @@ BLOCK_ROWS, BLOCK_CHUNKS = 4, 4
 def offset_tables():
     """Scratch space for :func:`accumulate`'s offset tables (one set per thread of work)."""
     n = BLOCK_ROWS * BLOCK_CHUNKS
-    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(BLOCK_CHUNKS, np.int64)
+    return np.empty(n, np.int64), np.empty(n, np.int64), np.empty(BLOCK_CHUNKS, np.int64), np.empty(n, np.int64)
 
 
 @numba.njit(inline="always")
-def _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, r0):
-    out_off, coef_off, w_off = tables
+def _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, r0, init_base, init_row):
+    out_off, coef_off, w_off, init_off = tables
     per_row = chunks // share
     for c in range(chunks):
         col = col0 + c * LANES
@@ -108,6 +113,7 @@ def _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_gro
         gate_at = coef_base + (col // group) * coef_group if c % share == 0 else 0  # one division per chunk
         for r in range(nrows):
             out_off[r * chunks + c] = (r0 + r) * out_row + col
+            init_off[r * chunks + c] = init_base + (r0 + r) * init_row + col
             if c % share == 0:
                 coef_off[r * per_row + c // share] = gate_at + (r0 + r) * coef_row
 
@@ -116,6 +122,14 @@ def _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_gro
 def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
                tables):
     """See the module docstring; ``out``, ``coef`` and ``w`` are flat (1-D) float32 arrays."""
+    accumulate_from(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
+                    tables, out, 0, out_row)
+
+
+@numba.njit
+def accumulate_from(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row,
+                    count, tables, init, init_base, init_row):
+    """:func:`accumulate` with accumulators that start from ``init[init_base + r * init_row + col]`` (flat)."""
     # a 16-lane chunk must lie inside one gate's columns (one coefficient per row): else plain loops alone
     vec_width = width - width % LANES if group % LANES == 0 else 0
     pairs_share = group % (2 * LANES) == 0  # then chunks go in aligned pairs, each inside one gate
@@ -127,39 +141,40 @@ def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group,
             left = vec_width - col0
             chunks = 4 if left >= 4 * LANES else (2 if left >= 2 * LANES else 1)
             share = 2 if pairs_share and chunks > 1 else 1
-            _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, r0)
-            o, c, wo = tables
+            _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, r0, init_base,
+                  init_row)
+            o, c, wo, io = tables
             if nrows == 4:
                 if chunks == 4:
                     if share == 2:
-                        _fma_4x4s(out, o, w, wo, w_row, coef, c, coef_step, count)
+                        _fma_4x4s(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                     else:
-                        _fma_4x4(out, o, w, wo, w_row, coef, c, coef_step, count)
+                        _fma_4x4(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                 elif chunks == 2:
                     if share == 2:
-                        _fma_4x2s(out, o, w, wo, w_row, coef, c, coef_step, count)
+                        _fma_4x2s(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                     else:
-                        _fma_4x2(out, o, w, wo, w_row, coef, c, coef_step, count)
+                        _fma_4x2(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                 else:
-                    _fma_4x1(out, o, w, wo, w_row, coef, c, coef_step, count)
+                    _fma_4x1(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
             elif chunks == 4:
                 if share == 2:
-                    _fma_1x4s(out, o, w, wo, w_row, coef, c, coef_step, count)
+                    _fma_1x4s(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                 else:
-                    _fma_1x4(out, o, w, wo, w_row, coef, c, coef_step, count)
+                    _fma_1x4(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
             elif chunks == 2:
                 if share == 2:
-                    _fma_1x2s(out, o, w, wo, w_row, coef, c, coef_step, count)
+                    _fma_1x2s(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
                 else:
-                    _fma_1x2(out, o, w, wo, w_row, coef, c, coef_step, count)
+                    _fma_1x2(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
             else:
-                _fma_1x1(out, o, w, wo, w_row, coef, c, coef_step, count)
+                _fma_1x1(out, o, w, wo, w_row, coef, c, coef_step, count, init, io)
             col0 += chunks * LANES
         r0 += nrows
     for r in range(rows):  # the columns left over by the 16-lane vectors
         for col in range(vec_width, width):
             c_at = coef_base + r * coef_row + (col // group) * coef_group
-            acc = out[r * out_row + col]
+            acc = init[init_base + r * init_row + col]
             for n in range(count):
                 acc += coef[c_at + n * coef_step] * w[n * w_row + col]
             out[r * out_row + col] = acc

@@ -19,7 +19,7 @@ from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_comp
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
+from jenacast.rnn.ops.cpu_simd import accumulate_from, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
 
@@ -65,7 +65,7 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
     hidden = gh // 4
     lead = x.shape[2] if has_proj else 0  # with the projection, w is [W; U]: the input's rows come first
     width = lead + hidden
-    w_flat = w.reshape(-1)
+    w_flat, x_flat = w.reshape(-1), x.reshape(-1)
     for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
@@ -83,13 +83,17 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
             copy_into(c[r], c0[b0 + r])
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
-            for r in range(rows):
-                copy_into(pre[r], bias if has_proj else x[t, b0 + r])
             if has_proj:
                 mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
-            # pre[r, g*H + j] += sum_k coef[r, g, k] * w[k, g*H + j]
-            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width, tables)
+            # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], from the bias (with the
+            # projection) or from the projected input's rows
+            if has_proj:
+                accumulate_from(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width,
+                                tables, bias, 0, 0)
+            else:
+                accumulate_from(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width,
+                                tables, x_flat, (t * b_total + b0) * gh, gh)
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
             _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
@@ -124,6 +128,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         fill(dw_in.reshape(-1), np.float32(0.0))
         fill(db, np.float32(0.0))
         tables = offset_tables()
+        zeros = np.zeros(max(gh, 4 * features), np.float32)  # where the products' accumulators start
         for r in range(rows):
             copy_into(dh[r], d_hT[b0 + r])
             copy_into(dc[r], d_cT[b0 + r])
@@ -158,10 +163,11 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
                              (slot + 1) * rows, tables, db, False, db)
             if input_in_kernel:
-                input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables)
+                input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables,
+                                zeros)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
-            fill(back_flat, np.float32(0.0))
-            accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables)
+            accumulate_from(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros,
+                            0, 0)
             unmask_rows_4(dh[:rows], back[:rows], m, b0, has_mask)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
