@@ -15,7 +15,7 @@ import torch
 
 import numba
 
-from jenacast.rnn.ops.cpu_simd import accumulate, accumulate_from
+from jenacast.rnn.ops.cpu_simd import accumulate
 
 ONE = np.float32(1.0)
 # sequences per block of work (a thread's unit, and the rows of each step's products, in register blocks of 4):
@@ -119,12 +119,13 @@ def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d
     wrote them, the rows stalled on store forwarding (5% of a GRU backward's samples)."""
     hidden, gh = dw.shape
     features = dw_in.shape[0]
-    accumulate(dw.reshape(-1), gh, hidden, gh, hm_flat, 0, 1, hidden, gh, hidden, d_rec_flat, gh, count, tables)
+    dw_flat, dw_in_flat = dw.reshape(-1), dw_in.reshape(-1)
+    accumulate(dw_flat, gh, hidden, gh, hm_flat, 0, 1, hidden, gh, hidden, d_rec_flat, gh, count, tables, dw_flat, 0, gh)
     if rec_bias:
         add_rows_into(db, d_rec_flat, count)
     if has_proj:
-        accumulate(dw_in.reshape(-1), gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
-                   in_groups * features, hidden, d_in_flat, gh, count, tables)
+        accumulate(dw_in_flat, gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
+                   in_groups * features, hidden, d_in_flat, gh, count, tables, dw_in_flat, 0, gh)
         add_rows_into(db_in, d_in_flat, count)
 
 
@@ -142,8 +143,8 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
     if not has_in_mask or mx.shape[0] == 1:
         at = (t * d_input.shape[1] + b0) * features
         out = d_input.reshape(-1)[at:at + rows * features]
-        accumulate_from(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh,
-                        tables, zeros, 0, 0)
+        accumulate(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh,
+                   tables, zeros, 0, 0)
         if has_in_mask:
             for r in range(rows):
                 mr, dr = mx[0, b0 + r], d_input[t, b0 + r]
@@ -151,8 +152,8 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
                     dr[f] *= mr[f]
         return
     back_flat = back_in.reshape(-1)
-    accumulate_from(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
-                    tables, zeros, 0, 0)
+    accumulate(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
+               tables, zeros, 0, 0)
     for r in range(rows):
         unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
 

@@ -11,14 +11,17 @@ forward's recurrent products 2.6 ms (2 rows by 2 chunks before: 2.8), the weight
 
 :func:`accumulate` is the entry point::
 
-    out[r, col] += sum_{n < count} coef[r * coef_row + (col // group) * coef_group + n * coef_step]
-                                   * w[n * w_row + col]            for r < rows, col < width
+    out[r, col] = init[init_base + r * init_row + col]
+                  + sum_{n < count} coef[r * coef_row + (col // group) * coef_group + n * coef_step]
+                                    * w[n * w_row + col]            for r < rows, col < width
 
 with ``out`` rows ``out_row`` apart. ``group`` is the width of one gate's columns: each gate has its own
-coefficients (the per-gate masked states). :func:`accumulate_from` starts each accumulator from another
-array instead of ``out`` (``init[init_base + r * init_row + col]``: a bias row with ``init_row = 0``, or
-zeros), which spares the kernels a pass that copies the bias into ``out`` or clears it. The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...);
-other sizes, and the last ``width % 16`` columns, take a plain loop.
+coefficients (the per-gate masked states). ``init`` is ``out`` itself (``init_base = 0``, ``init_row =
+out_row``) to add to it, or a bias row (``init_row = 0``), or zeros: starting the accumulators there
+spares the kernels a pass that copies the bias into ``out`` or clears it. (One entry point for all
+three: a second one for adding, calling this one, measured 7-14 s more compile time for the LSTM.)
+The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...); other sizes, and the last
+``width % 16`` columns, take a plain loop.
 """
 
 from __future__ import annotations
@@ -120,16 +123,8 @@ def _fill(tables, nrows, chunks, share, col0, out_row, coef_row, group, coef_gro
 
 @numba.njit
 def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
-               tables):
-    """See the module docstring; ``out``, ``coef`` and ``w`` are flat (1-D) float32 arrays."""
-    accumulate_from(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
-                    tables, out, 0, out_row)
-
-
-@numba.njit
-def accumulate_from(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row,
-                    count, tables, init, init_base, init_row):
-    """:func:`accumulate` with accumulators that start from ``init[init_base + r * init_row + col]`` (flat)."""
+               tables, init, init_base, init_row):
+    """See the module docstring; ``out``, ``coef``, ``w`` and ``init`` are flat (1-D) float32 arrays."""
     # a 16-lane chunk must lie inside one gate's columns (one coefficient per row): else plain loops alone
     vec_width = width - width % LANES if group % LANES == 0 else 0
     pairs_share = group % (2 * LANES) == 0  # then chunks go in aligned pairs, each inside one gate

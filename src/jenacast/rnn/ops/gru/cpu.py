@@ -19,7 +19,7 @@ from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, add_into, announce
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
-from jenacast.rnn.ops.cpu_simd import accumulate_from, offset_tables, prefetch
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
 
@@ -110,15 +110,15 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                 for k in range(ahead):
                     t_k = t_len - 1 - (s + k) if reverse else s + k
                     mask_rows(xm[k * rows:(k + 1) * rows], x[t_k, b0:b0 + rows], mx, b0, has_in_mask)
-                accumulate_from(xp_flat, gh, ahead * rows, gh, xm_flat, 0, in_groups * features,
-                                features if in_groups > 1 else 0, 1, hidden, w_in_flat, gh, features, tables, b_in, 0, 0)
+                accumulate(xp_flat, gh, ahead * rows, gh, xm_flat, 0, in_groups * features,
+                           features if in_groups > 1 else 0, 1, hidden, w_in_flat, gh, features, tables, b_in, 0, 0)
             if has_proj and s + dw_steps < t_len:  # the input rows the next batch of steps will copy
                 prefetch(x, ((t_len - 1 - s - dw_steps if reverse else s + dw_steps) * b_total + b0) * features,
                          rows * features)
             mask_rows_3(hm[:rows], h[:rows], m, b0, has_mask)
             # each row's recurrent terms start from the bias (zeros without one)
-            accumulate_from(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
-                            tables, bias, 0, 0)
+            accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
+                       tables, bias, 0, 0)
             # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
             x_rows = xp[slot * rows:(slot + 1) * rows] if has_proj else x[t, b0:b0 + rows]
             saved = s if save else 0
@@ -128,8 +128,8 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                     hmr, zr = hm[r, 2], z_r[r]
                     for j in range(hidden):
                         hmr[j] *= zr[hidden + j]  # r * h_h, the coefficient of U_h
-                accumulate_from(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1,
-                                hidden, w_flat[2 * hidden:], gh, hidden, tables, bias, 2 * hidden, 0)
+                accumulate(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1,
+                           hidden, w_flat[2 * hidden:], gh, hidden, tables, bias, 2 * hidden, 0)
             cell_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
                           cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
             if reset_after:
@@ -207,8 +207,8 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             if has_proj:
                 mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             if not reset_after:  # e = mask_h * (d_hh @ U_h^T), the gradient reaching r * h_h
-                accumulate_from(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
-                                w_flat[2 * hidden:], gh, hidden, tables, zeros, 0, 0)
+                accumulate(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
+                           w_flat[2 * hidden:], gh, hidden, tables, zeros, 0, 0)
                 for r in range(rows):
                     b = b0 + r
                     gs, dxr, dr, er = gates[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r], e[r]
@@ -229,8 +229,8 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             if slot == dw_steps - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
                 weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_in_flat,
                              (slot + 1) * rows, tables, db, reset_after, db_in)
-            accumulate_from(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables,
-                            zeros, 0, 0)
+            accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables,
+                       zeros, 0, 0)
             if reset_after:
                 unmask_rows_3_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
             else:

@@ -3,10 +3,11 @@
 Glossary: B batch, T steps, F inputs, H units, G = 4 gates (i, f, c, o), R sequences per block
 (``cpu_common.block_rows``); blocks are spread over the cores (``numba.prange``). Each step masks
 the input and the state once per gate and multiplies them with ``[W; U]`` through
-``cpu_simd.accumulate`` (accumulators in registers); the cells' arithmetic is ``cpu_vector`` code. The kernels run in two modes: on the
-layer's input, projecting it in the loop (``run_forward``/``run_backward`` with a ``projection``,
-what ``cpu_layer`` uses), or on a projection made outside, time-major ``[T, B, G*H]``
-(:class:`CpuLSTMKernels`, the ``fused.lstm_fused`` protocol the other tiers share). Float32 only.
+``cpu_simd.accumulate`` (accumulators in registers); the cells' arithmetic is ``cpu_vector`` code.
+The kernels run in two modes: on the layer's input, projecting it in the loop (``run_forward`` /
+``run_backward`` with a ``projection``, what ``cpu_layer`` uses), or on a projection made outside,
+time-major ``[T, B, G*H]`` (:class:`CpuLSTMKernels`, the ``fused.lstm_fused`` protocol the other
+tiers share). Float32 only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_comp
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
-from jenacast.rnn.ops.cpu_simd import accumulate_from, offset_tables, prefetch
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
 
@@ -86,14 +87,12 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
             if has_proj:
                 mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
-            # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], from the bias (with the
-            # projection) or from the projected input's rows
-            if has_proj:
-                accumulate_from(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width,
-                                tables, bias, 0, 0)
-            else:
-                accumulate_from(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width,
-                                tables, x_flat, (t * b_total + b0) * gh, gh)
+            # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], starting from the bias (with
+            # the projection) or from the projected input's rows; one call site (each one more to compile)
+            start = bias if has_proj else x_flat
+            start_at, start_row = (0, 0) if has_proj else ((t * b_total + b0) * gh, gh)
+            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width, tables,
+                       start, start_at, start_row)
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
             _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
@@ -166,8 +165,8 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
                 input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables,
                                 zeros)
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
-            accumulate_from(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros,
-                            0, 0)
+            accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros,
+                       0, 0)
             unmask_rows_4(dh[:rows], back[:rows], m, b0, has_mask)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
