@@ -78,8 +78,8 @@ _step_back_reset_after, _step_back_reset_before = _step_back(True), _step_back(F
 
 
 @jit
-def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m, has_mask, reverse, reset_after, save, hs,
-             h_last, gates, cand, rows_per_block, dw_steps):
+def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask, reverse, reset_after, save, hs, h_last,
+             gates, cand, rows_per_block, dw_steps):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 3
@@ -131,7 +131,7 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, has_bias, m,
                 accumulate(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1,
                            hidden, w_flat[2 * hidden:], gh, hidden, tables, bias, 2 * hidden, 0)
             cell_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
-                          cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
+                         cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
             if reset_after:
                 _candidate_reset_after(cell_rows, hidden)
             else:
@@ -195,7 +195,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
             # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
             cell_rows = (gates[s, b0:b0 + rows], h_prev, dh[:rows], cand[s, b0:b0 + rows],
-                          d_in[slot * rows:(slot + 1) * rows] if has_proj else d_x[t, b0:b0 + rows], d, direct[:rows])
+                         d_in[slot * rows:(slot + 1) * rows] if has_proj else d_x[t, b0:b0 + rows], d, direct[:rows])
             if reset_after:
                 _step_back_reset_after(cell_rows, hidden)
             else:
@@ -251,10 +251,11 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
     cand = torch.empty(t_len if save else 1, b, hidden)
     w_in, b_in, in_mask, has_in_mask = projection_arrays(projection)
     mask, has_mask = mask_array(rec_mask)
-    bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)
+    bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)  # the recurrent terms start from it
+    rows = block_rows(b)
     _gru_fwd(as_array(x_steps), projection is not None, w_in, b_in, in_mask, has_in_mask, as_array(h0), as_array(w_rec),
-             bias, b_rec is not None, mask, has_mask, reverse, reset_after, save, hs.numpy(), h_last.numpy(),
-             gates.numpy(), cand.numpy(), block_rows(b), dw_batch_steps(block_rows(b)))
+             bias, mask, has_mask, reverse, reset_after, save, hs.numpy(), h_last.numpy(), gates.numpy(), cand.numpy(),
+             rows, dw_batch_steps(rows))
     return hs, h_last, (gates if save else None), (cand if save else None)
 
 
@@ -270,7 +271,7 @@ def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, r
              reverse, reset_after, as_array(gates), as_array(cand), as_array(hs), a.x, a.has_proj, a.in_mask,
              a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t, a.d_input.numpy(), dh0.numpy(),
              a.dw_blocks.numpy(), a.db_blocks.numpy(), a.dw_in_blocks.numpy(), a.db_in_blocks.numpy(), a.rows,
-             dw_batch_steps(a.rows))
+             a.dw_steps)
     return (a.d_x, dh0, *a.summed(has_bias))
 
 

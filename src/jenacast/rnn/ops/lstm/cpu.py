@@ -186,10 +186,11 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     cells = torch.empty(t_len if save else 1, b, hidden)
     _, bias, in_mask, has_in_mask = projection_arrays(projection)
     mask, has_mask = mask_array(rec_mask)
+    rows = block_rows(b)
     w = w_rec if projection is None else torch.cat([projection[0].detach(), w_rec.detach()])  # [W; U]
     _lstm_fwd(as_array(x_steps), projection is not None, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
               as_array(w), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
-              cells.numpy(), block_rows(b), dw_batch_steps(block_rows(b)))
+              cells.numpy(), rows, dw_batch_steps(rows))
     return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
 
@@ -204,7 +205,7 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
               per_gate_transposed(w_rec, 4), a.mask, a.has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
               a.x, a.has_proj, a.in_mask, a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t,
               a.d_input.numpy(), dh0.numpy(), dc0.numpy(), a.dw_blocks.numpy(), a.dw_in_blocks.numpy(),
-              a.db_in_blocks.numpy(), a.rows, dw_batch_steps(a.rows))
+              a.db_in_blocks.numpy(), a.rows, a.dw_steps)
     d_w, _, d_kernel, d_bias = a.summed(False)
     return a.d_x, dh0, dc0, d_w, d_kernel, d_bias
 
