@@ -97,6 +97,19 @@ def test_cpu_layer_with_larger_blocks(monkeypatch, cell, rows, b, t, f, h, rever
             torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
 
 
+# the forward streams its saved rows past the caches where a 16-lane chunk is whole and 64-byte aligned: with
+# 20 units the second gate's first chunk is whole but not aligned (a streamed store there would fault)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cpu_layer_with_whole_unaligned_chunks(cell):
+    reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
+    fused = get_layer_op(cell, "cpu", torch.device("cpu"))
+    tensors, m_in, m_rec = layer_inputs(cell, 9, 4, 14, 20, "per_gate", "per_gate", seed=3)
+    want = run(cell, reference, tensors, m_in, m_rec, False, True, True)
+    got = run(cell, fused, tensors, m_in, m_rec, False, True, True)
+    for a, e in zip(got[0] + list(got[1]), want[0] + list(want[1])):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("batch,threads,rows", [(256, 2, 64), (103, 2, 32), (256, 16, 8), (13, 2, 8), (4096, 16, 64),
                                                 (1, 1, 8)])
 def test_block_rows_gives_every_thread_two_blocks(monkeypatch, batch, threads, rows):

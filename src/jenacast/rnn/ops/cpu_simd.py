@@ -193,3 +193,18 @@ def prefetch(typingctx, array, start, count):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """Order this thread's non-temporal stores before what follows (``sfence``): they bypass the
+    caches, and x86 orders them only at a fence, so a block's last streamed rows are visible to
+    the threads of the next kernel (the backward's blocks need not run where the forward's ran)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse.sfence")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return sig, codegen

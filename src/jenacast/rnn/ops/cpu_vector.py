@@ -94,7 +94,7 @@ def sigmoid(x: Vec) -> Vec:
     return 0.5 + 0.5 * tanh(0.5 * x)
 
 
-def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body):
+def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body, streamed: tuple[str, ...] = ()):
     """An intrinsic ``f((array, ...), hidden)`` over 2-D float32 arrays named by ``arrays``, each a block of
     rows (contiguous within a row; rows at any stride), all rows of the first array's count.
 
@@ -103,55 +103,79 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body):
     gate)``, so that one result may go to several rows. A whole block of rows in one loop, rather than
     a call per row: each chunk is a chain of dependent operations (tanh's polynomials), and the
     chunks of other rows are independent work the core overlaps with it.
+
+    With ``streamed`` (array names) the intrinsic is ``f((array, ...), hidden, stream)``: while ``stream``
+    is true, the stores to those arrays bypass the caches (non-temporal) wherever a chunk is whole and
+    64-byte aligned. For the forward's saved tensors, megabytes that nothing reads until the backward:
+    a cached store first reads its line from memory, and the lines evict the working set.
     """
     index = {name: i for i, name in enumerate(arrays)}
 
-    @intrinsic
-    def kernel(typingctx, blocks, hidden):
-        sig = types.void(blocks, types.intp)
+    def codegen(context, builder, signature, args):
+        tuple_type = signature.args[0]
+        data, row_bytes = [], []
+        for i, array_type in enumerate(tuple_type.types):
+            array = context.make_array(array_type)(context, builder, builder.extract_value(args[0], i))
+            data.append(builder.bitcast(array.data, ir.IntType(8).as_pointer()))
+            row_bytes.append(cgutils.unpack_tuple(builder, array.strides, array_type.ndim)[0])
+        rows = cgutils.unpack_tuple(builder, context.make_array(tuple_type.types[0])(
+            context, builder, builder.extract_value(args[0], 0)).shape, 2)[0]
+        hidden = args[1]
+        stream = args[2] if streamed else None
+        lanes = ir.Constant(ir.VectorType(_I64, LANES), list(range(LANES)))
+        align = ir.Constant(_I32, 4)
+        load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VPTR, _I32, _MASK, _VEC]),
+                                              "llvm.masked.load.v16f32.p0")
+        store = cgutils.get_or_insert_function(builder.module,
+                                               ir.FunctionType(ir.VoidType(), [_VEC, _VPTR, _I32, _MASK]),
+                                               "llvm.masked.store.v16f32.p0")
+        nontemporal = builder.module.add_metadata([ir.Constant(_I32, 1)])
+        chunks = builder.sdiv(builder.add(hidden, ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, rows) as row_loop, cgutils.for_range(builder, chunks) as loop:
+            row = row_loop.index
+            j = builder.mul(loop.index, ir.Constant(_I64, LANES))
+            left = builder.sub(hidden, j)
+            left_vec = builder.insert_element(ir.Constant(ir.VectorType(_I64, LANES), ir.Undefined), left,
+                                              ir.Constant(_I32, 0))
+            left_vec = builder.shuffle_vector(left_vec, left_vec, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+            mask = builder.icmp_signed("<", lanes, left_vec)  # the last chunk's lanes past hidden stay off
+            whole = builder.icmp_signed(">=", left, ir.Constant(_I64, LANES))
 
-        def codegen(context, builder, signature, args):
-            tuple_type = signature.args[0]
-            data, row_bytes = [], []
-            for i, array_type in enumerate(tuple_type.types):
-                array = context.make_array(array_type)(context, builder, builder.extract_value(args[0], i))
-                data.append(builder.bitcast(array.data, ir.IntType(8).as_pointer()))
-                row_bytes.append(cgutils.unpack_tuple(builder, array.strides, array_type.ndim)[0])
-            rows = cgutils.unpack_tuple(builder, context.make_array(tuple_type.types[0])(
-                context, builder, builder.extract_value(args[0], 0)).shape, 2)[0]
-            hidden = args[1]
-            lanes = ir.Constant(ir.VectorType(_I64, LANES), list(range(LANES)))
-            align = ir.Constant(_I32, 4)
-            load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VPTR, _I32, _MASK, _VEC]),
-                                                  "llvm.masked.load.v16f32.p0")
-            store = cgutils.get_or_insert_function(builder.module,
-                                                   ir.FunctionType(ir.VoidType(), [_VEC, _VPTR, _I32, _MASK]),
-                                                   "llvm.masked.store.v16f32.p0")
-            chunks = builder.sdiv(builder.add(hidden, ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
-            with cgutils.for_range(builder, rows) as row_loop, cgutils.for_range(builder, chunks) as loop:
-                row = row_loop.index
-                j = builder.mul(loop.index, ir.Constant(_I64, LANES))
-                left = builder.sub(hidden, j)
-                left_vec = builder.insert_element(ir.Constant(ir.VectorType(_I64, LANES), ir.Undefined), left,
-                                                  ir.Constant(_I32, 0))
-                left_vec = builder.shuffle_vector(left_vec, left_vec, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
-                mask = builder.icmp_signed("<", lanes, left_vec)  # the last chunk's lanes past hidden stay off
+            def address(array_name, gate):
+                i = index[array_name]
+                at = builder.mul(builder.add(builder.mul(ir.Constant(_I64, gate), hidden), j), ir.Constant(_I64, 4))
+                at = builder.add(at, builder.mul(row, row_bytes[i]))
+                return builder.bitcast(builder.gep(data[i], [at]), _VPTR)
 
-                def address(array_name, gate):
-                    i = index[array_name]
-                    at = builder.mul(builder.add(builder.mul(ir.Constant(_I64, gate), hidden), j), ir.Constant(_I64, 4))
-                    at = builder.add(at, builder.mul(row, row_bytes[i]))
-                    return builder.bitcast(builder.gep(data[i], [at]), _VPTR)
+            def put(value, ptr, streamed_array):
+                if not streamed_array:
+                    builder.call(store, [value, ptr, align, mask])
+                    return
+                # a non-temporal 64-byte store faults unless aligned: checked per chunk (a predictable branch)
+                aligned = builder.icmp_signed("==", builder.and_(builder.ptrtoint(ptr, _I64), ir.Constant(_I64, 63)),
+                                              ir.Constant(_I64, 0))
+                with builder.if_else(builder.and_(builder.and_(stream, whole), aligned)) as (direct, cached):
+                    with direct:
+                        builder.store(value, ptr, align=64).set_metadata("nontemporal", nontemporal)
+                    with cached:
+                        builder.call(store, [value, ptr, align, mask])
 
-                operands = type("Operands", (), {})()
-                for name, (array_name, gate) in loads.items():
-                    value = builder.call(load, [address(array_name, gate), align, mask, _splat_f32(0.0)])
-                    setattr(operands, name, Vec(builder, value))
-                results = body(operands)
-                for name, array_name, gate in stores:
-                    builder.call(store, [results[name].value, address(array_name, gate), align, mask])
-            return context.get_dummy_value()
+            operands = type("Operands", (), {})()
+            for name, (array_name, gate) in loads.items():
+                value = builder.call(load, [address(array_name, gate), align, mask, _splat_f32(0.0)])
+                setattr(operands, name, Vec(builder, value))
+            results = body(operands)
+            for name, array_name, gate in stores:
+                put(results[name].value, address(array_name, gate), array_name in streamed)
+        return context.get_dummy_value()
 
-        return sig, codegen
+    if streamed:
+        @intrinsic
+        def kernel(typingctx, blocks, hidden, stream):
+            return types.void(blocks, types.intp, types.boolean), codegen
+    else:
+        @intrinsic
+        def kernel(typingctx, blocks, hidden):
+            return types.void(blocks, types.intp), codegen
 
     return kernel

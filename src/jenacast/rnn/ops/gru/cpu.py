@@ -19,7 +19,7 @@ from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, add_into, announce
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
 
@@ -33,7 +33,7 @@ _update_reset = elementwise(
     ("x", "rec", "z_r", "gates"),
     {"x_z": ("x", 0), "x_r": ("x", 1), "rec_z": ("rec", 0), "rec_r": ("rec", 1)},
     [("z", "z_r", 0), ("r", "z_r", 1), ("z", "gates", 0), ("r", "gates", 1)],
-    _update_reset_math)
+    _update_reset_math, streamed=("gates",))
 
 
 def _candidate(reset_after: bool):
@@ -46,7 +46,8 @@ def _candidate(reset_after: bool):
 
     loads = {"x_h": ("x", 2), "rec_h": ("rec", 2), "z": ("z_r", 0), "r": ("z_r", 1), "h": ("h", 0), "r_h": ("r_h", 0)}
     return elementwise(("x", "rec", "z_r", "h", "gates", "cand", "h_out", "r_h"), loads,
-                       [("hh", "gates", 2), ("h", "h", 0), ("h", "h_out", 0), ("cand", "cand", 0)], math)
+                       [("hh", "gates", 2), ("h", "h", 0), ("h", "h_out", 0), ("cand", "cand", 0)], math,
+                       streamed=("gates", "cand"))
 
 
 _candidate_reset_after, _candidate_reset_before = _candidate(True), _candidate(False)
@@ -122,7 +123,7 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
             # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
             x_rows = xp[slot * rows:(slot + 1) * rows] if has_proj else x[t, b0:b0 + rows]
             saved = s if save else 0
-            _update_reset((x_rows, rec[:rows], z_r[:rows], gates[saved, b0:b0 + rows]), hidden)
+            _update_reset((x_rows, rec[:rows], z_r[:rows], gates[saved, b0:b0 + rows]), hidden, save)
             if not reset_after:
                 for r in range(rows):
                     hmr, zr = hm[r, 2], z_r[r]
@@ -133,11 +134,12 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
             cell_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
                          cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
             if reset_after:
-                _candidate_reset_after(cell_rows, hidden)
+                _candidate_reset_after(cell_rows, hidden, save)
             else:
-                _candidate_reset_before(cell_rows, hidden)
+                _candidate_reset_before(cell_rows, hidden, save)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
+        store_fence()  # the saved tensors' streamed rows
 
 
 @jit

@@ -20,7 +20,7 @@ from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_comp
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch
+from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
 
@@ -37,7 +37,7 @@ _cell_forward = elementwise(
     {"pre_i": ("pre", 0), "pre_f": ("pre", 1), "pre_g": ("pre", 2), "pre_o": ("pre", 3), "c": ("c", 0)},
     [("i", "gates", 0), ("f", "gates", 1), ("g", "gates", 2), ("o", "gates", 3), ("c", "c", 0), ("c", "cells", 0),
      ("h", "h", 0), ("h", "h_out", 0)],
-    _forward_math)
+    _forward_math, streamed=("gates", "cells"))
 
 
 def _backward_math(v):
@@ -96,10 +96,11 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
             _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
-                           hs[s, b0:b0 + rows]), hidden)
+                           hs[s, b0:b0 + rows]), hidden, save)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
             copy_into(c_last[b0 + r], c[r])
+        store_fence()  # the saved tensors' streamed rows
 
 
 @jit
