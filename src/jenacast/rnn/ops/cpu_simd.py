@@ -26,6 +26,8 @@ The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...); other sizes, and t
 
 from __future__ import annotations
 
+import platform
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -195,16 +197,25 @@ def prefetch(typingctx, array, start, count):
     return sig, codegen
 
 
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
 @intrinsic
 def store_fence(typingctx):
-    """Order this thread's non-temporal stores before what follows (``sfence``): they bypass the
-    caches, and x86 orders them only at a fence, so a block's last streamed rows are visible to
-    the threads of the next kernel (the backward's blocks need not run where the forward's ran)."""
+    """Order this thread's non-temporal stores before what follows: they bypass the caches and are
+    ordered only by a fence, so that a block's last streamed rows are visible to the threads of the
+    next kernel (the backward's blocks need not run where the forward's ran). On x86 ``sfence``, the
+    fence the manuals name for weakly ordered stores (LLVM's generic fence there is a locked ``or``),
+    elsewhere the generic fence (``dmb`` on ARM)."""
     sig = types.void()
 
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse.sfence")
-        builder.call(fn, [])
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                "llvm.x86.sse.sfence")
+            builder.call(fn, [])
+        else:
+            builder.fence("seq_cst")
         return context.get_dummy_value()
 
     return sig, codegen
