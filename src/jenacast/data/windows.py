@@ -66,8 +66,8 @@ class Split:
         self.mean = mean
         self.std = std
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        # rows per phase once regrouped (see _tensors): enough for every window's rows
-        self._per_phase = -(-(count + (spec.sequence_length - 1) * spec.sampling_rate) // spec.sampling_rate)
+        self._rows = count + spec.span  # the rows the split's windows read, from its start
+        self._per_phase = -(-self._rows // spec.sampling_rate)  # each phase's rows once regrouped (see _tensors)
 
     def __len__(self) -> int:
         return self.count
@@ -89,10 +89,10 @@ class Split:
         key = str(torch.device(device) if device is not None else self.data.device)
         if key not in self._on_device:
             steps, rate, features = self.spec.sequence_length, self.spec.sampling_rate, self.data.shape[1]
-            rows, per_phase = self.count + (steps - 1) * rate, self._per_phase  # the rows the split's windows read
+            per_phase = self._per_phase
             phased = torch.zeros(rate, per_phase, features, dtype=self.data.dtype)
             for phase in range(rate):
-                own = self.data[self.start + phase:self.start + rows:rate]
+                own = self.data[self.start + phase:self.start + self._rows:rate]
                 phased[phase, :len(own)] = own
             phased = phased.to(key).reshape(rate * per_phase, features)
             windows = phased.as_strided((rate * per_phase - steps + 1, steps, features), (features, features, 1))
