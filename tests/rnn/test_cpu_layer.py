@@ -127,3 +127,15 @@ def test_block_rows_override_must_be_a_positive_integer(monkeypatch, value):
     monkeypatch.setenv("JENACAST_CPU_BLOCK_ROWS", value)
     with pytest.raises(ValueError, match="JENACAST_CPU_BLOCK_ROWS must be a positive integer"):
         cpu_common.block_rows(256)
+
+
+@pytest.mark.parametrize("b,t,f", [(13, 5, 7), (8, 3, 16), (1, 1, 1), (17, 2, 3)])
+def test_time_major_copies_every_step_of_every_sequence(b, t, f):
+    from jenacast.rnn.ops.cpu_common import time_major
+
+    x = torch.randn(b, t, f)
+    got = time_major(x)
+    assert got.shape == (t, b, f) and got.is_contiguous()
+    torch.testing.assert_close(got, x.transpose(0, 1), rtol=0, atol=0)
+    stacked = x.transpose(0, 1).contiguous().transpose(0, 1)  # a stacked layer's input: time-major underneath
+    assert time_major(stacked).data_ptr() == stacked.data_ptr()

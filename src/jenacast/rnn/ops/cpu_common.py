@@ -157,6 +157,30 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
         unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
 
 
+@jit
+def _time_major_into(x, out):
+    """``out[t, b] = x[b, t]``, blocks of 8 sequences spread over the threads."""
+    batch, t_len, features = x.shape
+    for block in numba.prange((batch + 7) // 8):
+        for t in range(t_len):
+            for b in range(8 * block, min(8 * block + 8, batch)):
+                for f in range(features):
+                    out[t, b, f] = x[b, t, f]
+
+
+def time_major(x: torch.Tensor) -> torch.Tensor:
+    """A batch-first float32 CPU ``[B, T, F]`` as a contiguous ``[T, B, F]`` (a free view where it already is
+    one, as a stacked layer's input). The copy runs on Numba's threads: torch's own, on its separate OpenMP
+    pool, took 300 us per 256 x 120 x 14 batch inside a training step (64 us alone), while Numba's workers
+    still spun from the kernels before."""
+    steps = x.detach().transpose(0, 1)
+    if steps.is_contiguous():
+        return steps
+    out = torch.empty(steps.shape)
+    _time_major_into(as_array(x), out.numpy())
+    return out
+
+
 def as_array(tensor: torch.Tensor) -> np.ndarray:
     """A contiguous float32 numpy view (or copy) of a CPU tensor."""
     return tensor.detach().contiguous().numpy()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.cpu_common import check_input
+from jenacast.rnn.ops.cpu_common import check_input, time_major
 from jenacast.rnn.ops.cpu_simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
 from jenacast.rnn.ops.gru import cpu as gru_kernels
@@ -40,7 +40,7 @@ def input_grad(d_pre: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | N
 def _steps(x: torch.Tensor) -> torch.Tensor:
     """``[B, T, F]`` -> contiguous ``[T, B, F]`` (free for a stacked layer's input, already time-major)."""
     check_input(x)
-    return x.detach().transpose(0, 1).contiguous()
+    return time_major(x)
 
 
 def _input_grad_mode(ctx, x_steps: torch.Tensor) -> str:
