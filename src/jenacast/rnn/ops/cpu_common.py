@@ -170,9 +170,9 @@ def _time_major_into(x, out):
 
 def time_major(x: torch.Tensor) -> torch.Tensor:
     """A batch-first float32 CPU ``[B, T, F]`` as a contiguous ``[T, B, F]`` (a free view where it already is
-    one, as a stacked layer's input). The copy runs on Numba's threads: torch's own, on its separate OpenMP
-    pool, took 300 us per 256 x 120 x 14 batch inside a training step (64 us alone), while Numba's workers
-    still spun from the kernels before."""
+    one, as a stacked layer's input). The copy runs on Numba's threads, in blocks of sequences: inside an
+    lstm-dropout training step (the batch out of cache) 218 us median per 256 x 120 x 14 batch against 334
+    for torch's transposing copy (with the batch in cache 31 against 64 us; 2-core build machine, 2026-11-29)."""
     steps = x.detach().transpose(0, 1)
     if steps.is_contiguous():
         return steps
