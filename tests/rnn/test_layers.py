@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jenacast.rnn import GRU, LSTM, Bidirectional, DropoutMasks
-from jenacast.rnn.ops import TIERS, available, tier_ops
+from jenacast.rnn.ops import TIERS, available
 from jenacast.rnn.masks import dropout_mask
 
 BACKENDS = [t for t in TIERS if available(t)]
