@@ -52,7 +52,8 @@ def block_rows(batch: int) -> int:
     masks and cells run once per block) and fewer per-block weight gradients to sum. Measured side by side
     in one process on the 2-core build machine (2026-11-29, best training steps of the chapter's batch, 10
     turns): against 8 rows, 64 rows took stacked-gru 23.58 -> 20.72 ms and lstm-dropout 12.40 -> 11.04 ms
-    (32 rows: 21.54 and 11.34; 128 rows, one block per thread: 21.08 and 11.25). ``JENACAST_CPU_BLOCK_ROWS`` (a positive integer) overrides the choice."""
+    (32 rows: 21.54 and 11.34; 128 rows, one block per thread: 21.08 and 11.25). ``JENACAST_CPU_BLOCK_ROWS``
+    (a positive integer) overrides the choice."""
     forced = os.environ.get("JENACAST_CPU_BLOCK_ROWS", "").strip()
     if forced:
         if not forced.isdigit() or int(forced) < 1:
