@@ -1,6 +1,6 @@
 """Where a chapter model's CPU training step spends its time, down to the kernels' instructions.
 
-    python benchmarks/profile_cpu_kernels.py [--model stacked-gru] [--seconds 12] [--annotate 40]
+    python benchmarks/profile_cpu_kernels.py [--model stacked-gru] [--seconds 12] [--annotate 40] [--eval]
 
 Needs Linux ``perf`` (Debian: linux-perf; timer sampling, so no hardware counters are needed).
 Numba's compiled code is invisible to perf: this script compiles the kernels afresh (an empty
@@ -91,6 +91,7 @@ def main(argv=None) -> int:
                         help="with --annotate: the K-th busiest kernel body (1: the busiest)")
     parser.add_argument("--listing", metavar="FILE", help="with --annotate: write the hottest body's whole listing, "
                         "each instruction with its samples")
+    parser.add_argument("--eval", action="store_true", help="profile the evaluation forward (no gradient) instead")
     args = parser.parse_args(argv)
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="jenacast-profile-")  # before numba is imported
     import torch
@@ -105,8 +106,14 @@ def main(argv=None) -> int:
 
     keep_freed_memory()
     torch.manual_seed(0)
-    model = build(args.model, 14, backend="cpu").train()
-    step = training_step(model, KerasRMSprop(model.parameters()), torch.randn(256, 120, 14), torch.randn(256) * 8)
+    model = build(args.model, 14, backend="cpu").train(not args.eval)
+    batch = torch.randn(256, 120, 14)
+    if args.eval:
+        def step():
+            with torch.no_grad():
+                model(batch)
+    else:
+        step = training_step(model, KerasRMSprop(model.parameters()), batch, torch.randn(256) * 8)
 
     print(f"compiling and warming up {args.model} ...", flush=True)
     for _ in range(3):
