@@ -100,12 +100,16 @@ def unmask_into(dh, back, m, b, has_mask):
 
 
 @numba.njit(inline="always")
-def add_rows_into(dst, flat, count):
-    """``dst += sum_n flat[n * len(dst):(n + 1) * len(dst)]`` for ``n < count``: a bias gradient from the kept rows."""
+def add_rows_into(dst, flat, count, tables, one):
+    """``dst += sum_n flat[n * len(dst):(n + 1) * len(dst)]`` for ``n < count`` (a bias gradient from the kept
+    rows), as a product with the coefficient ``one[0] = 1`` (exact: the same sums in the same order), so that
+    its accumulators stay in registers over the rows. Left out (wrong gradients, only to bound them), the
+    stacked GRU's three bias sums as a plain loop (``dst`` loaded and stored again for every row) took 0.6 of
+    its 9.6 ms backward; as a product, side by side in one process, steps took 0.993 (stacked-gru) and 0.977
+    (lstm-dropout) of the loop's time (2-core build machine, 2026-11-29): most of their cost is reading the
+    rows from the second-level cache, which both pay."""
     width = dst.shape[0]
-    for n in range(count):
-        for j in range(width):
-            dst[j] += flat[n * width + j]
+    accumulate(dst, width, 1, width, one, 0, 0, 0, 0, width, flat, width, count, tables, dst, 0, 0)
 
 
 @numba.njit(inline="always")
@@ -120,13 +124,14 @@ def weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_rec_flat, d
     hidden, gh = dw.shape
     features = dw_in.shape[0]
     dw_flat, dw_in_flat = dw.reshape(-1), dw_in.reshape(-1)
+    one = np.ones(1, np.float32)
     accumulate(dw_flat, gh, hidden, gh, hm_flat, 0, 1, hidden, gh, hidden, d_rec_flat, gh, count, tables, dw_flat, 0, gh)
     if rec_bias:
-        add_rows_into(db, d_rec_flat, count)
+        add_rows_into(db, d_rec_flat, count, tables, one)
     if has_proj:
         accumulate(dw_in_flat, gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
                    in_groups * features, hidden, d_in_flat, gh, count, tables, dw_in_flat, 0, gh)
-        add_rows_into(db_in, d_in_flat, count)
+        add_rows_into(db_in, d_in_flat, count, tables, one)
 
 
 @numba.njit(inline="always")
