@@ -1,6 +1,6 @@
 """Training steps of two or more versions of jenacast, timed in turns in one process.
 
-    python benchmarks/side_by_side.py [--models stacked-gru,lstm-dropout] [--turns 12] REV [REV ...]
+    python benchmarks/side_by_side.py [--models stacked-gru,lstm-dropout] [--turns 12] [--eval] REV [REV ...]
 
 REV is a git revision, or ``WORK`` for the working tree's ``src``. This machine's speed drifts by
 up to 2x within minutes, so runs in separate processes minutes apart cannot show a 5% change;
@@ -8,7 +8,8 @@ here each version is a copy of the package under another name (``jc_0``, ``jc_1`
 modules, so its own compiled kernels), and the versions' steps alternate: each turn times every
 version's step (best of 5) for every model. Prints min and median over the turns per version and
 the ratio of the medians to the first version's. The kernels compile on first use (about a minute
-per version with an empty cache).
+per version with an empty cache). ``--eval`` times the evaluation forward (no gradient) instead of
+training steps.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
     parser.add_argument("revs", nargs="+", metavar="REV")
     parser.add_argument("--models", default="stacked-gru,lstm-dropout")
     parser.add_argument("--turns", type=int, default=12)
+    parser.add_argument("--eval", action="store_true", help="time the evaluation forward instead of training steps")
     args = parser.parse_args(argv)
     import torch
 
@@ -71,8 +73,9 @@ def main(argv=None) -> int:
         optim = importlib.import_module(f"{name}.training.optim")
         for model_name in models:
             torch.manual_seed(0)
-            model = build(model_name, 14, backend="cpu").train()
-            step = training_step(model, optim.KerasRMSprop(model.parameters()), x, y)
+            model = build(model_name, 14, backend="cpu").train(not args.eval)
+            step = (_evaluation(model, x) if args.eval
+                    else training_step(model, optim.KerasRMSprop(model.parameters()), x, y))
             print(f"warming up {model_name} of {args.revs[names.index(name)]} ...", flush=True)
             for _ in range(3):
                 step()
@@ -89,6 +92,17 @@ def main(argv=None) -> int:
                  f" ({statistics.median(times[n, model_name]) / first:.3f})" for rev, n in zip(args.revs, names)]
         print(f"{model_name:14} ms min / median (ratio of medians)  " + "   ".join(cells))
     return 0
+
+
+def _evaluation(model, x):
+    """The evaluation forward of ``model`` on ``x`` (no gradient), as a step to time."""
+    import torch
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+
+    return forward
 
 
 def _timed(step) -> float:

@@ -54,7 +54,7 @@ def run(cell, op, tensors, in_mask, rec_mask, reverse, reset_after, input_grad):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("b,t,f,h", SIZES)
 @pytest.mark.parametrize("in_mask", MASKS)
-@pytest.mark.parametrize("rec_mask", ["none", "per_gate"])
+@pytest.mark.parametrize("rec_mask", MASKS)  # none and shared: gate 0's coefficients serve every gate's product
 @pytest.mark.parametrize("reverse", [False, True])
 def test_cpu_layer_matches_reference(cell, b, t, f, h, in_mask, rec_mask, reverse):
     reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)

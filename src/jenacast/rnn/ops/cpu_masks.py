@@ -93,6 +93,13 @@ def mask_rows_4(out, src, m, b0, has_mask):
 
 
 @numba.njit(inline="always")
+def one_group(m, has_mask):
+    """Whether every gate's coefficients are the same (no mask, or one shared by the gates): then the kernels
+    fill gate 0's alone and point the products' other gates at it (``coef_group = 0``)."""
+    return not has_mask or m.shape[0] == 1
+
+
+@numba.njit(inline="always")
 def mask_rows(out, src, m, b0, has_mask):
     """:func:`mask_rows_1`, ``_3`` or ``_4`` by ``out``'s groups (an input's: one, or one per gate)."""
     if out.shape[1] == 1:

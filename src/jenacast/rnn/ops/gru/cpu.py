@@ -18,7 +18,8 @@ import torch
 from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
-from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_3, unmask_rows_2_plus, unmask_rows_3_plus
+from jenacast.rnn.ops.cpu_masks import (mask_rows, mask_rows_1, mask_rows_3, one_group, unmask_rows_2_plus,
+                                         unmask_rows_3_plus)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused
@@ -88,6 +89,9 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     # reset_before multiplies h_h by r before U_h: that product waits until r is known
     first_cols = gh if reset_after else 2 * hidden
+    # no mask or a shared one (a layer without dropout, evaluation): gate 0's coefficients serve the three (not
+    # with reset_before, whose U_h coefficient is r * h)
+    shared = reset_after and one_group(m, has_mask)
     for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
@@ -116,10 +120,13 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
             if has_proj and s + dw_steps < t_len:  # the input rows the next batch of steps will copy
                 prefetch(x, ((t_len - 1 - s - dw_steps if reverse else s + dw_steps) * b_total + b0) * features,
                          rows * features)
-            mask_rows_3(hm[:rows], h[:rows], m, b0, has_mask)
+            if shared:
+                mask_rows_1(hm[:rows], h[:rows], m, b0, has_mask)
+            else:
+                mask_rows_3(hm[:rows], h[:rows], m, b0, has_mask)
             # each row's recurrent terms start from the bias (zeros without one)
-            accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, hidden, 1, hidden, w_flat, gh, hidden,
-                       tables, bias, 0, 0)
+            accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, 0 if shared else hidden, 1, hidden, w_flat,
+                       gh, hidden, tables, bias, 0, 0)
             # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
             x_rows = xp[slot * rows:(slot + 1) * rows] if has_proj else x[t, b0:b0 + rows]
             saved = s if save else 0
@@ -151,6 +158,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
     back_cols = gh if reset_after else 2 * hidden  # the gates whose masked product carries dh back
+    rec_groups = 1 if reset_after and one_group(m, has_mask) else 3  # dU's coefficients, as in the forward
     for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
@@ -202,7 +210,10 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                 _step_back_reset_after(cell_rows, hidden)
             else:
                 _step_back_reset_before(cell_rows, hidden)
-            mask_rows_3(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            if rec_groups == 1:
+                mask_rows_1(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            else:
+                mask_rows_3(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
             if not reset_after:
                 for r in range(rows):
                     copy_into(hm[slot * rows + r, 2], cand[s, b0 + r])  # U_h's coefficient was r * h_h
@@ -229,7 +240,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                 input_grad_rows(d_input, t, b0, rows, back_in, d_in_flat, slot * rows * gh, hidden, w_in_t_flat, mx,
                                 has_in_mask, tables, zeros)
             if slot == dw_steps - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
-                weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_in_flat,
+                weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_in_flat,
                              (slot + 1) * rows, tables, db, reset_after, db_in)
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables,
                        zeros, 0, 0)

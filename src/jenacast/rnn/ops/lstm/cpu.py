@@ -19,7 +19,7 @@ import torch
 from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
-from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_4, unmask_rows_4
+from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused
@@ -67,6 +67,8 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
     lead = x.shape[2] if has_proj else 0  # with the projection, w is [W; U]: the input's rows come first
     width = lead + hidden
     w_flat, x_flat = w.reshape(-1), x.reshape(-1)
+    # no mask or shared ones (a layer without dropout, evaluation): gate 0's coefficients serve all four
+    shared = one_group(m, has_mask) and (not has_proj or one_group(mx, has_in_mask))
     for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
@@ -84,15 +86,20 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
             copy_into(c[r], c0[b0 + r])
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
-            if has_proj:
-                mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
-            mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
+            if shared:
+                if has_proj:
+                    mask_rows_1(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+                mask_rows_1(hm[:rows], h[:rows], m, b0, has_mask)
+            else:
+                if has_proj:
+                    mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+                mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
             # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], starting from the bias (with
             # the projection) or from the projected input's rows; one call site (each one more to compile)
             start = bias if has_proj else x_flat
             start_at, start_row = (0, 0) if has_proj else ((t * b_total + b0) * gh, gh)
-            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, width, 1, hidden, w_flat, gh, width, tables,
-                       start, start_at, start_row)
+            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, 0 if shared else width, 1, hidden, w_flat, gh,
+                       width, tables, start, start_at, start_row)
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
             _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
@@ -111,6 +118,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
     hidden = gh // 4
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
     features, in_groups = x.shape[2], (mx.shape[0] if has_in_mask else 1)
+    rec_groups = 1 if one_group(m, has_mask) else 4  # dU's coefficients: gate 0's serve all without per-gate masks
     for block in numba.prange((b_total + rows_per_block - 1) // rows_per_block):
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
@@ -154,13 +162,16 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             _cell_backward((gates[s, b0:b0 + rows], cells[s, b0:b0 + rows], c_prev, dh[:rows], dc[:rows],
                             d_x[t, b0:b0 + rows] if write_dx else kept, kept), hidden)
             h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
-            mask_rows_4(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            if rec_groups == 1:
+                mask_rows_1(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+            else:
+                mask_rows_4(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
             if has_proj:
                 mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
             d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
             # the input side's d is the recurrent side's; the LSTM's one bias is the input side's (no recurrent bias)
             if slot == dw_steps - 1 or step == t_len - 1:
-                weight_grads(dw, dw_in, has_proj, hm_flat, xm_flat, in_groups, d_steps_flat, d_steps_flat,
+                weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_steps_flat,
                              (slot + 1) * rows, tables, db, False, db)
             if input_in_kernel:
                 input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables,
