@@ -22,7 +22,7 @@ depth 32 from 69% to 87% of peak, depth 14 from 51% to 77% (depth 256: 94-95% bo
                                     * w[n * w_row + col]            for r < rows, col < width
 
 with ``out`` rows ``out_row`` apart. ``group`` is the width of one gate's columns: each gate has its own
-coefficients (the per-gate masked states). ``init`` is ``out`` itself (``init_base = 0``, ``init_row =
+coefficients (the per-gate masked states), or with ``coef_group = 0`` all share one set (no per-gate masks). ``init`` is ``out`` itself (``init_base = 0``, ``init_row =
 out_row``) to add to it, or a bias row (``init_row = 0``), or zeros: starting the accumulators there
 spares the kernels a pass that copies the bias into ``out`` or clears it. (One entry point for all
 three: a second one for adding, calling this one, measured 7-14 s more compile time for the LSTM.)
