@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="jenacast-profile-")  # before numba is imported
     import torch
 
-    from jenacast.bench import training_step
+    from jenacast.bench import evaluation_step, training_step
     from jenacast.models import build
     from jenacast.rnn.ops import cpu_simd
     from jenacast.rnn.ops.gru import cpu as gru_cpu
@@ -108,12 +108,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = build(args.model, 14, backend="cpu").train(not args.eval)
     batch = torch.randn(256, 120, 14)
-    if args.eval:
-        def step():
-            with torch.no_grad():
-                model(batch)
-    else:
-        step = training_step(model, KerasRMSprop(model.parameters()), batch, torch.randn(256) * 8)
+    step = (evaluation_step(model, batch) if args.eval
+            else training_step(model, KerasRMSprop(model.parameters()), batch, torch.randn(256) * 8))
 
     print(f"compiling and warming up {args.model} ...", flush=True)
     for _ in range(3):

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from jenacast.bench import training_step  # any version's model and optimizer
+    from jenacast.bench import evaluation_step, training_step  # any version's model and optimizer
 
     packages = tempfile.mkdtemp(prefix="jenacast-versions-")
     sys.path.insert(0, packages)
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         for model_name in models:
             torch.manual_seed(0)
             model = build(model_name, 14, backend="cpu").train(not args.eval)
-            step = (_evaluation(model, x) if args.eval
+            step = (evaluation_step(model, x) if args.eval
                     else training_step(model, optim.KerasRMSprop(model.parameters()), x, y))
             print(f"warming up {model_name} of {args.revs[names.index(name)]} ...", flush=True)
             for _ in range(3):
@@ -92,17 +92,6 @@ def main(argv=None) -> int:
                  f" ({statistics.median(times[n, model_name]) / first:.3f})" for rev, n in zip(args.revs, names)]
         print(f"{model_name:14} ms min / median (ratio of medians)  " + "   ".join(cells))
     return 0
-
-
-def _evaluation(model, x):
-    """The evaluation forward of ``model`` on ``x`` (no gradient), as a step to time."""
-    import torch
-
-    def forward():
-        with torch.no_grad():
-            model(x)
-
-    return forward
 
 
 def _timed(step) -> float:

@@ -68,6 +68,16 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
     return step
 
 
+def evaluation_step(model: nn.Module, x: torch.Tensor):
+    """A function running the evaluation forward of ``model`` on ``x`` (no gradient), to time like a step."""
+
+    def step():
+        with torch.no_grad():
+            model(x)
+
+    return step
+
+
 def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 20, batch_size: int = 256,
               steps: int = 120, features: int = 14) -> dict:
     torch.manual_seed(0)

@@ -113,19 +113,19 @@ def add_rows_into(dst, flat, count, tables, one):
 
 
 @numba.njit(inline="always")
-def weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables, db,
-                 rec_bias, db_in):
+def weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables, one,
+                 db, rec_bias, db_in):
     """A backward kernel's batch of kept rows ``n < count`` into its weight gradients:
     ``dU[k, col] += sum_n hm[n, gate(col), k] * d_rec[n, col]`` (``rec_groups`` 1: every gate reads gate 0's
     ``hm``, the states without a mask or with one shared mask) and, with the projection,
     ``dW[f, col] += sum_n xm[n, gate(col), f] * d_in[n, col]`` (``xm`` one group, or one per gate),
-    ``db_in += sum_n d_in[n]``, and with ``rec_bias`` ``db += sum_n d_rec[n]``. The biases' sums wait for
+    ``db_in += sum_n d_in[n]``, and with ``rec_bias`` ``db += sum_n d_rec[n]`` (``one``: the array ``[1.0]``, see
+    :func:`add_rows_into`). The biases' sums wait for
     this batch rather than following each row's step: read right after the cell's masked vector stores
     wrote them, the rows stalled on store forwarding (5% of a GRU backward's samples)."""
     hidden, gh = dw.shape
     features = dw_in.shape[0]
     dw_flat, dw_in_flat = dw.reshape(-1), dw_in.reshape(-1)
-    one = np.ones(1, np.float32)
     accumulate(dw_flat, gh, hidden, gh, hm_flat, 0, 1, hidden if rec_groups > 1 else 0, gh, hidden, d_rec_flat, gh, count,
                tables, dw_flat, 0, gh)
     if rec_bias:

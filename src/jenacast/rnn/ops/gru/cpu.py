@@ -182,6 +182,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
         fill(db_in, np.float32(0.0))
         tables = offset_tables()
         zeros = np.zeros(max(gh, 3 * features), np.float32)  # where the products' accumulators start
+        one = np.ones(1, np.float32)  # the bias sums' coefficient
         for r in range(rows):
             copy_into(dh[r], d_hT[b0 + r])
         for step in range(t_len):
@@ -241,7 +242,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                                 has_in_mask, tables, zeros)
             if slot == dw_steps - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
                 weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_in_flat,
-                             (slot + 1) * rows, tables, db, reset_after, db_in)
+                             (slot + 1) * rows, tables, one, db, reset_after, db_in)
             accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables,
                        zeros, 0, 0)
             if reset_after:

@@ -137,6 +137,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         fill(db, np.float32(0.0))
         tables = offset_tables()
         zeros = np.zeros(max(gh, 4 * features), np.float32)  # where the products' accumulators start
+        one = np.ones(1, np.float32)  # the bias sum's coefficient
         for r in range(rows):
             copy_into(dh[r], d_hT[b0 + r])
             copy_into(dc[r], d_cT[b0 + r])
@@ -172,7 +173,7 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             # the input side's d is the recurrent side's; the LSTM's one bias is the input side's (no recurrent bias)
             if slot == dw_steps - 1 or step == t_len - 1:
                 weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_steps_flat,
-                             (slot + 1) * rows, tables, db, False, db)
+                             (slot + 1) * rows, tables, one, db, False, db)
             if input_in_kernel:
                 input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables,
                                 zeros)
