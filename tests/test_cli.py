@@ -37,7 +37,7 @@ def test_train_then_evaluate(small_csv, tmp_path, capsys):
     assert code == 0 and result["test_mae"] == pytest.approx(metrics["test_mae"], rel=1e-6)
     # --resume on a finished run trains nothing more and reports the same
     code, stdout, _ = run(capsys, "train", "lstm", "--dataset", small_csv, "--epochs", 2, "--max-batches", 3,
-                          "--out", out, "--quiet", "--device", "cpu", "--resume", "--json")
+                          "--out", out, "--quiet", "--device", "cpu", "--resume", "--json", "--no-cuda-graph")
     assert code == 0 and json.loads(stdout)["test_mae"] == pytest.approx(metrics["test_mae"])
 
 
@@ -124,6 +124,7 @@ def test_bench_json_lists_each_model_and_backend(capsys):
     assert [(r["model"], r["backend"]) for r in rows] == [("dense", "-"), ("lstm", "fwbw"), ("lstm", "torch")]
     for row in rows:
         assert row["device"] == "cpu" and row["ms_per_batch"] > 0 and row["first_batch_ms"] > 0 and row["params"] > 0
+        assert row["mode"] == "eager" and row["eager_ms"] == row["ms_per_batch"]  # CUDA graphs exist on CUDA only
     assert rows[1]["params"] == 2001  # Keras' count
     assert rows[2]["params"] == 2001 + 64  # torch.nn.LSTM keeps a second bias vector (bias_hh)
 
@@ -132,9 +133,12 @@ def test_bench_on_cpu_times_the_cpu_tier_by_default(capsys, monkeypatch):
     import jenacast.bench
 
     asked = {}
-    monkeypatch.setattr(jenacast.bench, "run_bench", lambda models, backends, device, **_: asked.update(b=backends) or [])
+    monkeypatch.setattr(jenacast.bench, "run_bench",
+                        lambda models, backends, device, **kw: asked.update(b=backends, graph=kw["cuda_graph"]) or [])
     assert run(capsys, "bench", "--device", "cpu", "--json")[0] == 0
-    assert asked["b"] == ("cpu", "fwbw", "torch")
+    assert asked == {"b": ("cpu", "fwbw", "torch"), "graph": True}
+    assert run(capsys, "bench", "--device", "cpu", "--json", "--no-cuda-graph")[0] == 0
+    assert asked["graph"] is False
 
 
 def test_bench_rejects_unknown_backends(capsys):

@@ -40,6 +40,7 @@ class ChapterOptions:
     optimizer: str = "rmsprop"
     lr: float = 1e-3
     clean_wind: bool = False
+    cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (same results)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODELS]
@@ -72,7 +73,7 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
                                  seed=seed, device=device, backend=options.backend, max_batches=max_batches,
                                  dataset=dataset.name, clean_wind=options.clean_wind)
             runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
-                                        progress=progress, say=say))
+                                        progress=progress, say=say, cuda_graph=options.cuda_graph))
         tests = [r["test_mae"] for r in runs]
         models[name] = {
             "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
@@ -100,7 +101,8 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     return results
 
 
-def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say) -> dict:
+def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say,
+                    cuda_graph: bool = True) -> dict:
     """A finished run with the same settings is reused; an interrupted one is resumed."""
     metrics_path, config_path = run_dir / rundir.METRICS, run_dir / rundir.CONFIG
     if config_path.exists():
@@ -110,4 +112,5 @@ def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Pa
         if metrics_path.exists():
             say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
             return rundir.read_json(metrics_path)
-    return fit(config, splits, dataset_info, run_dir, resume=(run_dir / rundir.LAST).exists(), progress=progress, say=say)
+    return fit(config, splits, dataset_info, run_dir, resume=(run_dir / rundir.LAST).exists(), progress=progress, say=say,
+               cuda_graph=cuda_graph)

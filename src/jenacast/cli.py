@@ -124,7 +124,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         + (f"; {dataset.note}" if dataset.note else ""))
     try:
         metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume,
-                      progress=not (args.quiet or args.json), say=say)
+                      progress=not (args.quiet or args.json), say=say, cuda_graph=args.cuda_graph)
     except KeyboardInterrupt:
         print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
               file=sys.stderr)
@@ -153,7 +153,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
 
     options = ChapterOptions(dataset=args.dataset, quick=args.quick, seeds=args.seeds, models=args.models or tuple(MODELS),
                              out=args.out, epochs=args.epochs, device=args.device, backend=args.backend,
-                             clean_wind=args.clean_wind)
+                             clean_wind=args.clean_wind, cuda_graph=args.cuda_graph)
     try:
         results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
     except KeyboardInterrupt:
@@ -187,7 +187,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     say = (lambda _m: None) if args.json else print
     say(f"jenacast bench on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
         f"(torch {torch.__version__}, {torch.get_num_threads()} threads): ms per training batch of 256 x 120 x 14")
-    results = run_bench(args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, say=say)
+    results = run_bench(args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, cuda_graph=args.cuda_graph,
+                        say=say)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
@@ -201,8 +202,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="recurrent-op implementation (default auto)")
     parser.add_argument("--clean-wind", action="store_true", help="replace the -9999 wind sentinels by 0 (the book keeps them)")
+    _add_graph_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _add_graph_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
+                        help="on a GPU, launch every training step's kernels one by one instead of replaying the step "
+                        "as one captured CUDA graph (the same training; the graph saves the launch overhead)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="from reference, fwbw, cpu, triton, torch (default: triton,fwbw,torch on cuda, cpu,fwbw,torch "
                        "on cpu)")
     bench.add_argument("--repeats", type=_positive_int, default=20, help="timed batches per case (median reported)")
+    _add_graph_option(bench)
     bench.add_argument("--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}')
     bench.set_defaults(func=_cmd_bench)
     return parser

@@ -124,7 +124,8 @@ class Split:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        order = self.window_order(shuffle, seed)
+        # the order goes to the device once: a host-to-device copy per batch would wait for the GPU each time
+        order = self.window_order(shuffle, seed).to(self._tensors(device)[0].device)
         for first in range(0, self.count, batch_size):
             yield self.gather(order[first:first + batch_size], device)
 

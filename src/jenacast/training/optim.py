@@ -23,6 +23,20 @@ class KerasRMSprop(torch.optim.Optimizer):
             raise ValueError(f"lr must be positive, got {lr!r}.")
         super().__init__(params, dict(lr=lr, rho=rho, epsilon=epsilon))
 
+    def init_state(self) -> None:
+        """Create every trainable parameter's velocity (zeros) now rather than at its first update, so that a
+        CUDA graph captured later sees the tensors it updates (``training.step``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.requires_grad:
+                    self._velocity(p)
+
+    def _velocity(self, p: torch.Tensor) -> torch.Tensor:
+        state = self.state[p]
+        if "velocity" not in state:
+            state["velocity"] = torch.zeros_like(p)
+        return state["velocity"]
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -31,12 +45,7 @@ class KerasRMSprop(torch.optim.Optimizer):
             if not params:
                 continue
             grads = [p.grad for p in params]
-            velocities = []
-            for p in params:
-                state = self.state[p]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(p)
-                velocities.append(state["velocity"])
+            velocities = [self._velocity(p) for p in params]
             rho, lr, eps = group["rho"], group["lr"], group["epsilon"]
             torch._foreach_mul_(velocities, rho)
             torch._foreach_addcmul_(velocities, grads, grads, value=1 - rho)

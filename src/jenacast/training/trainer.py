@@ -25,6 +25,9 @@ from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
 from jenacast.training.config import ConfigError, TrainConfig
 from jenacast.training.memory import keep_freed_memory
 from jenacast.training.optim import make_optimizer
+from jenacast.training.step import TrainingStep
+
+READ_EVERY = 50  # on a GPU, batches between reads of the running loss (each read waits for the queued work)
 
 
 class TrainingError(JenacastError):
@@ -54,16 +57,53 @@ def evaluate_split(model: torch.nn.Module, split: Split, *, batch_size: int = 25
                    max_batches: int | None = None) -> tuple[float, float]:
     """``(MSE, MAE)`` over the split's windows (or its first ``max_batches`` batches), in eval mode."""
     model.eval()
-    sq = ab = 0.0
+    totals = None  # float64 sums on the device, read once at the end (a read per batch would stall a GPU)
     seen = 0
     for index, (x, y) in enumerate(split.batches(batch_size, device=device)):
         if max_batches is not None and index >= max_batches:
             break
         err = (model(x) - y).double()
-        sq += err.square().sum().item()
-        ab += err.abs().sum().item()
+        sums = torch.stack([err.square().sum(), err.abs().sum()])
+        totals = sums if totals is None else totals + sums
         seen += len(y)
+    sq, ab = totals.tolist()
     return sq / seen, ab / seen
+
+
+class EpochTotals:
+    """An epoch's per-batch ``[MSE, sum |error|]`` rows on the device, summed on the host in batch order
+    as they are read (the sums equal those of a read per batch, bit for bit)."""
+
+    def __init__(self, batches: int, device: torch.device):
+        self.rows = torch.zeros(batches, 2, device=device)
+        self.sizes: list[int] = []
+        self.read = 0
+        self.sq = self.ab = 0.0
+        self.seen = 0
+
+    def add(self, index: int, stats: torch.Tensor, size: int) -> None:
+        self.rows[index] = stats
+        self.sizes.append(size)
+
+    def catch_up(self) -> tuple[int, float] | None:
+        """Read the rows added since the last read; ``(index, loss)`` of the first non-finite loss, if any."""
+        for offset, (loss, abs_sum) in enumerate(self.rows[self.read:len(self.sizes)].tolist()):
+            if not math.isfinite(loss):
+                return self.read + offset, loss
+            size = self.sizes[self.read + offset]
+            self.ab += abs_sum
+            self.sq += loss * size
+            self.seen += size
+        self.read = len(self.sizes)
+        return None
+
+    @property
+    def loss(self) -> float:
+        return self.sq / max(self.seen, 1)
+
+    @property
+    def mae(self) -> float:
+        return self.ab / max(self.seen, 1)
 
 
 def _kept(best_epoch: int, run_dir: Path) -> str:
@@ -88,8 +128,11 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, *, resume: bool = False,
-        progress: bool = True, say: Callable[[str], None] = print) -> dict:
-    """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json."""
+        progress: bool = True, say: Callable[[str], None] = print, cuda_graph: bool = True) -> dict:
+    """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json.
+
+    ``cuda_graph``: on a GPU, replay each full batch's step as one CUDA graph (see ``training.step``).
+    """
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
@@ -121,6 +164,8 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
                         std=torch.from_numpy(splits.std), dataset=dataset_info, history=history,
                         torch_rng=_rng_state(device))
 
+    step = TrainingStep(model, optimizer, device, use_graph=cuda_graph)
+    read_every = 1 if device.type == "cpu" else READ_EVERY  # on a CPU a read costs nothing
     n_batches = splits.train.num_batches(config.batch_size)
     if config.max_batches:
         n_batches = min(n_batches, config.max_batches)
@@ -129,29 +174,27 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
             break
         started = time.perf_counter()
         model.train()
-        sq = ab = 0.0
-        seen = 0
+        totals = EpochTotals(n_batches, device)
         batches = splits.train.batches(config.batch_size, shuffle=True, seed=_shuffle_seed(config.seed, epoch), device=device)
+
+        def check(totals: EpochTotals) -> None:
+            bad = totals.catch_up()
+            if bad is not None:
+                raise TrainingError(f"training {config.model} diverged: the loss became {bad[1]} at epoch {epoch}, "
+                                    f"batch {bad[0] + 1}; {_kept(best_epoch, run_dir)}; try a lower --lr.")
+
         with tqdm(total=n_batches, desc=f"{config.model} {epoch}/{config.epochs}", disable=None if progress else True, leave=False,
                   unit="batch", dynamic_ncols=True) as bar:
             for index, (x, y) in enumerate(batches):
                 if index >= n_batches:
                     break
-                prediction = model(x)
-                loss = torch.nn.functional.mse_loss(prediction, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                # one host sync per batch for both numbers (the NaN check needs the loss now)
-                loss_value, abs_sum = torch.stack([loss.detach(), (prediction.detach() - y).abs().sum()]).tolist()
-                if not math.isfinite(loss_value):
-                    raise TrainingError(f"training {config.model} diverged: the loss became {loss_value} at epoch {epoch}, "
-                                        f"batch {index + 1}; {_kept(best_epoch, run_dir)}; try a lower --lr.")
-                optimizer.step()
-                ab += abs_sum
-                sq += loss_value * len(y)
-                seen += len(y)
+                totals.add(index, step(x, y), len(y))
+                if (index + 1) % read_every == 0:
+                    check(totals)
+                    bar.set_postfix(loss=f"{totals.loss:.4f}", mae=f"{totals.mae:.4f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(loss=f"{sq / seen:.4f}", mae=f"{ab / seen:.4f}", refresh=False)
+            check(totals)
+        sq, ab, seen = totals.sq, totals.ab, totals.seen
         val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=device,
                                            max_batches=config.max_batches)
         if not math.isfinite(val_loss):
