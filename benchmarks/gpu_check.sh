@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session: the GPU tests, the kernel benchmarks and the chapter at the book's epochs, in one go.
 # Run from the repository root on a CUDA machine with torch and triton installed:
-#   bash benchmarks/gpu_check.sh [OUT_DIR]        (OUT_DIR default: gpu-check; at most 8 files land there)
+#   bash benchmarks/gpu_check.sh [OUT_DIR]        (OUT_DIR default: gpu-check; at most 10 files land there)
 # Everything ends within DEADLINE seconds (default 560); the summary table is printed last.
 set -uo pipefail
 OUT=${1:-gpu-check}
@@ -24,6 +24,14 @@ timeout 130 $PY -m jenacast.cli bench --device cuda --models lstm,lstm-dropout,s
   --backends triton,fwbw,torch --repeats 20 > "$OUT/bench.txt" 2>&1
 cat "$OUT/bench.txt"
 
+echo "== TF32 dots: accuracy and speed of the Triton kernels ($(left) s left)"
+JENACAST_TRITON_PRECISION=tf32 timeout 45 $PY -m pytest -q -p no:cacheprovider tests/rnn/test_gpu.py \
+  -k "(32 and per_gate) or chapter_layers" > "$OUT/tests-tf32.txt" 2>&1
+tail -3 "$OUT/tests-tf32.txt"
+JENACAST_TRITON_PRECISION=tf32 timeout 40 $PY -m jenacast.cli bench --device cuda --models lstm-dropout,stacked-gru,bidirectional \
+  --backends triton --repeats 20 2>&1 | sed 's/triton    /triton-tf32/' > "$OUT/bench-tf32.txt"
+cat "$OUT/bench-tf32.txt"
+
 echo "== chapter, book epochs, synthetic data ($(left) s left)"
 rm -rf "$CHAPTER"
 backend=auto
@@ -39,7 +47,8 @@ for f in results.json report.md comparison.png; do [ -f "$CHAPTER/$f" ] && cp "$
 
 echo "== summary ($(( $(date +%s) - start )) s)"
 grep -E "passed|failed|error" "$OUT/tests.txt" | tail -1
-grep -E "ms/batch" "$OUT/bench.txt"
+echo "TF32 tests: $(grep -E "passed|failed|error|skipped" "$OUT/tests-tf32.txt" | tail -1)"
+grep -E "ms/batch" "$OUT/bench.txt" "$OUT/bench-tf32.txt"
 $PY - "$CHAPTER" <<'PYEOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])

@@ -81,8 +81,7 @@ def kernels() -> None:
         mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
         op = tier_ops("triton")[cell]
         for precision in ("ieee", "tf32"):
-            module = __import__(f"jenacast.rnn.ops.{cell}.triton", fromlist=["PRECISION"])
-            module.PRECISION = precision
+            os.environ["JENACAST_TRITON_PRECISION"] = precision
             if cell == "lstm":
                 c0 = torch.zeros(B, h, device="cuda", requires_grad=True)
                 call = lambda: op(x, h0, c0, w, mask, False)  # noqa: E731
@@ -94,7 +93,7 @@ def kernels() -> None:
             grad = torch.randn_like(out[0])
             both = timed(lambda: torch.autograd.backward(call()[0], grad))
             print(f"{cell}({h}) per-gate masks, triton {precision}: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
-        module.PRECISION = "ieee"
+        os.environ["JENACAST_TRITON_PRECISION"] = "ieee"
     for name, layer in (("lstm", nn.LSTM(F, 32, batch_first=True)), ("gru", nn.GRU(F, 32, batch_first=True))):
         layer = layer.cuda()
         x = torch.randn(B, T, F, device="cuda")

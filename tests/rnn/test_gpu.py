@@ -1,5 +1,7 @@
 """The Triton tier on a real GPU at the chapter's sizes (batch 256, 120 steps); skipped without CUDA."""
 
+import os
+
 import pytest
 import torch
 
@@ -12,6 +14,10 @@ pytestmark = [
     pytest.mark.skipif(not available("triton"), reason="needs Triton"),
 ]
 B, T = 256, 120
+# float32 dots: outputs within 1e-4 of the reference, gradients 1e-3 (relative to the largest value); TF32 dots
+# (JENACAST_TRITON_PRECISION=tf32) must keep both within the issue's 1e-3
+OUT_TOL = 1e-3 if os.environ.get("JENACAST_TRITON_PRECISION") == "tf32" else 1e-4
+GRAD_TOL = 1e-3
 
 
 def grads_of(outs, tensors, seed=0):
@@ -45,8 +51,8 @@ def test_lstm_triton_matches_reference_at_chapter_sizes(h, mask, reverse):
     m = mask_of(mask, 4, h)
     ref = lstm_reference(*tensors, m, reverse)
     got = tier_ops("triton")["lstm"](*tensors, m, reverse)
-    close(ref, got, 1e-4)
-    close(grads_of(ref, tensors), grads_of(got, tensors), 1e-3)
+    close(ref, got, OUT_TOL)
+    close(grads_of(ref, tensors), grads_of(got, tensors), GRAD_TOL)
 
 
 @pytest.mark.parametrize("h", [32, 20])
@@ -64,8 +70,8 @@ def test_gru_triton_matches_reference_at_chapter_sizes(h, mask, reverse, reset_a
     m = mask_of(mask, 3, h)
     ref = gru_reference(*tensors[:3], bias, m, reverse, reset_after)
     got = tier_ops("triton")["gru"](*tensors[:3], bias, m, reverse, reset_after)
-    close(ref, got, 1e-4)
-    close(grads_of(ref, tensors), grads_of(got, tensors), 1e-3)
+    close(ref, got, OUT_TOL)
+    close(grads_of(ref, tensors), grads_of(got, tensors), GRAD_TOL)
 
 
 @pytest.mark.parametrize("make", [
@@ -83,10 +89,10 @@ def test_chapter_layers_triton_equal_fwbw_with_the_same_masks(make):
     out_a = a(x)
     torch.manual_seed(1)
     out_b = b(x)
-    close([out_a], [out_b], 1e-4)
+    close([out_a], [out_b], OUT_TOL)
     ga = torch.autograd.grad(out_a.square().sum(), list(a.parameters()))
     gb = torch.autograd.grad(out_b.square().sum(), list(b.parameters()))
-    close(ga, gb, 1e-3)
+    close(ga, gb, GRAD_TOL)
 
 
 def test_auto_picks_triton_on_cuda():

@@ -31,6 +31,15 @@ def num_warps() -> int:
     return int(os.environ.get("JENACAST_TRITON_WARPS", "4"))
 
 
+def dot_precision() -> str:
+    """The recurrent dots' ``input_precision``: ``"ieee"`` (float32, the default) unless ``JENACAST_TRITON_PRECISION``
+    says ``"tf32"`` (tensor cores on Ampere and later; about 1e-3 relative error per dot), for measuring both."""
+    value = os.environ.get("JENACAST_TRITON_PRECISION", "ieee")
+    if value not in ("ieee", "tf32"):
+        raise ValueError(f"JENACAST_TRITON_PRECISION must be ieee or tf32, got {value!r}.")
+    return value
+
+
 def block_h(units: int) -> int:
     return max(16, triton.next_power_of_2(units))
 

@@ -14,11 +14,10 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
-from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
-                                             sequence_grad, store_tile, tanh)
+from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
+                                            load_tile, num_warps, sequence_grad, store_tile, tanh)
 
 GATES = 3
-PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later
 
 
 @triton.jit
@@ -179,7 +178,7 @@ class TritonGRUKernels:
         _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                           HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
-                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION, num_warps=num_warps())
+                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
         return hs, hs[-1].clone(), gates, cand
 
     @staticmethod
@@ -192,7 +191,7 @@ class TritonGRUKernels:
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
                           num_warps=num_warps())
         d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias)
         return d_xproj, dh0, d_w, d_b

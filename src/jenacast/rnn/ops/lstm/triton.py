@@ -13,8 +13,8 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import lstm_fused, lstm_grads_from_steps
-from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, expand_mask, grid, load_tile, num_warps,
-                                             sequence_grad, store_tile, tanh)
+from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
+                                            load_tile, num_warps, sequence_grad, store_tile, tanh)
 
 GATES = 4
 
@@ -155,7 +155,6 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
     store_tile(dc0_ptr, dc, H, 1, rows, cols, B, H)
 
 
-PRECISION = "ieee"  # exact float32 dots; "tf32" is faster on Ampere and later (relative error ~1e-3)
 
 
 class TritonLSTMKernels:
@@ -172,7 +171,7 @@ class TritonLSTMKernels:
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
                            num_warps=num_warps())
         return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
 
@@ -186,7 +185,7 @@ class TritonLSTMKernels:
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_rec,
                            w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=PRECISION,
+                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
                            num_warps=num_warps())
         d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
         return d_xproj, dh0, dc0, d_w
