@@ -48,9 +48,18 @@ def graphed(fn):
     return graph.replay
 
 
+VARIANTS = {"rows": {"JENACAST_TRITON_KERNELS": "rows"},
+            "tiles-w4": {"JENACAST_TRITON_KERNELS": "tiles", "JENACAST_TRITON_WARPS": "4"},
+            "tiles-w8": {"JENACAST_TRITON_KERNELS": "tiles", "JENACAST_TRITON_WARPS": "8"}}
+
+
+def use(variant: str) -> None:
+    os.environ.update({"JENACAST_TRITON_KERNELS": "rows", "JENACAST_TRITON_WARPS": "4", **VARIANTS[variant]})
+
+
 def kernel_graphs() -> None:
-    """The recurrent op alone (forward; forward + backward), as CUDA graphs, per warps per program."""
-    for cell, h in (("lstm", 32), ("gru", 32)):
+    """The recurrent op alone (forward; forward + backward), as CUDA graphs, per kernel layout."""
+    for cell, h in (("lstm", 32), ("gru", 32), ("lstm", 16)):
         g = 4 if cell == "lstm" else 3
         x = torch.randn(B, T, g * h, device="cuda", requires_grad=True)
         h0 = torch.zeros(B, h, device="cuda", requires_grad=True)
@@ -61,15 +70,15 @@ def kernel_graphs() -> None:
         op = tier_ops("triton")[cell]
         call = (lambda: op(x, h0, c0, w, mask, False)) if cell == "lstm" else (lambda: op(x, h0, w, b, mask, False, True))
         grad = torch.randn(B, T, h, device="cuda")
-        for warps in ("2", "4", "8"):
-            os.environ["JENACAST_TRITON_WARPS"] = warps
+        for variant in VARIANTS:
+            use(variant)
             try:
                 fwd = timed(graphed(lambda: call()))
                 both = timed(graphed(lambda: torch.autograd.backward(call()[0], grad)))
-                print(f"graphed {cell}({h}) per-gate masks, {warps} warps: forward {fwd:6.0f} us, forward+backward {both:6.0f} us")
+                print(f"graphed {cell}({h}) per-gate masks, {variant}: forward {fwd:6.0f} us, forward+backward {both:6.0f} us")
             except Exception as exc:
-                print(f"graphed {cell}({h}) {warps} warps failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
-    os.environ["JENACAST_TRITON_WARPS"] = "4"
+                print(f"graphed {cell}({h}) {variant} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    use("rows")
 
 
 def kernels() -> None:
@@ -80,7 +89,8 @@ def kernels() -> None:
         w = (torch.randn(h, g * h, device="cuda") / h**0.5).requires_grad_()
         mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
         op = tier_ops("triton")[cell]
-        for precision in ("ieee", "tf32"):
+        for variant, precision in (("rows", "ieee"), ("tiles-w4", "ieee"), ("tiles-w4", "tf32")):
+            use(variant)
             os.environ["JENACAST_TRITON_PRECISION"] = precision
             if cell == "lstm":
                 c0 = torch.zeros(B, h, device="cuda", requires_grad=True)
@@ -92,8 +102,10 @@ def kernels() -> None:
             out = call()
             grad = torch.randn_like(out[0])
             both = timed(lambda: torch.autograd.backward(call()[0], grad))
-            print(f"{cell}({h}) per-gate masks, triton {precision}: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
+            print(f"{cell}({h}) per-gate masks, triton {variant} {precision}: forward {fwd:7.0f} us, "
+                  f"forward+backward {both:7.0f} us")
         os.environ["JENACAST_TRITON_PRECISION"] = "ieee"
+        use("rows")
     for name, layer in (("lstm", nn.LSTM(F, 32, batch_first=True)), ("gru", nn.GRU(F, 32, batch_first=True))):
         layer = layer.cuda()
         x = torch.randn(B, T, F, device="cuda")
@@ -102,11 +114,11 @@ def kernels() -> None:
         print(f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
 
 
-def steps(warps=("4", "8")) -> None:
+def steps() -> None:
     for name in ("lstm-dropout", "stacked-gru", "bidirectional"):
-        for backend in [f"triton-w{w}" for w in warps] + ["torch"]:
-            if backend.startswith("triton"):
-                os.environ["JENACAST_TRITON_WARPS"] = backend.split("w")[-1]
+        for backend in [*VARIANTS, "torch"]:
+            if backend != "torch":
+                use(backend)
             torch.manual_seed(0)
             model = (torch_native(name) if backend == "torch" else build(name, backend="triton")).cuda().train()
             opt = KerasRMSprop(model.parameters())
@@ -125,7 +137,7 @@ def steps(warps=("4", "8")) -> None:
                 as_graph = f"{timed(graphed(step), reps=30):7.0f} us"
             except Exception as exc:  # report and go on
                 as_graph = f"capture failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-            print(f"{name:<14} {backend:<7} step eager {eager:7.0f} us, as one CUDA graph {as_graph}")
+            print(f"{name:<14} {backend:<8} step eager {eager:7.0f} us, as one CUDA graph {as_graph}")
 
 
 if __name__ == "__main__":

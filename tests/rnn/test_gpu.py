@@ -20,6 +20,13 @@ OUT_TOL = 1e-3 if os.environ.get("JENACAST_TRITON_PRECISION") == "tf32" else 1e-
 GRAD_TOL = 1e-3
 
 
+@pytest.fixture(params=["rows", "tiles"], autouse=True)
+def layout(request, monkeypatch):
+    """Every comparison runs with both kernel layouts of the Triton tier (JENACAST_TRITON_KERNELS)."""
+    monkeypatch.setenv("JENACAST_TRITON_KERNELS", request.param)
+    return request.param
+
+
 def grads_of(outs, tensors, seed=0):
     g = torch.Generator(device="cuda").manual_seed(seed)
     upstream = [torch.randn(o.shape, device="cuda", generator=g) for o in outs]

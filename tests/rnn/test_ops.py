@@ -6,7 +6,18 @@ import torch
 from jenacast.rnn.ops import gru_reference, lstm_reference
 from jenacast.rnn.ops import TIERS, available, tier_ops
 
-FAST_TIERS = [t for t in TIERS if t != "reference" and available(t)]
+# the Triton tier in both kernel layouts (JENACAST_TRITON_KERNELS): "triton" (rows, the default) and "triton-tiles"
+FAST_TIERS = [t for t in TIERS if t != "reference" and available(t)] + (["triton-tiles"] if available("triton") else [])
+
+
+@pytest.fixture
+def tier(request, monkeypatch):
+    """The tier under test, by name; "triton-tiles" selects the Triton tier's tiles kernels."""
+    name = request.param
+    if name == "triton-tiles":
+        monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
+        return "triton"
+    return name
 MASKS = ["none", "shared", "per_gate"]
 
 
@@ -57,10 +68,10 @@ def assert_same(a, b, tol):
         torch.testing.assert_close(y, x, rtol=tol, atol=tol)
 
 
-SIZES = [(1, 1, 1), (3, 1, 5), (5, 7, 3), (4, 13, 9)]
+SIZES = [(1, 1, 1), (3, 1, 5), (5, 7, 3), (4, 13, 9), (3, 4, 20)]  # 20 units: padded to 32 lanes
 
 
-@pytest.mark.parametrize("tier", FAST_TIERS)
+@pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
 @pytest.mark.parametrize("b,t,h", SIZES)
 @pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("reverse", [False, True])
@@ -73,7 +84,7 @@ def test_lstm_tier_matches_reference(tier, b, t, h, mask, reverse):
     assert_same(ref[1], got[1], 1e-4)
 
 
-@pytest.mark.parametrize("tier", FAST_TIERS)
+@pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
 @pytest.mark.parametrize("b,t,h", SIZES)
 @pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("reverse", [False, True])
@@ -116,7 +127,7 @@ def test_cpu_vector_path_matches_reference(b, t, h, mask, reverse):
 USES = {"sequence": lambda outs: outs[0], "last_h": lambda outs: outs[1], "last_state": lambda outs: outs[-1]}  # c for an LSTM
 
 
-@pytest.mark.parametrize("tier", FAST_TIERS)
+@pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("used", sorted(USES))
 @pytest.mark.parametrize("reverse", [False, True])

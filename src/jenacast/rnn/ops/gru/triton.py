@@ -14,8 +14,9 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
+from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            load_tile, num_warps, sequence_grad, store_tile, tanh)
+                                            kernel_layout, load_tile, num_warps, sequence_grad, store_tile, tanh)
 
 GATES = 3
 
@@ -175,6 +176,10 @@ class TritonGRUKernels:
         cand = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         bias = b_rec.contiguous() if b_rec is not None else xproj
+        if kernel_layout() == "rows":
+            triton_rows.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates,
+                                       cand, reverse, reset_after)
+            return hs, hs[-1].clone(), gates, cand
         _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                           HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
@@ -189,10 +194,14 @@ class TritonGRUKernels:
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = h0.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_rec, w_rec.stride(0),
-                          w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                          HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
-                          num_warps=num_warps())
+        if kernel_layout() == "rows":
+            triton_rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec,
+                                        dh0, reset_after)
+        else:
+            _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_rec, w_rec.stride(0),
+                              w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
+                              HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
+                              PRECISION=dot_precision(), num_warps=num_warps())
         d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias)
         return d_xproj, dh0, d_w, d_b
 

@@ -13,8 +13,10 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import lstm_fused, lstm_grads_from_steps
+from jenacast.rnn.ops.lstm import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            load_tile, num_warps, sequence_grad, store_tile, tanh)
+                                            kernel_layout, load_tile, lstm_cell_grads, num_warps, sequence_grad,
+                                            store_tile, tanh)
 
 GATES = 4
 
@@ -130,13 +132,7 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
         else:
             n_c_prev = load_tile(c0_ptr, H, 1, rows, cols, B, H)
         dh += d_in
-        tanh_c = tanh(c)
-        dc += dh * o * (1.0 - tanh_c * tanh_c)
-        d_i = dc * g * i * (1.0 - i)
-        d_f = dc * c_prev * f * (1.0 - f)
-        d_g = dc * i * (1.0 - g * g)
-        d_o = dh * tanh_c * o * (1.0 - o)
-        dc = dc * f
+        d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_base = dpre_ptr + s * B * 4 * H
         store_tile(d_base + 0 * H, d_i, 4 * H, 1, rows, cols, B, H)
         store_tile(d_base + 1 * H, d_f, 4 * H, 1, rows, cols, B, H)
@@ -169,6 +165,9 @@ class TritonLSTMKernels:
         gates = xproj.new_empty(t_len, b, gh)
         cells = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
+        if kernel_layout() == "rows":
+            triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse)
+            return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
                            HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
@@ -183,10 +182,14 @@ class TritonLSTMKernels:
         d_pre = gates.new_empty(t_len, b, gh)
         dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_rec,
-                           w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                           b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
-                           num_warps=num_warps())
+        if kernel_layout() == "rows":
+            triton_rows.launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells,
+                                        d_pre, dh0, dc0)
+        else:
+            _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_rec,
+                               w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
+                               b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
+                               PRECISION=dot_precision(), num_warps=num_warps())
         d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
         return d_xproj, dh0, dc0, d_w
 

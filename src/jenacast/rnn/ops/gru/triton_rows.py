@@ -1,0 +1,160 @@
+"""GRU as persistent Triton kernels, one sequence per program: a warp owns a sequence, a thread a unit.
+
+The "rows" layout of :mod:`jenacast.rnn.ops.lstm.triton_rows` for Keras' GRU (gate order z, r, h;
+``reset_after`` as Keras' default, or the original formulation). Same arguments and results as
+:mod:`jenacast.rnn.ops.gru.triton`'s kernels.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, rows_block, tanh
+
+
+@triton.jit(do_not_specialize=["swr"])
+def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
+                  hs_ptr, gates_ptr, cand_ptr, B, T, H,
+                  HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
+                  BH: tl.constexpr):
+    # swr stays unspecialised (see triton_common.gate_columns)
+    b = tl.program_id(0)
+    j = tl.arange(0, BH)
+    on = j < H
+    w_z = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
+    w_r = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
+    # reset_after masks h before U_h (folded in); the original formulation masks h inside r * h, elementwise
+    w_h = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK and RESET_AFTER, BH)
+    if HAS_MASK and not RESET_AFTER:
+        m_h = tl.load(m_ptr + 2 * smg + b * smb + j * smh, mask=on, other=0.0)
+    if HAS_BIAS:
+        b_z = tl.load(b_ptr + 0 * H + j, mask=on, other=0.0)
+        b_r = tl.load(b_ptr + 1 * H + j, mask=on, other=0.0)
+        b_h = tl.load(b_ptr + 2 * H + j, mask=on, other=0.0)
+    h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+    row = x_ptr + b * sxb
+    t = T - 1 if REVERSE else 0
+    x_z = tl.load(row + t * sxt + (0 * H + j) * sxg, mask=on, other=0.0)
+    x_r = tl.load(row + t * sxt + (1 * H + j) * sxg, mask=on, other=0.0)
+    x_h = tl.load(row + t * sxt + (2 * H + j) * sxg, mask=on, other=0.0)
+    for s in range(T):
+        t_next = T - 2 - s if REVERSE else s + 1
+        more = j < tl.where(s + 1 < T, H, 0)
+        n_z = tl.load(row + t_next * sxt + (0 * H + j) * sxg, mask=more, other=0.0)
+        n_r = tl.load(row + t_next * sxt + (1 * H + j) * sxg, mask=more, other=0.0)
+        n_h = tl.load(row + t_next * sxt + (2 * H + j) * sxg, mask=more, other=0.0)
+        h_all = h[None, :]
+        pre_z = x_z + tl.sum(h_all * w_z, axis=1)
+        pre_r = x_r + tl.sum(h_all * w_r, axis=1)
+        if HAS_BIAS:
+            pre_z += b_z
+            pre_r += b_r
+        z = tl.sigmoid(pre_z)
+        r = tl.sigmoid(pre_r)
+        if RESET_AFTER:
+            cand = tl.sum(h_all * w_h, axis=1)
+            if HAS_BIAS:
+                cand += b_h
+            hh = tanh(x_h + r * cand)
+        else:
+            if HAS_MASK:
+                cand = r * (h * m_h)
+            else:
+                cand = r * h
+            hh = tanh(x_h + tl.sum(cand[None, :] * w_h, axis=1))
+        h = z * h + (1.0 - z) * hh
+        at = s * B + b
+        tl.store(gates_ptr + at * 3 * H + 0 * H + j, z, mask=on)
+        tl.store(gates_ptr + at * 3 * H + 1 * H + j, r, mask=on)
+        tl.store(gates_ptr + at * 3 * H + 2 * H + j, hh, mask=on)
+        tl.store(cand_ptr + at * H + j, cand, mask=on)
+        tl.store(hs_ptr + at * H + j, h, mask=on)
+        x_z, x_r, x_h = n_z, n_r, n_h
+
+
+@triton.jit(do_not_specialize=["swg"])
+def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
+                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
+                  HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BH: tl.constexpr):
+    b = tl.program_id(0)
+    j = tl.arange(0, BH)
+    on = j < H
+    # rows of each gate's matrix, masks folded in where they multiply h_{t-1} before the product
+    w_z = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
+    w_r = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
+    w_h = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK and RESET_AFTER, BH)
+    if HAS_MASK and not RESET_AFTER:
+        m_h = tl.load(m_ptr + 2 * smg + b * smb + j * smh, mask=on, other=0.0)
+    dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
+    s = T - 1
+    at = s * B + b
+    d_in = tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0)
+    z = tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0)
+    r = tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0)
+    hh = tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0)
+    cand = tl.load(cand_ptr + at * H + j, mask=on, other=0.0)
+    if T > 1:
+        h_prev = tl.load(hs_ptr + (at - B) * H + j, mask=on, other=0.0)
+    else:
+        h_prev = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+    for step in range(T):
+        s = T - 1 - step
+        more = j < tl.where(s >= 1, H, 0)
+        at = (s - 1) * B + b
+        n_d = tl.load(dhs_ptr + b * sdb + (s - 1) * sdt + j, mask=more, other=0.0)
+        n_z = tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=more, other=0.0)
+        n_r = tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=more, other=0.0)
+        n_hh = tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=more, other=0.0)
+        n_cand = tl.load(cand_ptr + at * H + j, mask=more, other=0.0)
+        if s >= 2:
+            n_h_prev = tl.load(hs_ptr + (at - B) * H + j, mask=on, other=0.0)
+        else:
+            n_h_prev = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+        dh += d_in
+        d_z = dh * (h_prev - hh) * z * (1.0 - z)
+        d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
+        dh_next = dh * z
+        x_at = (s * B + b) * 3 * H
+        if RESET_AFTER:
+            d_r = d_hh * cand * r * (1.0 - r)
+            d_cand = d_hh * r
+            d_back = tl.sum(d_cand[None, :] * w_h, axis=1)
+            tl.store(drec_ptr + x_at + 0 * H + j, d_z, mask=on)
+            tl.store(drec_ptr + x_at + 1 * H + j, d_r, mask=on)
+            tl.store(drec_ptr + x_at + 2 * H + j, d_cand, mask=on)
+        else:
+            d_cand = tl.sum(d_hh[None, :] * w_h, axis=1)  # gradient of r * h_h, h_h = h_{t-1} * mask_h
+            if HAS_MASK:
+                d_back = d_cand * r * m_h
+                d_r = d_cand * (h_prev * m_h) * r * (1.0 - r)
+            else:
+                d_back = d_cand * r
+                d_r = d_cand * h_prev * r * (1.0 - r)
+        tl.store(dx_ptr + x_at + 0 * H + j, d_z, mask=on)
+        tl.store(dx_ptr + x_at + 1 * H + j, d_r, mask=on)
+        tl.store(dx_ptr + x_at + 2 * H + j, d_hh, mask=on)
+        dh = dh_next + d_back
+        dh += tl.sum(d_z[None, :] * w_z, axis=1)
+        dh += tl.sum(d_r[None, :] * w_r, axis=1)
+        d_in, z, r, hh, cand, h_prev = n_d, n_z, n_r, n_hh, n_cand, n_h_prev
+    tl.store(dh0_ptr + b * H + j, dh, mask=on)
+
+
+def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse,
+                   reset_after):
+    b, t_len, gh = xproj.shape
+    hidden = gh // 3
+    _gru_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
+                        w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
+                        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
+                        BH=rows_block(hidden), num_warps=1)
+
+
+def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
+                    reset_after):
+    t_len, b, hidden = hs.shape
+    w_t = w_rec.t().contiguous()  # [3H, H]: see lstm/triton_rows.py
+    _gru_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_t, w_t.stride(0), w_t.stride(1), mask,
+                        smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
+                        HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=rows_block(hidden), num_warps=1)

@@ -1,0 +1,136 @@
+"""LSTM as persistent Triton kernels, one sequence per program: a warp owns a sequence, a thread a unit.
+
+The layout of :mod:`jenacast.rnn.ops.triton_common`'s "rows" kernels: program ``b`` runs sequence ``b``
+over all steps in one warp; thread ``j`` holds column ``j`` of each gate's recurrent matrix (the
+``H`` weights that produce unit ``j``, with the sequence's recurrent mask already multiplied in) and
+computes that unit's four gates, cell and output. A step's products are in-thread sums over the
+previous output, broadcast to every thread once per step. Same arguments and results as
+:mod:`jenacast.rnn.ops.lstm.triton`'s kernels (saved tensors, gradient layout).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, lstm_cell_grads, rows_block, tanh
+
+
+@triton.jit(do_not_specialize=["swr"])
+def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
+                   hs_ptr, gates_ptr, cells_ptr, B, T, H,
+                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, BH: tl.constexpr):
+    # swr stays unspecialised (see triton_common.gate_columns)
+    b = tl.program_id(0)
+    j = tl.arange(0, BH)
+    on = j < H
+    w_i = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
+    w_f = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
+    w_c = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK, BH)
+    w_o = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 3, H, HAS_MASK, BH)
+    h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+    c = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+    row = x_ptr + b * sxb
+    t = T - 1 if REVERSE else 0
+    x_i = tl.load(row + t * sxt + (0 * H + j) * sxg, mask=on, other=0.0)
+    x_f = tl.load(row + t * sxt + (1 * H + j) * sxg, mask=on, other=0.0)
+    x_c = tl.load(row + t * sxt + (2 * H + j) * sxg, mask=on, other=0.0)
+    x_o = tl.load(row + t * sxt + (3 * H + j) * sxg, mask=on, other=0.0)
+    for s in range(T):
+        # the next step's inputs load while this step computes
+        t_next = T - 2 - s if REVERSE else s + 1
+        more = j < tl.where(s + 1 < T, H, 0)
+        n_i = tl.load(row + t_next * sxt + (0 * H + j) * sxg, mask=more, other=0.0)
+        n_f = tl.load(row + t_next * sxt + (1 * H + j) * sxg, mask=more, other=0.0)
+        n_c = tl.load(row + t_next * sxt + (2 * H + j) * sxg, mask=more, other=0.0)
+        n_o = tl.load(row + t_next * sxt + (3 * H + j) * sxg, mask=more, other=0.0)
+        h_all = h[None, :]  # every thread reads the whole previous output
+        i = tl.sigmoid(x_i + tl.sum(h_all * w_i, axis=1))
+        f = tl.sigmoid(x_f + tl.sum(h_all * w_f, axis=1))
+        g = tanh(x_c + tl.sum(h_all * w_c, axis=1))
+        o = tl.sigmoid(x_o + tl.sum(h_all * w_o, axis=1))
+        c = f * c + i * g
+        h = o * tanh(c)
+        at = s * B + b
+        tl.store(gates_ptr + at * 4 * H + 0 * H + j, i, mask=on)
+        tl.store(gates_ptr + at * 4 * H + 1 * H + j, f, mask=on)
+        tl.store(gates_ptr + at * 4 * H + 2 * H + j, g, mask=on)
+        tl.store(gates_ptr + at * 4 * H + 3 * H + j, o, mask=on)
+        tl.store(cells_ptr + at * H + j, c, mask=on)
+        tl.store(hs_ptr + at * H + j, h, mask=on)
+        x_i, x_f, x_c, x_o = n_i, n_f, n_c, n_o
+
+
+@triton.jit(do_not_specialize=["swg"])
+def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
+                   gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H,
+                   HAS_MASK: tl.constexpr, BH: tl.constexpr):
+    b = tl.program_id(0)
+    j = tl.arange(0, BH)
+    on = j < H
+    # dh_{t-1}[k] = sum_g mask_g[k] sum_j d_g[j] U[k, g*H + j]: thread k holds row k of each gate's matrix
+    w_i = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
+    w_f = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
+    w_c = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK, BH)
+    w_o = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 3, H, HAS_MASK, BH)
+    dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
+    dc = tl.load(dcT_ptr + b * H + j, mask=on, other=0.0)
+    # step s's saved values are loaded during step s+1 (the loop runs backwards in time)
+    s = T - 1
+    at = s * B + b
+    d_in = tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0)
+    i = tl.load(gates_ptr + at * 4 * H + 0 * H + j, mask=on, other=0.0)
+    f = tl.load(gates_ptr + at * 4 * H + 1 * H + j, mask=on, other=0.0)
+    g = tl.load(gates_ptr + at * 4 * H + 2 * H + j, mask=on, other=0.0)
+    o = tl.load(gates_ptr + at * 4 * H + 3 * H + j, mask=on, other=0.0)
+    c = tl.load(cells_ptr + at * H + j, mask=on, other=0.0)
+    if T > 1:
+        c_prev = tl.load(cells_ptr + (at - B) * H + j, mask=on, other=0.0)
+    else:
+        c_prev = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+    for step in range(T):
+        s = T - 1 - step
+        more = j < tl.where(s >= 1, H, 0)
+        at = (s - 1) * B + b
+        n_d = tl.load(dhs_ptr + b * sdb + (s - 1) * sdt + j, mask=more, other=0.0)
+        n_i = tl.load(gates_ptr + at * 4 * H + 0 * H + j, mask=more, other=0.0)
+        n_f = tl.load(gates_ptr + at * 4 * H + 1 * H + j, mask=more, other=0.0)
+        n_g = tl.load(gates_ptr + at * 4 * H + 2 * H + j, mask=more, other=0.0)
+        n_o = tl.load(gates_ptr + at * 4 * H + 3 * H + j, mask=more, other=0.0)
+        if s >= 2:
+            n_c_prev = tl.load(cells_ptr + (at - B) * H + j, mask=on, other=0.0)
+        else:
+            n_c_prev = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+        dh += d_in
+        d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
+        d_at = (s * B + b) * 4 * H
+        tl.store(dpre_ptr + d_at + 0 * H + j, d_i, mask=on)
+        tl.store(dpre_ptr + d_at + 1 * H + j, d_f, mask=on)
+        tl.store(dpre_ptr + d_at + 2 * H + j, d_g, mask=on)
+        tl.store(dpre_ptr + d_at + 3 * H + j, d_o, mask=on)
+        dh = tl.sum(d_i[None, :] * w_i, axis=1)
+        dh += tl.sum(d_f[None, :] * w_f, axis=1)
+        dh += tl.sum(d_g[None, :] * w_c, axis=1)
+        dh += tl.sum(d_o[None, :] * w_o, axis=1)
+        d_in, i, f, g, o = n_d, n_i, n_f, n_g, n_o
+        c = c_prev
+        c_prev = n_c_prev
+    tl.store(dh0_ptr + b * H + j, dh, mask=on)
+    tl.store(dc0_ptr + b * H + j, dc, mask=on)
+
+
+def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse):
+    b, t_len, gh = xproj.shape
+    hidden = gh // 4
+    _lstm_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
+                         w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
+                         HAS_MASK=has_mask, REVERSE=reverse, BH=rows_block(hidden), num_warps=1)
+
+
+def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
+    t_len, b, gh = gates.shape
+    hidden = gh // 4
+    w_t = w_rec.t().contiguous()  # [4H, H]: each unit's row of every gate matrix, contiguous across the units
+    _lstm_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_t, w_t.stride(0), w_t.stride(1),
+                         mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden,
+                         HAS_MASK=has_mask, BH=rows_block(hidden), num_warps=1)
