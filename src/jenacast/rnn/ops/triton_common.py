@@ -94,6 +94,14 @@ def tanh(x):
 
 
 @triton.jit
+def step_input(row, s, gate, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
+    """One sequence's input projection for gate ``gate`` at step ``s`` (processing order; zeros past the end)."""
+    j = tl.arange(0, BH)
+    at = row + (T - 1 - s if REVERSE else s) * sxt
+    return tl.load(at + (gate * H + j) * sxg, mask=j < tl.where(s < T, H, 0), other=0.0)
+
+
+@triton.jit
 def lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev):
     """One step of the LSTM backward through its cell: ``(d_i, d_f, d_g, d_o, dc_{t-1})`` from the gradients of
     ``h_t`` (``dh``) and ``c_t`` (``dc``, the part from later steps) and the saved gates and cells."""

@@ -10,7 +10,29 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, rows_block, tanh
+from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, rows_block, step_input, tanh
+
+
+@triton.jit
+def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
+    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 1, sxt, sxg, T, H, REVERSE, BH),
+            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, BH))
+
+
+@triton.jit
+def _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
+    """What the backward reads for step ``s``: the sequence gradient, z, r, the candidate's tanh, the candidate
+    term and the previous output (``h0`` at step 0; zeros for ``s < 0``)."""
+    j = tl.arange(0, BH)
+    on = j < tl.where(s >= 0, H, 0)
+    at = s * B + b
+    return (tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0),
+            tl.load(cand_ptr + at * H + j, mask=on, other=0.0),
+            tl.load(hs_ptr + (at - B) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
+            + tl.load(h0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
 
 
 @triton.jit(do_not_specialize=["swr"])
@@ -34,16 +56,11 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
         b_h = tl.load(b_ptr + 2 * H + j, mask=on, other=0.0)
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
     row = x_ptr + b * sxb
-    t = T - 1 if REVERSE else 0
-    x_z = tl.load(row + t * sxt + (0 * H + j) * sxg, mask=on, other=0.0)
-    x_r = tl.load(row + t * sxt + (1 * H + j) * sxg, mask=on, other=0.0)
-    x_h = tl.load(row + t * sxt + (2 * H + j) * sxg, mask=on, other=0.0)
+    # the inputs load two steps ahead of their use (see lstm/triton_rows.py)
+    x_z, x_r, x_h = _inputs(row, 0, sxt, sxg, T, H, REVERSE, BH)
+    y_z, y_r, y_h = _inputs(row, 1, sxt, sxg, T, H, REVERSE, BH)
     for s in range(T):
-        t_next = T - 2 - s if REVERSE else s + 1
-        more = j < tl.where(s + 1 < T, H, 0)
-        n_z = tl.load(row + t_next * sxt + (0 * H + j) * sxg, mask=more, other=0.0)
-        n_r = tl.load(row + t_next * sxt + (1 * H + j) * sxg, mask=more, other=0.0)
-        n_h = tl.load(row + t_next * sxt + (2 * H + j) * sxg, mask=more, other=0.0)
+        n_z, n_r, n_h = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, BH)
         h_all = h[None, :]
         pre_z = x_z + tl.sum(h_all * w_z, axis=1)
         pre_r = x_r + tl.sum(h_all * w_r, axis=1)
@@ -70,7 +87,8 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
         tl.store(gates_ptr + at * 3 * H + 2 * H + j, hh, mask=on)
         tl.store(cand_ptr + at * H + j, cand, mask=on)
         tl.store(hs_ptr + at * H + j, h, mask=on)
-        x_z, x_r, x_h = n_z, n_r, n_h
+        x_z, x_r, x_h = y_z, y_r, y_h
+        y_z, y_r, y_h = n_z, n_r, n_h
 
 
 @triton.jit(do_not_specialize=["swg"])
@@ -87,30 +105,14 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
     if HAS_MASK and not RESET_AFTER:
         m_h = tl.load(m_ptr + 2 * smg + b * smb + j * smh, mask=on, other=0.0)
     dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
-    s = T - 1
-    at = s * B + b
-    d_in = tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0)
-    z = tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0)
-    r = tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0)
-    hh = tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0)
-    cand = tl.load(cand_ptr + at * H + j, mask=on, other=0.0)
-    if T > 1:
-        h_prev = tl.load(hs_ptr + (at - B) * H + j, mask=on, other=0.0)
-    else:
-        h_prev = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+    # the loop runs backwards in time; a step's saved values load two steps ahead of their use
+    d_in, z, r, hh, cand, h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 1, B, H, BH)
+    y_d, y_z, y_r, y_hh, y_cand, y_h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 2, B, H,
+                                                   BH)
     for step in range(T):
         s = T - 1 - step
-        more = j < tl.where(s >= 1, H, 0)
-        at = (s - 1) * B + b
-        n_d = tl.load(dhs_ptr + b * sdb + (s - 1) * sdt + j, mask=more, other=0.0)
-        n_z = tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=more, other=0.0)
-        n_r = tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=more, other=0.0)
-        n_hh = tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=more, other=0.0)
-        n_cand = tl.load(cand_ptr + at * H + j, mask=more, other=0.0)
-        if s >= 2:
-            n_h_prev = tl.load(hs_ptr + (at - B) * H + j, mask=on, other=0.0)
-        else:
-            n_h_prev = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+        n_d, n_z, n_r, n_hh, n_cand, n_h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s - 2, B,
+                                                       H, BH)
         dh += d_in
         d_z = dh * (h_prev - hh) * z * (1.0 - z)
         d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
@@ -137,7 +139,8 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
         dh = dh_next + d_back
         dh += tl.sum(d_z[None, :] * w_z, axis=1)
         dh += tl.sum(d_r[None, :] * w_r, axis=1)
-        d_in, z, r, hh, cand, h_prev = n_d, n_z, n_r, n_hh, n_cand, n_h_prev
+        d_in, z, r, hh, cand, h_prev = y_d, y_z, y_r, y_hh, y_cand, y_h_prev
+        y_d, y_z, y_r, y_hh, y_cand, y_h_prev = n_d, n_z, n_r, n_hh, n_cand, n_h_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
 
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, lstm_cell_grads, rows_block, tanh
+from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, lstm_cell_grads, rows_block, step_input, tanh
+
+
+@triton.jit
+def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
+    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 1, sxt, sxg, T, H, REVERSE, BH),
+            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 3, sxt, sxg, T, H, REVERSE, BH))
 
 
 @triton.jit(do_not_specialize=["swr"])
@@ -31,19 +37,11 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
     c = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
     row = x_ptr + b * sxb
-    t = T - 1 if REVERSE else 0
-    x_i = tl.load(row + t * sxt + (0 * H + j) * sxg, mask=on, other=0.0)
-    x_f = tl.load(row + t * sxt + (1 * H + j) * sxg, mask=on, other=0.0)
-    x_c = tl.load(row + t * sxt + (2 * H + j) * sxg, mask=on, other=0.0)
-    x_o = tl.load(row + t * sxt + (3 * H + j) * sxg, mask=on, other=0.0)
+    # the inputs load two steps ahead of their use (one step is about as long as an L2 hit)
+    x_i, x_f, x_c, x_o = _inputs(row, 0, sxt, sxg, T, H, REVERSE, BH)
+    y_i, y_f, y_c, y_o = _inputs(row, 1, sxt, sxg, T, H, REVERSE, BH)
     for s in range(T):
-        # the next step's inputs load while this step computes
-        t_next = T - 2 - s if REVERSE else s + 1
-        more = j < tl.where(s + 1 < T, H, 0)
-        n_i = tl.load(row + t_next * sxt + (0 * H + j) * sxg, mask=more, other=0.0)
-        n_f = tl.load(row + t_next * sxt + (1 * H + j) * sxg, mask=more, other=0.0)
-        n_c = tl.load(row + t_next * sxt + (2 * H + j) * sxg, mask=more, other=0.0)
-        n_o = tl.load(row + t_next * sxt + (3 * H + j) * sxg, mask=more, other=0.0)
+        n_i, n_f, n_c, n_o = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, BH)
         h_all = h[None, :]  # every thread reads the whole previous output
         i = tl.sigmoid(x_i + tl.sum(h_all * w_i, axis=1))
         f = tl.sigmoid(x_f + tl.sum(h_all * w_f, axis=1))
@@ -58,7 +56,22 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
         tl.store(gates_ptr + at * 4 * H + 3 * H + j, o, mask=on)
         tl.store(cells_ptr + at * H + j, c, mask=on)
         tl.store(hs_ptr + at * H + j, h, mask=on)
-        x_i, x_f, x_c, x_o = n_i, n_f, n_c, n_o
+        x_i, x_f, x_c, x_o = y_i, y_f, y_c, y_o
+        y_i, y_f, y_c, y_o = n_i, n_f, n_c, n_o
+
+
+@triton.jit
+def _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
+    """What the backward reads for step ``s``: the sequence gradient, the four gates and the previous cell
+    (``c0`` at step 0; zeros for ``s < 0``)."""
+    j = tl.arange(0, BH)
+    on = j < tl.where(s >= 0, H, 0)
+    at = (s * B + b) * 4 * H
+    return (tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
+            tl.load(cells_ptr + ((s - 1) * B + b) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
+            + tl.load(c0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
 
 
 @triton.jit(do_not_specialize=["swg"])
@@ -75,32 +88,13 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
     w_o = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 3, H, HAS_MASK, BH)
     dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
     dc = tl.load(dcT_ptr + b * H + j, mask=on, other=0.0)
-    # step s's saved values are loaded during step s+1 (the loop runs backwards in time)
-    s = T - 1
-    at = s * B + b
-    d_in = tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0)
-    i = tl.load(gates_ptr + at * 4 * H + 0 * H + j, mask=on, other=0.0)
-    f = tl.load(gates_ptr + at * 4 * H + 1 * H + j, mask=on, other=0.0)
-    g = tl.load(gates_ptr + at * 4 * H + 2 * H + j, mask=on, other=0.0)
-    o = tl.load(gates_ptr + at * 4 * H + 3 * H + j, mask=on, other=0.0)
-    c = tl.load(cells_ptr + at * H + j, mask=on, other=0.0)
-    if T > 1:
-        c_prev = tl.load(cells_ptr + (at - B) * H + j, mask=on, other=0.0)
-    else:
-        c_prev = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+    # the loop runs backwards in time; a step's saved values load two steps ahead of their use
+    c = tl.load(cells_ptr + ((T - 1) * B + b) * H + j, mask=on, other=0.0)
+    d_in, i, f, g, o, c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, T - 1, B, H, BH)
+    y_d, y_i, y_f, y_g, y_o, y_c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, T - 2, B, H, BH)
     for step in range(T):
         s = T - 1 - step
-        more = j < tl.where(s >= 1, H, 0)
-        at = (s - 1) * B + b
-        n_d = tl.load(dhs_ptr + b * sdb + (s - 1) * sdt + j, mask=more, other=0.0)
-        n_i = tl.load(gates_ptr + at * 4 * H + 0 * H + j, mask=more, other=0.0)
-        n_f = tl.load(gates_ptr + at * 4 * H + 1 * H + j, mask=more, other=0.0)
-        n_g = tl.load(gates_ptr + at * 4 * H + 2 * H + j, mask=more, other=0.0)
-        n_o = tl.load(gates_ptr + at * 4 * H + 3 * H + j, mask=more, other=0.0)
-        if s >= 2:
-            n_c_prev = tl.load(cells_ptr + (at - B) * H + j, mask=on, other=0.0)
-        else:
-            n_c_prev = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+        n_d, n_i, n_f, n_g, n_o, n_c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, s - 2, B, H, BH)
         dh += d_in
         d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_at = (s * B + b) * 4 * H
@@ -112,9 +106,9 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
         dh += tl.sum(d_f[None, :] * w_f, axis=1)
         dh += tl.sum(d_g[None, :] * w_c, axis=1)
         dh += tl.sum(d_o[None, :] * w_o, axis=1)
-        d_in, i, f, g, o = n_d, n_i, n_f, n_g, n_o
         c = c_prev
-        c_prev = n_c_prev
+        d_in, i, f, g, o, c_prev = y_d, y_i, y_f, y_g, y_o, y_c_prev
+        y_d, y_i, y_f, y_g, y_o, y_c_prev = n_d, n_i, n_f, n_g, n_o, n_c_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
