@@ -128,6 +128,24 @@ USES = {"sequence": lambda outs: outs[0], "last_h": lambda outs: outs[1], "last_
 
 
 @pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
+@pytest.mark.parametrize("mask", ["none", "per_gate"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_evaluation_forward_matches_reference(tier, mask, reverse, reset_after):
+    """Without autograd the fused kernels skip what only a backward reads; the outputs stay the reference's."""
+    device = device_for(tier)
+    with torch.no_grad():
+        tensors, m = on(device, *lstm_inputs(4, 6, 20, torch.float32, mask))
+        ref, got = lstm_reference(*tensors, m, reverse), tier_ops(tier)["lstm"](*tensors, m, reverse)
+        assert_same(ref, got, 1e-5)
+        tensors, m = on(device, *gru_inputs(4, 6, 20, torch.float32, mask, with_bias=reset_after))
+        bias = tensors[3] if reset_after else None
+        ref = gru_reference(*tensors[:3], bias, m, reverse, reset_after)
+        got = tier_ops(tier)["gru"](*tensors[:3], bias, m, reverse, reset_after)
+        assert_same(ref, got, 1e-5)
+
+
+@pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("used", sorted(USES))
 @pytest.mark.parametrize("reverse", [False, True])
@@ -178,3 +196,19 @@ def test_weight_grad_per_step_equals_one_gemm(mask, gates):
     expected = torch.cat([sum((h_prev[t] * (1 if mk is None else mk)).t() @ d_pre[t, :, k * 6:(k + 1) * 6] for t in range(7))
                           for k, mk in enumerate(masks)], dim=1)
     torch.testing.assert_close(one, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not available("triton"), reason="needs Triton")
+def test_triton_kernel_layout_and_precision_settings(monkeypatch):
+    from jenacast.rnn.ops.triton_common import dot_precision, kernel_layout
+
+    monkeypatch.delenv("JENACAST_TRITON_KERNELS", raising=False)
+    assert [kernel_layout(h) for h in (1, 16, 32, 33, 128)] == ["rows", "rows", "rows", "tiles", "tiles"]
+    monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
+    assert kernel_layout(16) == "tiles"
+    monkeypatch.setenv("JENACAST_TRITON_KERNELS", "row")
+    with pytest.raises(ValueError, match="JENACAST_TRITON_KERNELS must be rows or tiles, got 'row'"):
+        kernel_layout(16)
+    monkeypatch.setenv("JENACAST_TRITON_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="must be ieee or tf32"):
+        dot_precision()

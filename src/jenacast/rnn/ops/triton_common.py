@@ -4,7 +4,7 @@ The kernels are persistent: a program keeps the recurrent matrices in registers 
 time steps, so a layer's whole recurrence is one launch. The input projection (before) and the
 weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRITON_KERNELS``):
 
-* ``rows`` (the default): one sequence per program and one warp, a unit per thread, each thread
+* ``rows`` (the default up to 32 units): one sequence per program and one warp, a unit per thread, each thread
   holding its unit's column of every gate's matrix with the sequence's mask multiplied in; a
   step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
   ``gru/triton_rows.py``). Compiled for sm_90, a time step of the LSTM(32) forward is about 270
@@ -50,9 +50,13 @@ def dot_precision() -> str:
     return value
 
 
-def kernel_layout() -> str:
-    """``"rows"`` (default) or ``"tiles"``, from ``JENACAST_TRITON_KERNELS`` (see the module's docstring)."""
-    value = os.environ.get("JENACAST_TRITON_KERNELS", "rows")
+ROWS_MAX_UNITS = 32  # a thread holds G x units weights; at 64 units the LSTM's 512 would spill
+
+
+def kernel_layout(units: int) -> str:
+    """``"rows"`` or ``"tiles"`` (see the module's docstring): ``JENACAST_TRITON_KERNELS`` when set, else rows up
+    to ``ROWS_MAX_UNITS`` units (every layer of the chapter) and tiles above."""
+    value = os.environ.get("JENACAST_TRITON_KERNELS") or ("rows" if units <= ROWS_MAX_UNITS else "tiles")
     if value not in ("rows", "tiles"):
         raise ValueError(f"JENACAST_TRITON_KERNELS must be rows or tiles, got {value!r}.")
     return value

@@ -164,10 +164,10 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
 
 
 class TritonGRUKernels:
-    """The two recurrences for ``fused.gru_fused`` (the forward writes the gates with or without ``save``)."""
+    """The two recurrences for ``fused.gru_fused`` (the tiles forward writes the gates with or without ``save``)."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):  # noqa: ARG004
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
@@ -176,9 +176,9 @@ class TritonGRUKernels:
         cand = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         bias = b_rec.contiguous() if b_rec is not None else xproj
-        if kernel_layout() == "rows":
+        if kernel_layout(hidden) == "rows":
             triton_rows.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates,
-                                       cand, reverse, reset_after)
+                                       cand, reverse, reset_after, save)
             return hs, hs[-1].clone(), gates, cand
         _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                           w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
@@ -194,7 +194,7 @@ class TritonGRUKernels:
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = h0.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        if kernel_layout() == "rows":
+        if kernel_layout(hidden) == "rows":
             triton_rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec,
                                         dh0, reset_after)
         else:

@@ -39,8 +39,8 @@ def _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, B
 def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
                   hs_ptr, gates_ptr, cand_ptr, B, T, H,
                   HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
-                  BH: tl.constexpr):
-    # swr stays unspecialised (see triton_common.gate_columns)
+                  SAVE: tl.constexpr, BH: tl.constexpr):
+    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
@@ -82,10 +82,11 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
             hh = tanh(x_h + tl.sum(cand[None, :] * w_h, axis=1))
         h = z * h + (1.0 - z) * hh
         at = s * B + b
-        tl.store(gates_ptr + at * 3 * H + 0 * H + j, z, mask=on)
-        tl.store(gates_ptr + at * 3 * H + 1 * H + j, r, mask=on)
-        tl.store(gates_ptr + at * 3 * H + 2 * H + j, hh, mask=on)
-        tl.store(cand_ptr + at * H + j, cand, mask=on)
+        if SAVE:
+            tl.store(gates_ptr + at * 3 * H + 0 * H + j, z, mask=on)
+            tl.store(gates_ptr + at * 3 * H + 1 * H + j, r, mask=on)
+            tl.store(gates_ptr + at * 3 * H + 2 * H + j, hh, mask=on)
+            tl.store(cand_ptr + at * H + j, cand, mask=on)
         tl.store(hs_ptr + at * H + j, h, mask=on)
         x_z, x_r, x_h = y_z, y_r, y_h
         y_z, y_r, y_h = n_z, n_r, n_h
@@ -145,12 +146,12 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
 
 
 def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse,
-                   reset_after):
+                   reset_after, save):
     b, t_len, gh = xproj.shape
     hidden = gh // 3
     _gru_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                         w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
-                        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
+                        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
                         BH=rows_block(hidden), num_warps=1)
 
 

@@ -154,10 +154,10 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
 
 
 class TritonLSTMKernels:
-    """The two recurrences for ``fused.lstm_fused`` (the forward writes the gates with or without ``save``)."""
+    """The two recurrences for ``fused.lstm_fused`` (the tiles forward writes the gates with or without ``save``)."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):  # noqa: ARG004
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
@@ -165,8 +165,8 @@ class TritonLSTMKernels:
         gates = xproj.new_empty(t_len, b, gh)
         cells = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
-        if kernel_layout() == "rows":
-            triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse)
+        if kernel_layout(hidden) == "rows":
+            triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse, save)
             return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
@@ -182,7 +182,7 @@ class TritonLSTMKernels:
         d_pre = gates.new_empty(t_len, b, gh)
         dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
-        if kernel_layout() == "rows":
+        if kernel_layout(hidden) == "rows":
             triton_rows.launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells,
                                         d_pre, dh0, dc0)
         else:

@@ -25,8 +25,8 @@ def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
 @triton.jit(do_not_specialize=["swr"])
 def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
                    hs_ptr, gates_ptr, cells_ptr, B, T, H,
-                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, BH: tl.constexpr):
-    # swr stays unspecialised (see triton_common.gate_columns)
+                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, BH: tl.constexpr):
+    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
@@ -50,14 +50,17 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
         c = f * c + i * g
         h = o * tanh(c)
         at = s * B + b
-        tl.store(gates_ptr + at * 4 * H + 0 * H + j, i, mask=on)
-        tl.store(gates_ptr + at * 4 * H + 1 * H + j, f, mask=on)
-        tl.store(gates_ptr + at * 4 * H + 2 * H + j, g, mask=on)
-        tl.store(gates_ptr + at * 4 * H + 3 * H + j, o, mask=on)
-        tl.store(cells_ptr + at * H + j, c, mask=on)
+        if SAVE:
+            tl.store(gates_ptr + at * 4 * H + 0 * H + j, i, mask=on)
+            tl.store(gates_ptr + at * 4 * H + 1 * H + j, f, mask=on)
+            tl.store(gates_ptr + at * 4 * H + 2 * H + j, g, mask=on)
+            tl.store(gates_ptr + at * 4 * H + 3 * H + j, o, mask=on)
+            tl.store(cells_ptr + at * H + j, c, mask=on)
         tl.store(hs_ptr + at * H + j, h, mask=on)
         x_i, x_f, x_c, x_o = y_i, y_f, y_c, y_o
         y_i, y_f, y_c, y_o = n_i, n_f, n_c, n_o
+    if not SAVE:  # the last cell is returned either way
+        tl.store(cells_ptr + ((T - 1) * B + b) * H + j, c, mask=on)
 
 
 @triton.jit
@@ -113,12 +116,12 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
 
-def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse):
+def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse, save):
     b, t_len, gh = xproj.shape
     hidden = gh // 4
     _lstm_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                          w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                         HAS_MASK=has_mask, REVERSE=reverse, BH=rows_block(hidden), num_warps=1)
+                         HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, BH=rows_block(hidden), num_warps=1)
 
 
 def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
