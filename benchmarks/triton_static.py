@@ -116,8 +116,9 @@ def analyse(name: str, kernel, ir_dir: Path | None = None) -> dict:
 
 
 def compile_layers(ir_dir: Path | None = None) -> list[dict]:
-    """Run the Triton tier's LSTM(32), LSTM(16) and GRU(32) forward and backward with every launch compiled
-    for sm_90 instead (the layout and precision from the environment); one :func:`analyse` per kernel."""
+    """Run the Triton tier's LSTM(32), LSTM(16) and GRU(32) forward, backward and evaluation forward, every
+    launch compiled for sm_90 instead (the layout and precision from the environment); one :func:`analyse`
+    per kernel."""
     JITFunction.run = compile_instead_of_run
     import jenacast.rnn.ops.triton_common as common
     from jenacast.rnn.ops.gru import triton as gru
@@ -136,6 +137,10 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
         torch.autograd.backward(out[0], torch.zeros_like(out[0]))
         for name, kernel in compiled:
             reports.append(analyse(f"{label}-{'fwd' if 'fwd' in name else 'bwd'}", kernel, ir_dir))
+        compiled.clear()
+        with torch.no_grad():  # the evaluation forward (nothing saved for a backward)
+            call()
+        reports += [analyse(f"{label}-eval", kernel, ir_dir) for _, kernel in compiled]
     return reports
 
 
