@@ -4,8 +4,9 @@ A training batch is the whole step: forward, MSE loss, backward and the RMSprop 
 batch of 256 windows x 120 steps x 14 features already on the device. Each backend is timed in
 the same run; ``first_batch_ms`` is the first call's time (kernel compilation, caches). On CUDA
 the step is timed as training runs it, replayed as one CUDA graph (``training.step``), with the
-eager step's time beside it (``eager_ms``). The ``torch`` backend is torch.nn's own LSTM/GRU (cuDNN on a GPU), which cannot do recurrent dropout:
-it times the same architecture without it, as the baseline to beat.
+eager step's time beside it (``eager_ms``). The ``torch`` backend is torch.nn's own LSTM/GRU
+(cuDNN on a GPU), which cannot do recurrent dropout: it times the same architecture without it,
+as the baseline to beat.
 """
 
 from __future__ import annotations
