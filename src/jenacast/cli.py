@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -185,8 +186,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if missing:
         raise JenacastError(f"backend {missing[0]} is not installed here: {install_hint(missing[0])}.")
     say = (lambda _m: None) if args.json else print
-    say(f"jenacast bench on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
-        f"(torch {torch.__version__}, {torch.get_num_threads()} threads): ms per training batch of 256 x 120 x 14")
+    if device.type == "cuda":
+        setting = "steps as CUDA graphs" if args.cuda_graph else "eager steps"
+        if "triton" in backends:
+            import triton
+
+            kernels = os.environ.get("JENACAST_TRITON_KERNELS") or "rows up to 32 units"
+            setting = f"Triton {triton.__version__}, {kernels} kernels, {setting}"
+        say(f"jenacast bench on {torch.cuda.get_device_name(device)} (torch {torch.__version__}, {setting}): "
+            "ms per training batch of 256 x 120 x 14")
+    else:
+        say(f"jenacast bench on cpu (torch {torch.__version__}, {torch.get_num_threads()} threads): "
+            "ms per training batch of 256 x 120 x 14")
     results = run_bench(args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, cuda_graph=args.cuda_graph,
                         say=say)
     if args.json:
