@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session: the GPU tests, the benchmarks and the chapter at the book's epochs, in one go.
 # Run from the repository root on a CUDA machine with torch and triton installed:
-#   bash benchmarks/gpu_check.sh [OUT_DIR]        (OUT_DIR default: gpu-check; at most 8 files land there)
+#   bash benchmarks/gpu_check.sh [OUT_DIR]        (OUT_DIR default: gpu-check; 8 files at most land there)
 # Everything ends within DEADLINE seconds (default 560); the summary table is printed last.
 # Order: what decides the chapter's settings first (tests), the numbers the issue asks for (bench, the
 # chapter), then comparisons that only inform the next change (the tiles kernels, TF32 dots).
@@ -55,6 +55,12 @@ if [ "$(left)" -gt 45 ]; then
   echo "== TF32 dots' accuracy, tiles kernels ($(left) s left)"
   JENACAST_TRITON_KERNELS=tiles JENACAST_TRITON_PRECISION=tf32 timeout $(( $(left) - 10 )) $PY -m pytest -q -p no:cacheprovider \
     tests/rnn/test_gpu.py -k "tiles and ((32 and per_gate) or chapter_layers)" 2>&1 | tail -3 | tee -a "$OUT/tests.txt"
+fi
+
+if [ "$(left)" -gt 60 ]; then
+  echo "== profile: each layout's op alone and the steps, as CUDA graphs ($(left) s left)"
+  timeout $(( $(left) - 10 )) $PY benchmarks/gpu_profile.py --quick > "$OUT/profile.txt" 2>&1
+  cat "$OUT/profile.txt"
 fi
 
 echo "== summary ($(( $(date +%s) - start )) s)"
