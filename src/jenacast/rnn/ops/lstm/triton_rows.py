@@ -4,7 +4,9 @@ The layout of :mod:`jenacast.rnn.ops.triton_common`'s "rows" kernels: program ``
 over all steps in one warp; thread ``j`` holds column ``j`` of each gate's recurrent matrix (the
 ``H`` weights that produce unit ``j``, with the sequence's recurrent mask already multiplied in) and
 computes that unit's four gates, cell and output. A step's products are in-thread sums over the
-previous output, broadcast to every thread once per step. Same arguments and results as
+previous output, broadcast to every thread once per step. The backward mirrors it: thread ``k``
+holds row ``k`` of each gate matrix and sums the gradient reaching ``h_{t-1}[k]`` over the four
+gates' gradients, broadcast once per step each. Same arguments and results as
 :mod:`jenacast.rnn.ops.lstm.triton`'s kernels (saved tensors, gradient layout).
 """
 
