@@ -40,7 +40,7 @@ class ChapterOptions:
     optimizer: str = "rmsprop"
     lr: float = 1e-3
     clean_wind: bool = False
-    cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (same results)
+    cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODELS]

@@ -62,12 +62,8 @@ def kernel_layout(units: int) -> str:
     return value
 
 
-def rows_block(units: int) -> int:
-    """The rows kernels' tile width: the units padded to a power of two, at least 16."""
-    return max(16, triton.next_power_of_2(units))
-
-
 def block_h(units: int) -> int:
+    """Both layouts' tile width over the units: padded to a power of two, at least 16."""
     return max(16, triton.next_power_of_2(units))
 
 

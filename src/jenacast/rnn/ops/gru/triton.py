@@ -179,11 +179,11 @@ class TritonGRUKernels:
         if kernel_layout(hidden) == "rows":
             triton_rows.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates,
                                        cand, reverse, reset_after, save)
-            return hs, hs[-1].clone(), gates, cand
-        _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
-                          w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
-                          HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
-                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
+        else:
+            _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
+                              w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
+                              HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
+                              BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
         return hs, hs[-1].clone(), gates, cand
 
     @staticmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, rows_block, step_input, tanh
+from jenacast.rnn.ops.triton_common import block_h, gate_columns, gate_rows, step_input, tanh
 
 
 @triton.jit
@@ -152,7 +152,7 @@ def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_ma
     _gru_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
                         w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
                         HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
-                        BH=rows_block(hidden), num_warps=1)
+                        BH=block_h(hidden), num_warps=1)
 
 
 def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
@@ -161,4 +161,4 @@ def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gate
     w_t = w_rec.t().contiguous()  # [3H, H]: see lstm/triton_rows.py
     _gru_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_t, w_t.stride(0), w_t.stride(1), mask,
                         smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                        HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=rows_block(hidden), num_warps=1)
+                        HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=block_h(hidden), num_warps=1)

@@ -151,8 +151,6 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
     store_tile(dc0_ptr, dc, H, 1, rows, cols, B, H)
 
 
-
-
 class TritonLSTMKernels:
     """The two recurrences for ``fused.lstm_fused`` (the tiles forward writes the gates with or without ``save``)."""
 
@@ -167,11 +165,11 @@ class TritonLSTMKernels:
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         if kernel_layout(hidden) == "rows":
             triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse, save)
-            return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
-        _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
-                           w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(),
-                           num_warps=num_warps())
+        else:
+            _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
+                               w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
+                               HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden),
+                               PRECISION=dot_precision(), num_warps=num_warps())
         return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
 
     @staticmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import gate_columns, gate_rows, lstm_cell_grads, rows_block, step_input, tanh
+from jenacast.rnn.ops.triton_common import block_h, gate_columns, gate_rows, lstm_cell_grads, step_input, tanh
 
 
 @triton.jit
@@ -123,7 +123,7 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
     hidden = gh // 4
     _lstm_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                          w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                         HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, BH=rows_block(hidden), num_warps=1)
+                         HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, BH=block_h(hidden), num_warps=1)
 
 
 def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
@@ -132,4 +132,4 @@ def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask
     w_t = w_rec.t().contiguous()  # [4H, H]: each unit's row of every gate matrix, contiguous across the units
     _lstm_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_t, w_t.stride(0), w_t.stride(1),
                          mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden,
-                         HAS_MASK=has_mask, BH=rows_block(hidden), num_warps=1)
+                         HAS_MASK=has_mask, BH=block_h(hidden), num_warps=1)
