@@ -71,11 +71,15 @@ def grid(batch: int) -> tuple[int]:
     return (triton.cdiv(batch, BLOCK_B),)
 
 
-def sequence_grad(d_hseq: torch.Tensor | None, hs: torch.Tensor) -> torch.Tensor:
-    """The kernels read ``d_hseq`` ``[B, T, H]`` with unit stride in H: zeros when autograd left it out."""
+def sequence_grad_args(d_hseq: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int, bool]:
+    """``(tensor, stride_b, stride_t, present)`` for a backward kernel's sequence gradient ``d_hseq`` ``[B, T, H]``
+    (unit stride in H). When autograd left it out (the sequence output unused, as in a stack's top layer)
+    the kernel reads nothing (``HAS_DSEQ`` false) and ``like`` stands in for the pointer."""
     if d_hseq is None:
-        return hs.new_zeros(hs.shape[1], hs.shape[0], hs.shape[2])
-    return d_hseq if d_hseq.stride(-1) == 1 else d_hseq.contiguous()
+        return like, 0, 0, False
+    if d_hseq.stride(-1) != 1:
+        d_hseq = d_hseq.contiguous()
+    return d_hseq, d_hseq.stride(0), d_hseq.stride(1), True
 
 
 def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> tuple[torch.Tensor, int, int, int, bool]:
@@ -99,6 +103,13 @@ def step_input(row, s, gate, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.const
     j = tl.arange(0, BH)
     at = row + (T - 1 - s if REVERSE else s) * sxt
     return tl.load(at + (gate * H + j) * sxg, mask=j < tl.where(s < T, H, 0), other=0.0)
+
+
+@triton.jit
+def sequence_grad_step(dhs_ptr, sdb, sdt, b, s, H, BH: tl.constexpr):
+    """Sequence ``b``'s gradient of its output at step ``s`` (processing order; zeros for ``s < 0``)."""
+    j = tl.arange(0, BH)
+    return tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=j < tl.where(s >= 0, H, 0), other=0.0)
 
 
 @triton.jit

@@ -16,7 +16,7 @@ import triton.language as tl
 from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
 from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, num_warps, sequence_grad, store_tile, tanh)
+                                            kernel_layout, load_tile, num_warps, sequence_grad_args, store_tile, tanh)
 
 GATES = 3
 
@@ -89,8 +89,9 @@ def _gru_fwd(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, s
 @triton.jit
 def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
              gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
-             HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr,
-             PRECISION: tl.constexpr):
+             HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BB: tl.constexpr,
+             BH: tl.constexpr, PRECISION: tl.constexpr):
+    # without HAS_DSEQ (the sequence output unused) no sequence gradient is read
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     k = tl.arange(0, BH)
@@ -104,7 +105,8 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
     dh = load_tile(dhT_ptr, H, 1, rows, cols, B, H)
     # step s's saved tiles are loaded during step s+1 (the loop runs backwards in time)
     s = T - 1
-    d_in = load_tile(dhs_ptr + s * sdt, sdb, 1, rows, cols, B, H)
+    if HAS_DSEQ:
+        d_in = load_tile(dhs_ptr + s * sdt, sdb, 1, rows, cols, B, H)
     z = load_tile(gates_ptr + s * B * 3 * H + 0 * H, 3 * H, 1, rows, cols, B, H)
     r = load_tile(gates_ptr + s * B * 3 * H + 1 * H, 3 * H, 1, rows, cols, B, H)
     hh = load_tile(gates_ptr + s * B * 3 * H + 2 * H, 3 * H, 1, rows, cols, B, H)
@@ -116,7 +118,6 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
     for step in range(T):
         s = T - 1 - step
         lim = tl.where(s >= 1, B, 0)
-        n_d = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
         n_base = gates_ptr + (s - 1) * B * 3 * H
         n_z = load_tile(n_base + 0 * H, 3 * H, 1, rows, cols, lim, H)
         n_r = load_tile(n_base + 1 * H, 3 * H, 1, rows, cols, lim, H)
@@ -126,7 +127,9 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
             n_h_prev = load_tile(hs_ptr + (s - 2) * B * H, H, 1, rows, cols, B, H)
         else:
             n_h_prev = load_tile(h0_ptr, H, 1, rows, cols, B, H)
-        dh += d_in
+        if HAS_DSEQ:
+            dh += d_in
+            d_in = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
         d_z = dh * (h_prev - hh) * z * (1.0 - z)
         d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
         dh_next = dh * z
@@ -159,7 +162,7 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
             back_z = back_z * m_z
             back_r = back_r * m_r
         dh = dh_next + back_z + back_r + d_back
-        d_in, z, r, hh, cand, h_prev = n_d, n_z, n_r, n_hh, n_cand, n_h_prev
+        z, r, hh, cand, h_prev = n_z, n_r, n_hh, n_cand, n_h_prev
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
 
 
@@ -189,7 +192,6 @@ class TritonGRUKernels:
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
         t_len, b, hidden = hs.shape
-        d_hseq = sequence_grad(d_hseq, hs)
         d_x = gates.new_empty(t_len, b, GATES * hidden)
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = h0.new_empty(b, hidden)
@@ -198,9 +200,10 @@ class TritonGRUKernels:
             triton_rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec,
                                         dh0, reset_after)
         else:
-            _gru_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_rec, w_rec.stride(0),
+            dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
+            _gru_bwd[grid(b)](dhs, sdb, sdt, d_hT, h0, w_rec, w_rec.stride(0),
                               w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                              HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
+                              HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
                               PRECISION=dot_precision(), num_warps=num_warps())
         d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias)
         return d_xproj, dh0, d_w, d_b

@@ -10,7 +10,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import block_h, gate_columns, gate_rows, step_input, tanh
+from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, sequence_grad_args, sequence_grad_step,
+                                            step_input, tanh)
 
 
 @triton.jit
@@ -20,14 +21,13 @@ def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
 
 
 @triton.jit
-def _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
-    """What the backward reads for step ``s``: the sequence gradient, z, r, the candidate's tanh, the candidate
-    term and the previous output (``h0`` at step 0; zeros for ``s < 0``)."""
+def _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
+    """What the backward reads for step ``s``: z, r, the candidate's tanh, the candidate term and the previous
+    output (``h0`` at step 0; zeros for ``s < 0``)."""
     j = tl.arange(0, BH)
     on = j < tl.where(s >= 0, H, 0)
     at = s * B + b
-    return (tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0),
+    return (tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0),
             tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0),
             tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0),
             tl.load(cand_ptr + at * H + j, mask=on, other=0.0),
@@ -95,7 +95,8 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
 @triton.jit(do_not_specialize=["swg"])
 def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
                   gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
-                  HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BH: tl.constexpr):
+                  HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BH: tl.constexpr):
+    # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
@@ -107,14 +108,18 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
         m_h = tl.load(m_ptr + 2 * smg + b * smb + j * smh, mask=on, other=0.0)
     dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
     # the loop runs backwards in time; a step's saved values load two steps ahead of their use
-    d_in, z, r, hh, cand, h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 1, B, H, BH)
-    y_d, y_z, y_r, y_hh, y_cand, y_h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 2, B, H,
-                                                   BH)
+    z, r, hh, cand, h_prev = _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 1, B, H, BH)
+    y_z, y_r, y_hh, y_cand, y_h_prev = _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 2, B, H, BH)
+    if HAS_DSEQ:
+        d_in = sequence_grad_step(dhs_ptr, sdb, sdt, b, T - 1, H, BH)
+        y_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, T - 2, H, BH)
     for step in range(T):
         s = T - 1 - step
-        n_d, n_z, n_r, n_hh, n_cand, n_h_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s - 2, B,
-                                                       H, BH)
-        dh += d_in
+        n_z, n_r, n_hh, n_cand, n_h_prev = _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s - 2, B, H, BH)
+        if HAS_DSEQ:
+            n_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, s - 2, H, BH)
+            dh += d_in
+            d_in, y_d = y_d, n_d
         d_z = dh * (h_prev - hh) * z * (1.0 - z)
         d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
         dh_next = dh * z
@@ -140,8 +145,8 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
         dh = dh_next + d_back
         dh += tl.sum(d_z[None, :] * w_z, axis=1)
         dh += tl.sum(d_r[None, :] * w_r, axis=1)
-        d_in, z, r, hh, cand, h_prev = y_d, y_z, y_r, y_hh, y_cand, y_h_prev
-        y_d, y_z, y_r, y_hh, y_cand, y_h_prev = n_d, n_z, n_r, n_hh, n_cand, n_h_prev
+        z, r, hh, cand, h_prev = y_z, y_r, y_hh, y_cand, y_h_prev
+        y_z, y_r, y_hh, y_cand, y_h_prev = n_z, n_r, n_hh, n_cand, n_h_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
 
 
@@ -157,8 +162,11 @@ def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_ma
 
 def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
                     reset_after):
+    """``d_hseq`` may be None (the sequence output was not used)."""
     t_len, b, hidden = hs.shape
     w_t = w_rec.t().contiguous()  # [3H, H]: see lstm/triton_rows.py
-    _gru_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, h0, w_t, w_t.stride(0), w_t.stride(1), mask,
+    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
+    _gru_bwd_rows[(b,)](dhs, sdb, sdt, d_hT, h0, w_t, w_t.stride(0), w_t.stride(1), mask,
                         smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                        HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=block_h(hidden), num_warps=1)
+                        HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=block_h(hidden),
+                        num_warps=1)

@@ -15,7 +15,7 @@ import triton.language as tl
 from jenacast.rnn.ops.fused import lstm_fused, lstm_grads_from_steps
 from jenacast.rnn.ops.lstm import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, lstm_cell_grads, num_warps, sequence_grad,
+                                            kernel_layout, load_tile, lstm_cell_grads, num_warps, sequence_grad_args,
                                             store_tile, tanh)
 
 GATES = 4
@@ -90,7 +90,9 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
               gates_ptr, cells_ptr,  # saved by the forward
               dpre_ptr, dh0_ptr, dc0_ptr,  # outputs: [T, B, 4H], [B, H], [B, H]
               B, T, H,
-              HAS_MASK: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr, PRECISION: tl.constexpr):
+              HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr,
+              PRECISION: tl.constexpr):
+    # without HAS_DSEQ (the sequence output unused) no sequence gradient is read
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     k = tl.arange(0, BH)
@@ -108,7 +110,8 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
     dc = load_tile(dcT_ptr, H, 1, rows, cols, B, H)
     # step s's saved tiles are loaded during step s+1 (the loop runs backwards in time)
     s = T - 1
-    d_in = load_tile(dhs_ptr + s * sdt, sdb, 1, rows, cols, B, H)
+    if HAS_DSEQ:
+        d_in = load_tile(dhs_ptr + s * sdt, sdb, 1, rows, cols, B, H)
     i = load_tile(gates_ptr + s * B * 4 * H + 0 * H, 4 * H, 1, rows, cols, B, H)
     f = load_tile(gates_ptr + s * B * 4 * H + 1 * H, 4 * H, 1, rows, cols, B, H)
     g = load_tile(gates_ptr + s * B * 4 * H + 2 * H, 4 * H, 1, rows, cols, B, H)
@@ -121,7 +124,6 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
     for step in range(T):
         s = T - 1 - step
         lim = tl.where(s >= 1, B, 0)
-        n_d = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
         n_base = gates_ptr + (s - 1) * B * 4 * H
         n_i = load_tile(n_base + 0 * H, 4 * H, 1, rows, cols, lim, H)
         n_f = load_tile(n_base + 1 * H, 4 * H, 1, rows, cols, lim, H)
@@ -131,7 +133,9 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
             n_c_prev = load_tile(cells_ptr + (s - 2) * B * H, H, 1, rows, cols, B, H)
         else:
             n_c_prev = load_tile(c0_ptr, H, 1, rows, cols, B, H)
-        dh += d_in
+        if HAS_DSEQ:
+            dh += d_in
+            d_in = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
         d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_base = dpre_ptr + s * B * 4 * H
         store_tile(d_base + 0 * H, d_i, 4 * H, 1, rows, cols, B, H)
@@ -144,7 +148,7 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
         else:
             dh = (tl.dot(d_i, ut_i, input_precision=PRECISION) + tl.dot(d_f, ut_f, input_precision=PRECISION)
                   + tl.dot(d_g, ut_c, input_precision=PRECISION) + tl.dot(d_o, ut_o, input_precision=PRECISION))
-        d_in, i, f, g, o = n_d, n_i, n_f, n_g, n_o
+        i, f, g, o = n_i, n_f, n_g, n_o
         c = c_prev
         c_prev = n_c_prev
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
@@ -176,7 +180,6 @@ class TritonLSTMKernels:
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         t_len, b, gh = gates.shape
         hidden = gh // GATES
-        d_hseq = sequence_grad(d_hseq, hs)
         d_pre = gates.new_empty(t_len, b, gh)
         dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
@@ -184,9 +187,10 @@ class TritonLSTMKernels:
             triton_rows.launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells,
                                         d_pre, dh0, dc0)
         else:
-            _lstm_bwd[grid(b)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_rec,
+            dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
+            _lstm_bwd[grid(b)](dhs, sdb, sdt, d_hT, d_cT, c0, w_rec,
                                w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                               b, t_len, hidden, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
+                               b, t_len, hidden, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
                                PRECISION=dot_precision(), num_warps=num_warps())
         d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
         return d_xproj, dh0, dc0, d_w

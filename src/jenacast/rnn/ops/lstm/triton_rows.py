@@ -15,7 +15,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import block_h, gate_columns, gate_rows, lstm_cell_grads, step_input, tanh
+from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, lstm_cell_grads, sequence_grad_args,
+                                            sequence_grad_step, step_input, tanh)
 
 
 @triton.jit
@@ -66,14 +67,13 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
 
 
 @triton.jit
-def _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
-    """What the backward reads for step ``s``: the sequence gradient, the four gates and the previous cell
-    (``c0`` at step 0; zeros for ``s < 0``)."""
+def _saved(gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
+    """What the backward reads for step ``s``: the four gates and the previous cell (``c0`` at step 0; zeros for
+    ``s < 0``)."""
     j = tl.arange(0, BH)
     on = j < tl.where(s >= 0, H, 0)
     at = (s * B + b) * 4 * H
-    return (tl.load(dhs_ptr + b * sdb + s * sdt + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
+    return (tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
             tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
             tl.load(cells_ptr + ((s - 1) * B + b) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
             + tl.load(c0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
@@ -82,7 +82,8 @@ def _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.c
 @triton.jit(do_not_specialize=["swg"])
 def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
                    gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H,
-                   HAS_MASK: tl.constexpr, BH: tl.constexpr):
+                   HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, BH: tl.constexpr):
+    # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
@@ -95,12 +96,18 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
     dc = tl.load(dcT_ptr + b * H + j, mask=on, other=0.0)
     # the loop runs backwards in time; a step's saved values load two steps ahead of their use
     c = tl.load(cells_ptr + ((T - 1) * B + b) * H + j, mask=on, other=0.0)
-    d_in, i, f, g, o, c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, T - 1, B, H, BH)
-    y_d, y_i, y_f, y_g, y_o, y_c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, T - 2, B, H, BH)
+    i, f, g, o, c_prev = _saved(gates_ptr, cells_ptr, c0_ptr, b, T - 1, B, H, BH)
+    y_i, y_f, y_g, y_o, y_c_prev = _saved(gates_ptr, cells_ptr, c0_ptr, b, T - 2, B, H, BH)
+    if HAS_DSEQ:
+        d_in = sequence_grad_step(dhs_ptr, sdb, sdt, b, T - 1, H, BH)
+        y_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, T - 2, H, BH)
     for step in range(T):
         s = T - 1 - step
-        n_d, n_i, n_f, n_g, n_o, n_c_prev = _saved(dhs_ptr, sdb, sdt, gates_ptr, cells_ptr, c0_ptr, b, s - 2, B, H, BH)
-        dh += d_in
+        n_i, n_f, n_g, n_o, n_c_prev = _saved(gates_ptr, cells_ptr, c0_ptr, b, s - 2, B, H, BH)
+        if HAS_DSEQ:
+            n_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, s - 2, H, BH)
+            dh += d_in
+            d_in, y_d = y_d, n_d
         d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_at = (s * B + b) * 4 * H
         tl.store(dpre_ptr + d_at + 0 * H + j, d_i, mask=on)
@@ -112,8 +119,8 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
         dh += tl.sum(d_g[None, :] * w_c, axis=1)
         dh += tl.sum(d_o[None, :] * w_o, axis=1)
         c = c_prev
-        d_in, i, f, g, o, c_prev = y_d, y_i, y_f, y_g, y_o, y_c_prev
-        y_d, y_i, y_f, y_g, y_o, y_c_prev = n_d, n_i, n_f, n_g, n_o, n_c_prev
+        i, f, g, o, c_prev = y_i, y_f, y_g, y_o, y_c_prev
+        y_i, y_f, y_g, y_o, y_c_prev = n_i, n_f, n_g, n_o, n_c_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
@@ -127,9 +134,11 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
 
 
 def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
+    """``d_hseq`` may be None (the sequence output was not used)."""
     t_len, b, gh = gates.shape
     hidden = gh // 4
     w_t = w_rec.t().contiguous()  # [4H, H]: each unit's row of every gate matrix, contiguous across the units
-    _lstm_bwd_rows[(b,)](d_hseq, d_hseq.stride(0), d_hseq.stride(1), d_hT, d_cT, c0, w_t, w_t.stride(0), w_t.stride(1),
+    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
+    _lstm_bwd_rows[(b,)](dhs, sdb, sdt, d_hT, d_cT, c0, w_t, w_t.stride(0), w_t.stride(1),
                          mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden,
-                         HAS_MASK=has_mask, BH=block_h(hidden), num_warps=1)
+                         HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BH=block_h(hidden), num_warps=1)
