@@ -149,18 +149,20 @@ class LSTM(_Recurrent):
             self.bias[self.units:2 * self.units] = 1.0  # unit_forget_bias
 
     def forward(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None):
-        self._check_input(x)
-        masks = self._masks(x, masks)
-        b = x.shape[0]
-        if initial_state is None:
-            h0 = c0 = x.new_zeros(b, self.units)
-        else:
-            h0, c0 = initial_state
         # each gate's (x * mask_g) @ W_g + b_g for every step, then the recurrence (see ops.get_layer_op)
         op = ops.get_layer_op("lstm", self.backend, x.device, x.dtype)
-        hseq, h, c = op(x, masks.input, self.kernel, self.bias, h0, c0, self.recurrent_kernel, masks.recurrent,
-                        self.go_backwards)
+        hseq, h, c = op(*self.layer_args(x, initial_state, masks), self.go_backwards)
         return self._finish(hseq, (h, c))
+
+    def layer_args(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None) -> tuple:
+        """The layer op's arguments but the direction: ``(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask)``."""
+        self._check_input(x)
+        masks = self._masks(x, masks)
+        if initial_state is None:
+            h0 = c0 = x.new_zeros(x.shape[0], self.units)
+        else:
+            h0, c0 = initial_state
+        return x, masks.input, self.kernel, self.bias, h0, c0, self.recurrent_kernel, masks.recurrent
 
 
 
@@ -229,8 +231,16 @@ class Bidirectional(nn.Module):
     def forward(self, x: torch.Tensor, initial_state=None, masks=None):
         fwd_masks, bwd_masks = masks if masks is not None else (None, None)
         fwd_state, bwd_state = initial_state if initial_state is not None else (None, None)
-        fwd = self.forward_layer(x, fwd_state, fwd_masks)
-        bwd = self.backward_layer(x, bwd_state, bwd_masks)
+        pair_op = self._pair_op(x)
+        if pair_op is None:
+            fwd = self.forward_layer(x, fwd_state, fwd_masks)
+            bwd = self.backward_layer(x, bwd_state, bwd_masks)
+        else:
+            fwd_args = self.forward_layer.layer_args(x, fwd_state, fwd_masks)
+            bwd_args = self.backward_layer.layer_args(x, bwd_state, bwd_masks)
+            (fwd_seq, *fwd_last), (bwd_seq, *bwd_last) = pair_op(fwd_args, bwd_args, self.forward_layer.go_backwards)
+            fwd = self.forward_layer._finish(fwd_seq, tuple(fwd_last))
+            bwd = self.backward_layer._finish(bwd_seq, tuple(bwd_last))
         states = ()
         if self.forward_layer.return_state:
             (fwd, *fwd_states), (bwd, *bwd_states) = fwd, bwd
@@ -246,6 +256,12 @@ class Bidirectional(nn.Module):
         else:
             out = (fwd + bwd) / 2
         return (out, *states) if states else out
+
+    def _pair_op(self, x: torch.Tensor):
+        """Both directions in one call where the tier runs them together (``ops.get_pair_layer_op``), else None."""
+        if not isinstance(self.forward_layer, LSTM) or self.backward_layer.backend != self.forward_layer.backend:
+            return None
+        return ops.get_pair_layer_op("lstm", self.forward_layer.backend, x.device, x.dtype)
 
     def load_keras_weights(self, weights) -> None:
         """The forward layer's Keras weights followed by the backward layer's (Keras' order)."""

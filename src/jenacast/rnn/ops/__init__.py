@@ -25,7 +25,7 @@ from jenacast.rnn.ops.gru.fwbw import gru_fwbw  # noqa: E402
 from jenacast.rnn.ops.gru.reference import gru_reference  # noqa: E402
 from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw  # noqa: E402
 from jenacast.rnn.ops.lstm.reference import lstm_reference  # noqa: E402
-from jenacast.rnn.ops.projection import projected  # noqa: E402
+from jenacast.rnn.ops.projection import projected, projected_lstm_pair  # noqa: E402
 
 log = logging.getLogger("jenacast")
 
@@ -119,5 +119,15 @@ def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dty
     return projected(cell, op)
 
 
-__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "gru_reference", "lstm_reference", "resolve",
-           "tier_ops"]
+def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier's
+    LSTM: one launch per recurrence for both, see ``lstm.triton``); None where the directions run one by one."""
+    if cell != "lstm" or _tier_for(backend, device, dtype) != "triton":
+        return None
+    from jenacast.rnn.ops.lstm.triton import lstm_triton_pair
+
+    return projected_lstm_pair(lstm_triton_pair)
+
+
+__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",
+           "gru_reference", "lstm_reference", "resolve", "tier_ops"]

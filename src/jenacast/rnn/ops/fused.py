@@ -14,6 +14,9 @@ GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save
 -> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
 without ``return_sequences``); ``d_b`` is None without a recurrent bias. ``save=False`` (no gradient
 will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
+LSTM kernels may also offer ``forward_pair(first, second, reverse, save)`` and ``backward_pair(first, second,
+reverse)``: a bidirectional layer's two directions (each direction's arguments above but ``reverse``; the
+second runs in the opposite order) in one launch each way (:func:`lstm_fused_pair`).
 Kernels that leave the weight gradient to matmuls over all steps (and the ``fwbw`` tier) use
 :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
@@ -98,6 +101,44 @@ class _GRUFused(torch.autograd.Function):
         d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias,
                                                       rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after)
         return None, d_xproj, dh0, d_w, d_b, None, None, None
+
+
+class _LSTMPairFused(torch.autograd.Function):
+    """Two LSTM directions (a bidirectional layer's) through ``kernels.forward_pair`` / ``backward_pair``."""
+
+    @staticmethod
+    def forward(ctx, kernels, reverse, x_a, h0_a, c0_a, w_a, mask_a, x_b, h0_b, c0_b, w_b, mask_b):
+        first = (x_a, h0_a.contiguous(), c0_a.contiguous(), w_a, mask_a)
+        second = (x_b, h0_b.contiguous(), c0_b.contiguous(), w_b, mask_b)
+        outs = kernels.forward_pair(first, second, reverse, True)
+        # per direction: h0, c0, w_rec, mask, gates, cells, hs
+        ctx.save_for_backward(*(t for args, (hs, _, _, gates, cells) in zip((first, second), outs)
+                                for t in (*args[1:], gates, cells, hs)))
+        ctx.kernels, ctx.reverse = kernels, reverse
+        ctx.set_materialize_grads(False)
+        return tuple(t for hs, h_last, c_last, _, _ in outs for t in (hs.transpose(0, 1), h_last, c_last))
+
+    @staticmethod
+    def backward(ctx, d_hseq_a, d_hT_a, d_cT_a, d_hseq_b, d_hT_b, d_cT_b):
+        saved = ctx.saved_tensors
+        args = []
+        for (d_hseq, d_hT, d_cT), (h0, c0, w_rec, mask, gates, cells, hs) in zip(
+                ((d_hseq_a, d_hT_a, d_cT_a), (d_hseq_b, d_hT_b, d_cT_b)), (saved[:7], saved[7:])):
+            args.append((d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0, c0, w_rec, mask, gates, cells,
+                         hs))
+        (dx_a, dh0_a, dc0_a, dw_a), (dx_b, dh0_b, dc0_b, dw_b) = ctx.kernels.backward_pair(*args, ctx.reverse)
+        return None, None, dx_a, dh0_a, dc0_a, dw_a, None, dx_b, dh0_b, dc0_b, dw_b, None
+
+
+def lstm_fused_pair(kernels, first, second, reverse=False):
+    """A bidirectional layer's two LSTM directions: ``first``, ``second`` = ``(xproj, h0, c0, w_rec, rec_mask)``,
+    ``second`` run in the order opposite to ``reverse``; each direction's ``(hseq, h_last, c_last)``."""
+    if not needs_grad(*first[:4], *second[:4]):
+        first, second = ((x, h0.contiguous(), c0.contiguous(), w, m) for x, h0, c0, w, m in (first, second))
+        outs = kernels.forward_pair(first, second, reverse, False)
+        return tuple((hs.transpose(0, 1), h_last, c_last) for hs, h_last, c_last, _, _ in outs)
+    outs = _LSTMPairFused.apply(kernels, reverse, *first, *second)
+    return outs[:3], outs[3:]
 
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

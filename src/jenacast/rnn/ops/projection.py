@@ -38,3 +38,15 @@ def projected(cell: str, op):
         return op(project_torch(x, in_mask, kernel, b_in, 3), h0, w_rec, b_rec, rec_mask, reverse, reset_after)
 
     return gru_layer
+
+
+def projected_lstm_pair(op):
+    """A bidirectional LSTM layer's two directions through a pair op (``lstm.triton.lstm_triton_pair``): each
+    direction's arguments ``(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask)`` projected as above."""
+    def prepared(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask):
+        return project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask
+
+    def lstm_pair_layer(first, second, reverse=False):
+        return op(prepared(*first), prepared(*second), reverse)
+
+    return lstm_pair_layer

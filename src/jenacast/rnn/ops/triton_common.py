@@ -7,7 +7,8 @@ weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRIT
 * ``rows`` (the default up to 32 units): one sequence per program and one warp, a unit per thread, each thread
   holding its unit's column of every gate's matrix with the sequence's mask multiplied in; a
   step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
-  ``gru/triton_rows.py``). Compiled for sm_90, a time step of the LSTM(32) forward is about 270
+  ``gru/triton_rows.py``). A bidirectional LSTM's two directions share one launch each way (programs
+  ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's). Compiled for sm_90, a time step of the LSTM(32) forward is about 270
   instructions per thread with one barrier (``benchmarks/triton_static.py``).
 * ``tiles``: ``BLOCK_B`` = 16 sequences per program and 4 warps, the products as ``tl.dot`` of
   16-row tiles (``lstm/triton.py``, ``gru/triton.py``): about 1,200 instructions and 8 barriers a
@@ -82,6 +83,30 @@ def sequence_grad_args(d_hseq: torch.Tensor | None, like: torch.Tensor) -> tuple
     return d_hseq, d_hseq.stride(0), d_hseq.stride(1), True
 
 
+def pairable(first, second) -> bool:
+    """Whether two directions' arguments can share one launch: tensors (or None) in the same places, of the
+    same shapes and strides (a launch gives both one set of strides)."""
+    for a, z in zip(first, second):
+        if (a is None) != (z is None):
+            return False
+        if torch.is_tensor(a) and (a.shape != z.shape or a.stride() != z.stride() or a.dtype != z.dtype
+                                   or a.device != z.device):
+            return False
+    return True
+
+
+def matching_sequence_grads(first: torch.Tensor | None, second: torch.Tensor | None):
+    """Two directions' sequence gradients as one launch reads them: both None, or both present (zeros for a
+    missing one) with the same strides."""
+    if first is None and second is None:
+        return first, second
+    first = torch.zeros_like(second) if first is None else first
+    second = torch.zeros_like(first) if second is None else second
+    if first.stride() != second.stride():
+        first, second = first.contiguous(), second.contiguous()
+    return first, second
+
+
 def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> tuple[torch.Tensor, int, int, int, bool]:
     """A mask as ``(tensor, stride_g, stride_b, stride_h, present)``; a shared ``[B, H]`` mask gets stride_g 0."""
     if mask is None:
@@ -98,11 +123,13 @@ def tanh(x):
 
 
 @triton.jit
-def step_input(row, s, gate, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
-    """One sequence's input projection for gate ``gate`` at step ``s`` (processing order; zeros past the end)."""
+def step_input(row, s, gate, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexpr):
+    """One sequence's input projection for gate ``gate`` at step ``s`` (processing order; zeros past the end).
+    ``flip`` 1 runs the sequence in the order opposite to ``REVERSE`` (the second direction of a pair)."""
     j = tl.arange(0, BH)
-    at = row + (T - 1 - s if REVERSE else s) * sxt
-    return tl.load(at + (gate * H + j) * sxg, mask=j < tl.where(s < T, H, 0), other=0.0)
+    t = T - 1 - s if REVERSE else s
+    t += flip * (T - 1 - 2 * t)
+    return tl.load(row + t * sxt + (gate * H + j) * sxg, mask=j < tl.where(s < T, H, 0), other=0.0)
 
 
 @triton.jit

@@ -16,8 +16,9 @@ from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, se
 
 @triton.jit
 def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
-    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 1, sxt, sxg, T, H, REVERSE, BH),
-            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, BH))
+    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, 0, BH),
+            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, 0, BH),
+            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, 0, BH))
 
 
 @triton.jit

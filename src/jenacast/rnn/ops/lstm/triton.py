@@ -12,10 +12,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import lstm_fused, lstm_grads_from_steps
+from jenacast.rnn.ops.fused import lstm_fused, lstm_fused_pair, lstm_grads_from_steps
 from jenacast.rnn.ops.lstm import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, lstm_cell_grads, num_warps, sequence_grad_args,
+                                            kernel_layout, load_tile, lstm_cell_grads, matching_sequence_grads,
+                                            num_warps, pairable, sequence_grad_args,
                                             store_tile, tanh)
 
 GATES = 4
@@ -156,25 +157,47 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
 
 
 class TritonLSTMKernels:
-    """The two recurrences for ``fused.lstm_fused`` (the tiles forward writes the gates with or without ``save``)."""
+    """The two recurrences for ``fused.lstm_fused`` (the tiles forward writes the gates with or without ``save``),
+    and for ``fused.lstm_fused_pair`` a bidirectional layer's two directions in one launch each way where the
+    rows kernels run them (two programs per sequence: the directions' latency-bound loops run side by side)."""
 
     @staticmethod
     def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
-        hs = xproj.new_empty(t_len, b, hidden)
-        gates = xproj.new_empty(t_len, b, gh)
-        cells = xproj.new_empty(t_len, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         if kernel_layout(hidden) == "rows":
-            triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse, save)
-        else:
-            _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
-                               w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                               HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden),
-                               PRECISION=dot_precision(), num_warps=num_warps())
+            hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
+            h_last, c_last = xproj.new_empty(b, hidden), xproj.new_empty(b, hidden)
+            triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last,
+                                       c_last, reverse, save)
+            return hs, h_last, c_last, gates, cells
+        hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
+        _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
+                           w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
+                           HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden),
+                           PRECISION=dot_precision(), num_warps=num_warps())
         return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
+
+    @staticmethod
+    def forward_pair(first, second, reverse, save):
+        """``first``, ``second``: ``(xproj, h0, c0, w_rec, rec_mask)``, ``second`` run in the order opposite to
+        ``reverse``; each direction's :meth:`forward` results."""
+        xproj = first[0]
+        b, t_len, gh = xproj.shape
+        hidden = gh // GATES
+        if kernel_layout(hidden) != "rows" or not pairable(first, second):
+            return (TritonLSTMKernels.forward(*first, reverse, save),
+                    TritonLSTMKernels.forward(*second, not reverse, save))
+        check_device(xproj)
+        hs, gates, cells = (xproj.new_empty(2, t_len, b, size) for size in (hidden, gh, hidden))
+        h_last, c_last = xproj.new_empty(2, b, hidden), xproj.new_empty(2, b, hidden)
+        mask, smg, smb, smh, has_mask = expand_mask(first[4], GATES, xproj)
+        second_mask = expand_mask(second[4], GATES, second[0])[0]
+        triton_rows.launch_forward(*first[:4], mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse,
+                                   save, second=(*second[:4], second_mask))
+        return tuple((hs[d], h_last[d], c_last[d], gates[d], cells[d]) for d in (0, 1))
 
     @staticmethod
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
@@ -195,6 +218,35 @@ class TritonLSTMKernels:
         d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
         return d_xproj, dh0, dc0, d_w
 
+    @staticmethod
+    def backward_pair(first, second, reverse):
+        """``first``, ``second``: :meth:`backward`'s arguments but ``reverse`` (the pair's :meth:`forward_pair`
+        order); each direction's gradients."""
+        gates = first[7]
+        t_len, b, gh = gates.shape
+        hidden = gh // GATES
+        d_seqs = matching_sequence_grads(first[0], second[0])
+        first, second = (d_seqs[0], *first[1:]), (d_seqs[1], *second[1:])
+        if kernel_layout(hidden) != "rows" or not pairable(first, second):
+            return (TritonLSTMKernels.backward(*first, reverse), TritonLSTMKernels.backward(*second, not reverse))
+        d_pre = gates.new_empty(2, t_len, b, gh)
+        dh0, dc0 = gates.new_empty(2, b, hidden), gates.new_empty(2, b, hidden)
+        mask, smg, smb, smh, has_mask = expand_mask(first[6], GATES, gates)
+        second_mask = expand_mask(second[6], GATES, second[7])[0]
+        triton_rows.launch_backward(*first[:3], first[4], first[5], mask, smg, smb, smh, has_mask, gates, first[8],
+                                    d_pre, dh0, dc0, second=(*second[:3], *second[4:6], second_mask, *second[7:9]))
+        grads = []
+        for d, (_, _, _, h0, _, _, rec_mask, _, _, hs) in enumerate((first, second)):
+            d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse)
+            grads.append((d_xproj, dh0[d], dc0[d], d_w))
+        return tuple(grads)
+
 
 def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
     return lstm_fused(TritonLSTMKernels, xproj, h0, c0, w_rec, rec_mask, reverse)
+
+
+def lstm_triton_pair(first, second, reverse=False):
+    """A bidirectional layer's two directions (each ``(xproj, h0, c0, w_rec, rec_mask)``; ``second`` runs in the
+    order opposite to ``reverse``): each direction's ``(hseq, h_last, c_last)``."""
+    return lstm_fused_pair(TritonLSTMKernels, first, second, reverse)

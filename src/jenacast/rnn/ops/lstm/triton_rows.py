@@ -12,6 +12,7 @@ gates' gradients, broadcast once per step each. Same arguments and results as
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -20,19 +21,36 @@ from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, ls
 
 
 @triton.jit
-def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
-    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 1, sxt, sxg, T, H, REVERSE, BH),
-            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, BH), step_input(row, s, 3, sxt, sxg, T, H, REVERSE, BH))
+def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexpr):
+    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
+            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
+            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH),
+            step_input(row, s, 3, sxt, sxg, T, H, REVERSE, flip, BH))
 
 
 @triton.jit(do_not_specialize=["swr"])
 def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
-                   hs_ptr, gates_ptr, cells_ptr, B, T, H,
-                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, BH: tl.constexpr):
+                   hs_ptr, gates_ptr, cells_ptr, hT_ptr, cT_ptr, B, T, H, x_second, h0_second, c0_second, w_second,
+                   m_second, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, PAIRED: tl.constexpr,
+                   BH: tl.constexpr):
     # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
+    if PAIRED:  # programs (b, 1) run the second direction: its inputs at the *_second offsets, the opposite order
+        flip = tl.program_id(1)
+        x_ptr += flip * x_second
+        h0_ptr += flip * h0_second
+        c0_ptr += flip * c0_second
+        w_ptr += flip * w_second
+        m_ptr += flip * m_second
+        hs_ptr += flip * T * B * H  # the outputs: [2, T, B, ...] and [2, B, H]
+        gates_ptr += flip * T * B * 4 * H
+        cells_ptr += flip * T * B * H
+        hT_ptr += flip * B * H
+        cT_ptr += flip * B * H
+    else:
+        flip = 0
     w_i = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_f = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
     w_c = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK, BH)
@@ -41,10 +59,10 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
     c = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
     row = x_ptr + b * sxb
     # the inputs load two steps ahead of their use (one step is about as long as an L2 hit)
-    x_i, x_f, x_c, x_o = _inputs(row, 0, sxt, sxg, T, H, REVERSE, BH)
-    y_i, y_f, y_c, y_o = _inputs(row, 1, sxt, sxg, T, H, REVERSE, BH)
+    x_i, x_f, x_c, x_o = _inputs(row, 0, sxt, sxg, T, H, REVERSE, flip, BH)
+    y_i, y_f, y_c, y_o = _inputs(row, 1, sxt, sxg, T, H, REVERSE, flip, BH)
     for s in range(T):
-        n_i, n_f, n_c, n_o = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, BH)
+        n_i, n_f, n_c, n_o = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, flip, BH)
         h_all = h[None, :]  # every thread reads the whole previous output
         i = tl.sigmoid(x_i + tl.sum(h_all * w_i, axis=1))
         f = tl.sigmoid(x_f + tl.sum(h_all * w_f, axis=1))
@@ -62,8 +80,8 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
         tl.store(hs_ptr + at * H + j, h, mask=on)
         x_i, x_f, x_c, x_o = y_i, y_f, y_c, y_o
         y_i, y_f, y_c, y_o = n_i, n_f, n_c, n_o
-    if not SAVE:  # the last cell is returned either way
-        tl.store(cells_ptr + ((T - 1) * B + b) * H + j, c, mask=on)
+    tl.store(hT_ptr + b * H + j, h, mask=on)
+    tl.store(cT_ptr + b * H + j, c, mask=on)
 
 
 @triton.jit
@@ -73,20 +91,36 @@ def _saved(gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
     j = tl.arange(0, BH)
     on = j < tl.where(s >= 0, H, 0)
     at = (s * B + b) * 4 * H
-    return (tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0), tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
+    return (tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0),
+            tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
             tl.load(cells_ptr + ((s - 1) * B + b) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
             + tl.load(c0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
 
 
 @triton.jit(do_not_specialize=["swg"])
 def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
-                   gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H,
-                   HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, BH: tl.constexpr):
+                   gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H, dhs_second, dhT_second, dcT_second,
+                   c0_second, wt_second, m_second, gates_second, cells_second,
+                   HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
+    if PAIRED:  # programs (b, 1) run the second direction (see _lstm_fwd_rows)
+        second = tl.program_id(1)
+        dhs_ptr += second * dhs_second
+        dhT_ptr += second * dhT_second
+        dcT_ptr += second * dcT_second
+        c0_ptr += second * c0_second
+        wt_ptr += second * wt_second
+        m_ptr += second * m_second
+        gates_ptr += second * gates_second
+        cells_ptr += second * cells_second
+        dpre_ptr += second * T * B * 4 * H  # the outputs: [2, T, B, 4H] and [2, B, H]
+        dh0_ptr += second * B * H
+        dc0_ptr += second * B * H
     # dh_{t-1}[k] = sum_g mask_g[k] sum_j d_g[j] U[k, g*H + j]: thread k holds row k of each gate's matrix
     w_i = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_f = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
@@ -125,20 +159,43 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
 
-def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse, save):
+def element_offset(first: torch.Tensor, second: torch.Tensor) -> int:
+    """How many float32 elements ``second``'s data lies after ``first``'s (negative if before): a paired launch
+    reaches the second direction's tensor through the first's pointer."""
+    return (second.data_ptr() - first.data_ptr()) // first.element_size()
+
+
+def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse,
+                   save, second=None):
+    """One direction, or two in one launch: ``second`` = ``(xproj, h0, c0, w_rec, mask)`` of a direction with the
+    opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cells``,
+    ``h_last``, ``c_last`` (``[2, T, B, ...]``, ``[2, B, H]``)."""
     b, t_len, gh = xproj.shape
     hidden = gh // 4
-    _lstm_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
-                         w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                         HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, BH=block_h(hidden), num_warps=1)
+    firsts = (xproj, h0, c0, w_rec, mask)
+    offsets = [0] * 5 if second is None else [element_offset(a, z) for a, z in zip(firsts, second)]
+    _lstm_fwd_rows[(b, 1 if second is None else 2)](
+        xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0), w_rec.stride(1),
+        mask, smg, smb, smh, hs, gates, cells, h_last, c_last, b, t_len, hidden, *offsets,
+        HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
 
 
-def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
-    """``d_hseq`` may be None (the sequence output was not used)."""
+def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0,
+                    second=None):
+    """``d_hseq`` may be None (the sequence output was not used). ``second`` = ``(d_hseq, d_hT, d_cT, c0, w_rec,
+    mask, gates, cells)`` of a paired direction (see :func:`launch_forward`; its ``d_hseq`` None exactly when
+    the first's is), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
     t_len, b, gh = gates.shape
     hidden = gh // 4
-    w_t = w_rec.t().contiguous()  # [4H, H]: each unit's row of every gate matrix, contiguous across the units
+    # [4H, H]: each unit's row of every gate matrix, contiguous across the units (a pair's two side by side)
+    w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[4].t()])).contiguous()
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
-    _lstm_bwd_rows[(b,)](dhs, sdb, sdt, d_hT, d_cT, c0, w_t, w_t.stride(0), w_t.stride(1),
-                         mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden,
-                         HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BH=block_h(hidden), num_warps=1)
+    offsets = [0] * 8
+    if second is not None:
+        firsts = (dhs, d_hT, d_cT, c0, w_t[0], mask, gates, cells)
+        seconds = (sequence_grad_args(second[0], gates)[0], *second[1:4], w_t[1], *second[5:])
+        offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
+    _lstm_bwd_rows[(b, 1 if second is None else 2)](
+        dhs, sdb, sdt, d_hT, d_cT, c0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cells,
+        d_pre, dh0, dc0, b, t_len, hidden, *offsets,
+        HAS_DSEQ=has_dseq, HAS_MASK=has_mask, PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
