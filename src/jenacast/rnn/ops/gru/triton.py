@@ -180,13 +180,14 @@ class TritonGRUKernels:
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
         bias = b_rec.contiguous() if b_rec is not None else xproj
         if kernel_layout(hidden) == "rows":
+            h_last = xproj.new_empty(b, hidden)
             triton_rows.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates,
-                                       cand, reverse, reset_after, save)
-        else:
-            _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
-                              w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
-                              HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
-                              BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
+                                       cand, h_last, reverse, reset_after, save)
+            return hs, h_last, gates, cand
+        _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
+                          w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
+                          HAS_BIAS=b_rec is not None, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
+                          BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
         return hs, hs[-1].clone(), gates, cand
 
     @staticmethod

@@ -38,7 +38,7 @@ def _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
 
 @triton.jit(do_not_specialize=["swr"])
 def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
-                  hs_ptr, gates_ptr, cand_ptr, B, T, H,
+                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H,
                   HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
                   SAVE: tl.constexpr, BH: tl.constexpr):
     # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
@@ -91,6 +91,7 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
         tl.store(hs_ptr + at * H + j, h, mask=on)
         x_z, x_r, x_h = y_z, y_r, y_h
         y_z, y_r, y_h = n_z, n_r, n_h
+    tl.store(hT_ptr + b * H + j, h, mask=on)
 
 
 @triton.jit(do_not_specialize=["swg"])
@@ -151,12 +152,12 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
 
 
-def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse,
+def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, h_last, reverse,
                    reset_after, save):
     b, t_len, gh = xproj.shape
     hidden = gh // 3
     _gru_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
-                        w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
+                        w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, h_last, b, t_len, hidden,
                         HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
                         BH=block_h(hidden), num_warps=1)
 
