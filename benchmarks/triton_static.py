@@ -116,7 +116,8 @@ def analyse(name: str, kernel, ir_dir: Path | None = None) -> dict:
 
 
 def compile_layers(ir_dir: Path | None = None) -> list[dict]:
-    """Run the Triton tier's LSTM(32), LSTM(16) and GRU(32) forward, backward and evaluation forward, every
+    """Run the Triton tier's LSTM(32), LSTM(16), GRU(32) and bidirectional LSTM(16) forward, backward (the
+    recurrence and the weight gradient, ``dw``) and evaluation forward, every
     launch compiled for sm_90 instead (the layout and precision from the environment); one :func:`analyse`
     per kernel."""
     JITFunction.run = compile_instead_of_run
@@ -137,8 +138,10 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
         compiled.clear()
         out = call()
         torch.autograd.backward(out[0], torch.zeros_like(out[0]))
-        for name, kernel in compiled[:2]:  # one of each (the tiles run a pair as two launches)
-            reports.append(analyse(f"{label}-{'fwd' if 'fwd' in name else 'bwd'}", kernel, ir_dir))
+        parts = {}  # the first of each kernel (the tiles run a pair as two launches, dw runs once per direction)
+        for name, kernel in compiled:
+            parts.setdefault("fwd" if "fwd" in name else "bwd" if "bwd" in name else "dw", kernel)
+        reports += [analyse(f"{label}-{part}", kernel, ir_dir) for part, kernel in parts.items()]
         compiled.clear()
         with torch.no_grad():  # the evaluation forward (nothing saved for a backward)
             call()

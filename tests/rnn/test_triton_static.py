@@ -37,9 +37,11 @@ def rows_reports():
 def test_every_rows_kernel_compiles_with_in_thread_sums(rows_reports):
     names = [r["kernel"] for r in rows_reports]
     layers = ("lstm32", "lstm16", "gru32", "bilstm16")
-    assert names == [f"{layer}-{part}" for layer in layers for part in ("fwd", "bwd", "eval")]
+    assert names == [f"{layer}-{part}" for layer in layers for part in ("fwd", "bwd", "dw", "eval")]
     for r in rows_reports:
         assert r["spill_bytes"] == 0, r
+        if r["kernel"].endswith("-dw"):  # the weight gradient's tl.dot loop, not a recurrence
+            continue
         assert 100 < r["loop_instructions"] < 400, r  # the tiles kernels: 775-1,230 at 32 units
         assert r["BAR"] <= 4, r
     for r in rows_reports:

@@ -40,20 +40,27 @@ def _input_order(d_steps: torch.Tensor, reverse: bool) -> torch.Tensor:
     return (d_steps.flip(0) if reverse else d_steps).transpose(0, 1)
 
 
-def lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse):
-    """``(d_xproj, d_w)`` from the pre-activation gradients ``d_pre`` ``[T, B, 4H]`` (processing order)."""
-    return _input_order(d_pre, reverse), recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, 4)
+def torch_weight_grad(h0, hs, d_pre, rec_mask, gates):
+    """``dU`` from ``h0``, the outputs ``hs`` and the recurrent pre-activation gradients (``common``'s matmuls)."""
+    return recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, gates)
 
 
-def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias):
+def lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse, weight_grad=torch_weight_grad):
+    """``(d_xproj, d_w)`` from the pre-activation gradients ``d_pre`` ``[T, B, 4H]`` (processing order);
+    ``weight_grad`` has :func:`torch_weight_grad`'s arguments (a tier may bring its own kernel)."""
+    return _input_order(d_pre, reverse), weight_grad(h0, hs, d_pre, rec_mask, 4)
+
+
+def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias,
+                         weight_grad=torch_weight_grad):
     """``(d_xproj, d_w, d_b)`` from the input-side ``d_x`` and (reset_after) recurrent-side ``d_rec``
-    pre-activation gradients, both ``[T, B, 3H]`` in processing order."""
+    pre-activation gradients, both ``[T, B, 3H]`` in processing order (``weight_grad``: as above)."""
     hidden = hs.shape[2]
     if reset_after:
-        d_w = recurrent_weight_grad(previous_states(h0, hs), d_rec, rec_mask, 3)
+        d_w = weight_grad(h0, hs, d_rec, rec_mask, 3)
         d_b = d_rec.sum(dim=(0, 1)) if has_bias else None
     else:
-        d_w_zr = recurrent_weight_grad(previous_states(h0, hs), d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
+        d_w_zr = weight_grad(h0, hs, d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
         d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
         d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
     return _input_order(d_x, reverse), d_w, d_b

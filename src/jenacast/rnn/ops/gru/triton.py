@@ -17,6 +17,7 @@ from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
 from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
                                             kernel_layout, load_tile, num_warps, sequence_grad_args, store_tile, tanh)
+from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
 
 GATES = 3
 
@@ -206,7 +207,8 @@ class TritonGRUKernels:
                               w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
                               HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
                               PRECISION=dot_precision(), num_warps=num_warps())
-        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias)
+        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias,
+                                                   recurrent_weight_grad_triton)
         return d_xproj, dh0, d_w, d_b
 
 

@@ -18,6 +18,7 @@ from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_
                                             kernel_layout, load_tile, lstm_cell_grads, matching_sequence_grads,
                                             num_warps, pairable, sequence_grad_args,
                                             store_tile, tanh)
+from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
 
 GATES = 4
 
@@ -215,7 +216,7 @@ class TritonLSTMKernels:
                                w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
                                b, t_len, hidden, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
                                PRECISION=dot_precision(), num_warps=num_warps())
-        d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse)
+        d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse, recurrent_weight_grad_triton)
         return d_xproj, dh0, dc0, d_w
 
     @staticmethod
@@ -237,7 +238,8 @@ class TritonLSTMKernels:
                                     d_pre, dh0, dc0, second=(*second[:3], *second[4:6], second_mask, *second[7:9]))
         grads = []
         for d, (_, _, _, h0, _, _, rec_mask, _, _, hs) in enumerate((first, second)):
-            d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse)
+            d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse,
+                                                 recurrent_weight_grad_triton)
             grads.append((d_xproj, dh0[d], dc0[d], d_w))
         return tuple(grads)
 

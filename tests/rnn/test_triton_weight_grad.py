@@ -1,0 +1,60 @@
+"""The Triton tier's recurrent weight gradient kernel against ``common.recurrent_weight_grad``.
+
+On the CPU the kernel runs in Triton's interpreter at small, odd sizes; on CUDA also at the
+chapter's (256 x 120, 32 units).
+"""
+
+import pytest
+import torch
+
+from jenacast.rnn.ops import available
+from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
+
+pytestmark = pytest.mark.skipif(not available("triton"), reason="needs Triton")
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+SIZES = [(7, 5, 20, 4), (3, 40, 16, 3), (30, 9, 32, 4), (1, 3, 5, 3)] + ([(120, 256, 32, 4), (120, 256, 32, 3)] if CUDA
+                                                                        else [])
+
+
+def mask_of(kind, gates, b, h):
+    return {"none": None, "shared": torch.rand(b, h), "per_gate": torch.rand(gates, b, h)}[kind]
+
+
+@pytest.mark.parametrize("t, b, h, gates", SIZES)
+@pytest.mark.parametrize("kind", ["none", "shared", "per_gate"])
+def test_weight_grad_matches_torch(t, b, h, gates, kind):
+    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+
+    g = torch.Generator().manual_seed(t * b + h)
+    hs, h0, d = torch.randn(t, b, h, generator=g), torch.randn(b, h, generator=g), torch.randn(t, b, gates * h, generator=g)
+    mask = mask_of(kind, gates, b, h)
+    want = recurrent_weight_grad(previous_states(h0, hs).double(), d.double(), None if mask is None else mask.double(),
+                                 gates, per_step=False)
+    moved = [x.to(DEVICE) for x in (h0, hs, d)]
+    got = recurrent_weight_grad_triton(*moved, None if mask is None else mask.to(DEVICE), gates)
+    assert got.shape == (h, gates * h) and got.dtype == torch.float32
+    torch.testing.assert_close(got.cpu().double(), want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+
+
+def test_weight_grad_reads_the_leading_gates_of_a_wider_gradient():
+    """The GRU without reset_after takes z and r's gradients as the first 2H columns of a [T, B, 3H] tensor."""
+    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+
+    hs, h0, d = torch.randn(6, 4, 16), torch.randn(4, 16), torch.randn(6, 4, 48)
+    mask = torch.rand(2, 4, 16)
+    want = recurrent_weight_grad(previous_states(h0, hs), d[..., :32], mask, 2, per_step=False)
+    got = recurrent_weight_grad_triton(h0.to(DEVICE), hs.to(DEVICE), d.to(DEVICE)[..., :32], mask.to(DEVICE), 2)
+    torch.testing.assert_close(got.cpu(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_switch_gives_the_torch_version(monkeypatch):
+    from jenacast.rnn.ops import triton_weight_grad
+
+    hs, h0, d, mask = torch.randn(5, 3, 16), torch.randn(3, 16), torch.randn(5, 3, 64), torch.rand(4, 3, 16)
+    monkeypatch.setenv("JENACAST_TRITON_WEIGHT_GRAD", "torch")
+    assert torch.equal(triton_weight_grad.recurrent_weight_grad_triton(h0, hs, d, mask, 4),
+                       recurrent_weight_grad(previous_states(h0, hs), d, mask, 4))
+    monkeypatch.setenv("JENACAST_TRITON_WEIGHT_GRAD", "cublas")
+    with pytest.raises(ValueError, match="triton or torch"):
+        triton_weight_grad.recurrent_weight_grad_triton(h0, hs, d, mask, 4)
