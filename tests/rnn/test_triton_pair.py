@@ -123,3 +123,10 @@ def test_bidirectional_layer_on_the_pair_matches_reference(return_sequences, go_
     assert ("launch_forward", True) in launches and ("launch_backward", True) in launches
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pairing_can_be_switched_off(launches, monkeypatch):
+    monkeypatch.setenv("JENACAST_TRITON_PAIRED", "0")
+    layer = Bidirectional(LSTM(5, 16, backend="triton")).to(DEVICE)
+    layer(torch.randn(2, 3, 5, device=DEVICE)).sum().backward()
+    assert launches and all(not pair for _, pair in launches)

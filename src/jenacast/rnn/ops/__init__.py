@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 
 import torch
 
@@ -122,8 +123,8 @@ def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dty
 def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
     """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier's
     LSTM: one launch per recurrence for both, see ``lstm.triton``); None where the directions run one by one."""
-    if cell != "lstm" or _tier_for(backend, device, dtype) != "triton":
-        return None
+    if cell != "lstm" or _tier_for(backend, device, dtype) != "triton" or os.environ.get("JENACAST_TRITON_PAIRED") == "0":
+        return None  # (JENACAST_TRITON_PAIRED=0 runs the directions one by one, for measuring both)
     from jenacast.rnn.ops.lstm.triton import lstm_triton_pair
 
     return projected_lstm_pair(lstm_triton_pair)
