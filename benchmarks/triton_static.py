@@ -116,7 +116,7 @@ def analyse(name: str, kernel, ir_dir: Path | None = None) -> dict:
 
 
 def compile_layers(ir_dir: Path | None = None) -> list[dict]:
-    """Run the Triton tier's LSTM(32), LSTM(16), GRU(32) and bidirectional LSTM(16) forward, backward (the
+    """Run the Triton tier's LSTM(32), LSTM(16), GRU(32), bidirectional LSTM(16) and GRU(32) forward, backward (the
     recurrence and the weight gradient, ``dw``) and evaluation forward, every
     launch compiled for sm_90 instead (the layout and precision from the environment); one :func:`analyse`
     per kernel."""
@@ -132,7 +132,8 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
              ("lstm16", lambda: lstm.lstm_triton(*lstm_args(b, t, 16))),
              ("gru32", lambda: gru.gru_triton(*gru_args(b, t, 32))),
              # the chapter's Bidirectional(LSTM(16)): both directions in one launch (rows; tiles launches each)
-             ("bilstm16", lambda: lstm.lstm_triton_pair(lstm_args(b, t, 16)[:5], lstm_args(b, t, 16)[:5])[0])]
+             ("bilstm16", lambda: lstm.lstm_triton_pair(lstm_args(b, t, 16)[:5], lstm_args(b, t, 16)[:5])[0]),
+             ("bigru32", lambda: gru.gru_triton_pair(gru_args(b, t, 32)[:5], gru_args(b, t, 32)[:5])[0])]
     reports = []
     for label, call in cases:
         compiled.clear()

@@ -151,11 +151,16 @@ class LSTM(_Recurrent):
     def forward(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None):
         # each gate's (x * mask_g) @ W_g + b_g for every step, then the recurrence (see ops.get_layer_op)
         op = ops.get_layer_op("lstm", self.backend, x.device, x.dtype)
-        hseq, h, c = op(*self.layer_args(x, initial_state, masks), self.go_backwards)
+        hseq, h, c = op(*self.layer_args(x, initial_state, masks), *self.shared_args())
         return self._finish(hseq, (h, c))
 
+    def shared_args(self) -> tuple:
+        """The layer op's last arguments, which a bidirectional pair shares (the second direction reversed)."""
+        return (self.go_backwards,)
+
     def layer_args(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None) -> tuple:
-        """The layer op's arguments but the direction: ``(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask)``."""
+        """The layer op's arguments before :meth:`shared_args`:
+        ``(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask)``."""
         self._check_input(x)
         masks = self._masks(x, masks)
         if initial_state is None:
@@ -189,16 +194,23 @@ class GRU(_Recurrent):
             self.bias.zero_()
 
     def forward(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None):
+        op = ops.get_layer_op("gru", self.backend, x.device, x.dtype)
+        hseq, h = op(*self.layer_args(x, initial_state, masks), *self.shared_args())
+        return self._finish(hseq, (h,))
+
+    def shared_args(self) -> tuple:
+        """As :meth:`LSTM.shared_args`."""
+        return self.go_backwards, self.reset_after
+
+    def layer_args(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None) -> tuple:
+        """``(x, in_mask, kernel, input_bias, h0, w_rec, recurrent_bias, rec_mask)`` (see :meth:`LSTM.layer_args`)."""
         self._check_input(x)
         masks = self._masks(x, masks)
         h0 = x.new_zeros(x.shape[0], self.units) if initial_state is None else initial_state
         if isinstance(h0, (tuple, list)):
             (h0,) = h0
         input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
-        op = ops.get_layer_op("gru", self.backend, x.device, x.dtype)
-        hseq, h = op(x, masks.input, self.kernel, input_bias, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent,
-                     self.go_backwards, self.reset_after)
-        return self._finish(hseq, (h,))
+        return x, masks.input, self.kernel, input_bias, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent
 
 
 
@@ -238,7 +250,7 @@ class Bidirectional(nn.Module):
         else:
             fwd_args = self.forward_layer.layer_args(x, fwd_state, fwd_masks)
             bwd_args = self.backward_layer.layer_args(x, bwd_state, bwd_masks)
-            (fwd_seq, *fwd_last), (bwd_seq, *bwd_last) = pair_op(fwd_args, bwd_args, self.forward_layer.go_backwards)
+            (fwd_seq, *fwd_last), (bwd_seq, *bwd_last) = pair_op(fwd_args, bwd_args, *self.forward_layer.shared_args())
             fwd = self.forward_layer._finish(fwd_seq, tuple(fwd_last))
             bwd = self.backward_layer._finish(bwd_seq, tuple(bwd_last))
         states = ()
@@ -259,9 +271,9 @@ class Bidirectional(nn.Module):
 
     def _pair_op(self, x: torch.Tensor):
         """Both directions in one call where the tier runs them together (``ops.get_pair_layer_op``), else None."""
-        if not isinstance(self.forward_layer, LSTM) or self.backward_layer.backend != self.forward_layer.backend:
+        if self.backward_layer.backend != self.forward_layer.backend:
             return None
-        return ops.get_pair_layer_op("lstm", self.forward_layer.backend, x.device, x.dtype)
+        return ops.get_pair_layer_op(self.forward_layer.CELL, self.forward_layer.backend, x.device, x.dtype)
 
     def load_keras_weights(self, weights) -> None:
         """The forward layer's Keras weights followed by the backward layer's (Keras' order)."""

@@ -26,7 +26,7 @@ from jenacast.rnn.ops.gru.fwbw import gru_fwbw  # noqa: E402
 from jenacast.rnn.ops.gru.reference import gru_reference  # noqa: E402
 from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw  # noqa: E402
 from jenacast.rnn.ops.lstm.reference import lstm_reference  # noqa: E402
-from jenacast.rnn.ops.projection import projected, projected_lstm_pair  # noqa: E402
+from jenacast.rnn.ops.projection import projected, projected_pair  # noqa: E402
 
 log = logging.getLogger("jenacast")
 
@@ -121,13 +121,14 @@ def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dty
 
 
 def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
-    """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier's
-    LSTM: one launch per recurrence for both, see ``lstm.triton``); None where the directions run one by one."""
-    if cell != "lstm" or _tier_for(backend, device, dtype) != "triton" or os.environ.get("JENACAST_TRITON_PAIRED") == "0":
+    """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier:
+    one launch per recurrence for both, see ``lstm.triton``); None where the directions run one by one."""
+    if _tier_for(backend, device, dtype) != "triton" or os.environ.get("JENACAST_TRITON_PAIRED") == "0":
         return None  # (JENACAST_TRITON_PAIRED=0 runs the directions one by one, for measuring both)
+    from jenacast.rnn.ops.gru.triton import gru_triton_pair
     from jenacast.rnn.ops.lstm.triton import lstm_triton_pair
 
-    return projected_lstm_pair(lstm_triton_pair)
+    return projected_pair(cell, lstm_triton_pair if cell == "lstm" else gru_triton_pair)
 
 
 __all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",

@@ -14,9 +14,10 @@ GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save
 -> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
 without ``return_sequences``); ``d_b`` is None without a recurrent bias. ``save=False`` (no gradient
 will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
-LSTM kernels may also offer ``forward_pair(first, second, reverse, save)`` and ``backward_pair(first, second,
-reverse)``: a bidirectional layer's two directions (each direction's arguments above but ``reverse``; the
-second runs in the opposite order) in one launch each way (:func:`lstm_fused_pair`).
+Kernels may also offer ``forward_pair(first, second, reverse, [reset_after,] save)`` and
+``backward_pair(first, second, reverse[, reset_after])``: a bidirectional layer's two directions (each
+direction's arguments above but those shared; the second runs in the opposite order) in one launch each
+way (:func:`lstm_fused_pair`, :func:`gru_fused_pair`).
 Kernels that leave the weight gradient to matmuls over all steps (and the ``fwbw`` tier) use
 :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
@@ -148,6 +149,31 @@ def lstm_fused_pair(kernels, first, second, reverse=False):
     return outs[:3], outs[3:]
 
 
+class _GRUPairFused(torch.autograd.Function):
+    """Two GRU directions through ``kernels.forward_pair`` / ``backward_pair``."""
+
+    @staticmethod
+    def forward(ctx, kernels, reverse, reset_after, x_a, h0_a, w_a, b_a, mask_a, x_b, h0_b, w_b, b_b, mask_b):
+        first, second = (x_a, h0_a.contiguous(), w_a, b_a, mask_a), (x_b, h0_b.contiguous(), w_b, b_b, mask_b)
+        outs = kernels.forward_pair(first, second, reverse, reset_after, True)
+        # per direction: h0, w_rec, mask, gates, cand, hs
+        ctx.save_for_backward(*(t for args, (hs, _, gates, cand) in zip((first, second), outs)
+                                for t in (args[1], args[2], args[4], gates, cand, hs)))
+        ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_a is not None
+        ctx.set_materialize_grads(False)
+        return tuple(t for hs, h_last, _, _ in outs for t in (hs.transpose(0, 1), h_last))
+
+    @staticmethod
+    def backward(ctx, d_hseq_a, d_hT_a, d_hseq_b, d_hT_b):
+        saved = ctx.saved_tensors
+        args = [(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
+                for (d_hseq, d_hT), (h0, w_rec, mask, gates, cand, hs) in zip(((d_hseq_a, d_hT_a), (d_hseq_b, d_hT_b)),
+                                                                              (saved[:6], saved[6:]))]
+        (dx_a, dh0_a, dw_a, db_a), (dx_b, dh0_b, dw_b, db_b) = ctx.kernels.backward_pair(*args, ctx.reverse,
+                                                                                       ctx.reset_after)
+        return None, None, None, dx_a, dh0_a, dw_a, db_a, None, dx_b, dh0_b, dw_b, db_b, None
+
+
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
         hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse,
@@ -161,3 +187,14 @@ def gru_fused(kernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=Fals
         hs, h_last, _, _ = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
         return hs.transpose(0, 1), h_last
     return _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+
+
+def gru_fused_pair(kernels, first, second, reverse=False, reset_after=True):
+    """A bidirectional layer's two GRU directions: ``first``, ``second`` = ``(xproj, h0, w_rec, b_rec, rec_mask)``,
+    ``second`` run in the order opposite to ``reverse``; each direction's ``(hseq, h_last)``."""
+    if not needs_grad(*first[:4], *second[:4]):
+        first, second = ((x, h0.contiguous(), w, b, m) for x, h0, w, b, m in (first, second))
+        outs = kernels.forward_pair(first, second, reverse, reset_after, False)
+        return tuple((hs.transpose(0, 1), h_last) for hs, h_last, _, _ in outs)
+    outs = _GRUPairFused.apply(kernels, reverse, reset_after, *first, *second)
+    return outs[:2], outs[2:]

@@ -40,13 +40,20 @@ def projected(cell: str, op):
     return gru_layer
 
 
-def projected_lstm_pair(op):
-    """A bidirectional LSTM layer's two directions through a pair op (``lstm.triton.lstm_triton_pair``): each
-    direction's arguments ``(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask)`` projected as above."""
-    def prepared(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask):
-        return project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask
+def projected_pair(cell: str, op):
+    """A bidirectional layer's two directions through a pair op (``lstm_triton_pair``, ``gru_triton_pair``): each
+    direction's layer arguments but the shared ones (``reverse``, GRU's ``reset_after``), projected as above."""
+    if cell == "lstm":
+        def lstm_pair_layer(first, second, reverse=False):
+            (x_a, in_a, kernel_a, bias_a, *rest_a), (x_b, in_b, kernel_b, bias_b, *rest_b) = first, second
+            return op((project_torch(x_a, in_a, kernel_a, bias_a, 4), *rest_a),
+                      (project_torch(x_b, in_b, kernel_b, bias_b, 4), *rest_b), reverse)
 
-    def lstm_pair_layer(first, second, reverse=False):
-        return op(prepared(*first), prepared(*second), reverse)
+        return lstm_pair_layer
 
-    return lstm_pair_layer
+    def gru_pair_layer(first, second, reverse=False, reset_after=True):
+        (x_a, in_a, kernel_a, bias_a, *rest_a), (x_b, in_b, kernel_b, bias_b, *rest_b) = first, second
+        return op((project_torch(x_a, in_a, kernel_a, bias_a, 3), *rest_a),
+                  (project_torch(x_b, in_b, kernel_b, bias_b, 3), *rest_b), reverse, reset_after)
+
+    return gru_pair_layer

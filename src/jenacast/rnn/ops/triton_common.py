@@ -7,7 +7,7 @@ weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRIT
 * ``rows`` (the default up to 32 units): one sequence per program and one warp, a unit per thread, each thread
   holding its unit's column of every gate's matrix with the sequence's mask multiplied in; a
   step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
-  ``gru/triton_rows.py``). A bidirectional LSTM's two directions share one launch each way (programs
+  ``gru/triton_rows.py``). A bidirectional layer's two directions share one launch each way (programs
   ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's). Compiled for sm_90, a time step of the LSTM(32) forward is about 270
   instructions per thread with one barrier (``benchmarks/triton_static.py``).
 * ``tiles``: ``BLOCK_B`` = 16 sequences per program and 4 warps, the products as ``tl.dot`` of
@@ -93,6 +93,12 @@ def pairable(first, second) -> bool:
                                    or a.device != z.device):
             return False
     return True
+
+
+def element_offset(first: torch.Tensor, second: torch.Tensor) -> int:
+    """How many float32 elements ``second``'s data lies after ``first``'s (negative if before): a paired launch
+    reaches the second direction's tensor through the first's pointer."""
+    return (second.data_ptr() - first.data_ptr()) // first.element_size()
 
 
 def matching_sequence_grads(first: torch.Tensor | None, second: torch.Tensor | None):

@@ -13,10 +13,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import gru_fused, gru_grads_from_steps
+from jenacast.rnn.ops.fused import gru_fused, gru_fused_pair, gru_grads_from_steps
 from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, num_warps, sequence_grad_args, store_tile, tanh)
+                                            kernel_layout, load_tile, matching_sequence_grads, num_warps, pairable,
+                                            sequence_grad_args, store_tile, tanh)
 from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
 
 GATES = 3
@@ -168,7 +169,8 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
 
 
 class TritonGRUKernels:
-    """The two recurrences for ``fused.gru_fused`` (the tiles forward writes the gates with or without ``save``)."""
+    """The two recurrences for ``fused.gru_fused`` (the tiles forward writes the gates with or without ``save``), and
+    a bidirectional layer's two directions in one launch each way (see ``lstm.triton.TritonLSTMKernels``)."""
 
     @staticmethod
     def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
@@ -211,6 +213,60 @@ class TritonGRUKernels:
                                                    recurrent_weight_grad_triton)
         return d_xproj, dh0, d_w, d_b
 
+    @staticmethod
+    def forward_pair(first, second, reverse, reset_after, save):
+        """``first``, ``second``: ``(xproj, h0, w_rec, b_rec, rec_mask)``, ``second`` run in the order opposite to
+        ``reverse``; each direction's :meth:`forward` results."""
+        xproj = first[0]
+        b, t_len, gh = xproj.shape
+        hidden = gh // GATES
+        if kernel_layout(hidden) != "rows" or not pairable(first, second):
+            return (TritonGRUKernels.forward(*first, reverse, reset_after, save),
+                    TritonGRUKernels.forward(*second, not reverse, reset_after, save))
+        check_device(xproj)
+        hs, gates, cand = (xproj.new_empty(2, t_len, b, size) for size in (hidden, gh, hidden))
+        h_last = xproj.new_empty(2, b, hidden)
+        mask, smg, smb, smh, has_mask = expand_mask(first[4], GATES, xproj)
+        has_bias = first[3] is not None
+        biases = [args[3].contiguous() if has_bias else args[0] for args in (first, second)]
+        second_args = (second[0], second[1], second[2], biases[1], expand_mask(second[4], GATES, second[0])[0])
+        triton_rows.launch_forward(xproj, first[1], first[2], biases[0], has_bias, mask, smg, smb, smh, has_mask, hs,
+                                   gates, cand, h_last, reverse, reset_after, save, second=second_args)
+        return tuple((hs[d], h_last[d], gates[d], cand[d]) for d in (0, 1))
+
+    @staticmethod
+    def backward_pair(first, second, reverse, reset_after):
+        """``first``, ``second``: :meth:`backward`'s arguments but ``reverse`` and ``reset_after``; each direction's
+        gradients."""
+        hs = first[8]
+        t_len, b, hidden = hs.shape
+        d_seqs = matching_sequence_grads(first[0], second[0])
+        first, second = (d_seqs[0], *first[1:]), (d_seqs[1], *second[1:])
+        if kernel_layout(hidden) != "rows" or not pairable(first, second):
+            return (TritonGRUKernels.backward(*first, reverse, reset_after),
+                    TritonGRUKernels.backward(*second, not reverse, reset_after))
+        d_x = hs.new_empty(2, t_len, b, GATES * hidden)
+        d_rec = hs.new_empty(2, t_len, b, GATES * hidden) if reset_after else d_x
+        dh0 = hs.new_empty(2, b, hidden)
+        mask, smg, smb, smh, has_mask = expand_mask(first[5], GATES, hs)
+        d_hseq, d_hT, h0, w_rec, has_bias, _, gates, cand = first[:8]
+        second_args = (*second[:4], expand_mask(second[5], GATES, second[8])[0], *second[6:9])
+        triton_rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x[0],
+                                    d_rec[0], dh0, reset_after, second=second_args)
+        grads = []
+        for d, (_, _, h0, _, has_bias, rec_mask, _, cand, hs) in enumerate((first, second)):
+            d_xproj, d_w, d_b = gru_grads_from_steps(d_x[d], d_rec[d], h0, hs, cand, rec_mask,
+                                                     reverse if d == 0 else not reverse, reset_after, has_bias,
+                                                     recurrent_weight_grad_triton)
+            grads.append((d_xproj, dh0[d], d_w, d_b))
+        return tuple(grads)
+
 
 def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
     return gru_fused(TritonGRUKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+
+
+def gru_triton_pair(first, second, reverse=False, reset_after=True):
+    """A bidirectional layer's two directions (each ``(xproj, h0, w_rec, b_rec, rec_mask)``; ``second`` runs in the
+    order opposite to ``reverse``): each direction's ``(hseq, h_last)``."""
+    return gru_fused_pair(TritonGRUKernels, first, second, reverse, reset_after)

@@ -7,18 +7,19 @@ The "rows" layout of :mod:`jenacast.rnn.ops.lstm.triton_rows` for Keras' GRU (ga
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, sequence_grad_args, sequence_grad_step,
-                                            step_input, tanh)
+from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, sequence_grad_args,
+                                            sequence_grad_step, step_input, tanh)
 
 
 @triton.jit
-def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, BH: tl.constexpr):
-    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, 0, BH),
-            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, 0, BH),
-            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, 0, BH))
+def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexpr):
+    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
+            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
+            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH))
 
 
 @triton.jit
@@ -38,13 +39,26 @@ def _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
 
 @triton.jit(do_not_specialize=["swr"])
 def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
-                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H,
+                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H, x_second, h0_second, w_second, b_second, m_second,
                   HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
-                  SAVE: tl.constexpr, BH: tl.constexpr):
+                  SAVE: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
+    if PAIRED:  # programs (b, 1) run the second direction (see lstm/triton_rows.py)
+        flip = tl.program_id(1)
+        x_ptr += flip * x_second
+        h0_ptr += flip * h0_second
+        w_ptr += flip * w_second
+        b_ptr += flip * b_second
+        m_ptr += flip * m_second
+        hs_ptr += flip * T * B * H  # the outputs: [2, T, B, ...] and [2, B, H]
+        gates_ptr += flip * T * B * 3 * H
+        cand_ptr += flip * T * B * H
+        hT_ptr += flip * B * H
+    else:
+        flip = 0
     w_z = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_r = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
     # reset_after masks h before U_h (folded in); the original formulation masks h inside r * h, elementwise
@@ -58,10 +72,10 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
     row = x_ptr + b * sxb
     # the inputs load two steps ahead of their use (see lstm/triton_rows.py)
-    x_z, x_r, x_h = _inputs(row, 0, sxt, sxg, T, H, REVERSE, BH)
-    y_z, y_r, y_h = _inputs(row, 1, sxt, sxg, T, H, REVERSE, BH)
+    x_z, x_r, x_h = _inputs(row, 0, sxt, sxg, T, H, REVERSE, flip, BH)
+    y_z, y_r, y_h = _inputs(row, 1, sxt, sxg, T, H, REVERSE, flip, BH)
     for s in range(T):
-        n_z, n_r, n_h = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, BH)
+        n_z, n_r, n_h = _inputs(row, s + 2, sxt, sxg, T, H, REVERSE, flip, BH)
         h_all = h[None, :]
         pre_z = x_z + tl.sum(h_all * w_z, axis=1)
         pre_r = x_r + tl.sum(h_all * w_r, axis=1)
@@ -96,12 +110,26 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
 
 @triton.jit(do_not_specialize=["swg"])
 def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
-                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
-                  HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BH: tl.constexpr):
+                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H, dhs_second, dhT_second, h0_second,
+                  wt_second, m_second, gates_second, cand_second, hs_second, HAS_DSEQ: tl.constexpr,
+                  HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
+    if PAIRED:  # programs (b, 1) run the second direction (see lstm/triton_rows.py)
+        second = tl.program_id(1)
+        dhs_ptr += second * dhs_second
+        dhT_ptr += second * dhT_second
+        h0_ptr += second * h0_second
+        wt_ptr += second * wt_second
+        m_ptr += second * m_second
+        gates_ptr += second * gates_second
+        cand_ptr += second * cand_second
+        hs_ptr += second * hs_second
+        dx_ptr += second * T * B * 3 * H  # the outputs: [2, T, B, 3H] (d_rec too) and [2, B, H]
+        drec_ptr += second * T * B * 3 * H
+        dh0_ptr += second * B * H
     # rows of each gate's matrix, masks folded in where they multiply h_{t-1} before the product
     w_z = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_r = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
@@ -153,22 +181,36 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
 
 
 def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, h_last, reverse,
-                   reset_after, save):
+                   reset_after, save, second=None):
+    """One direction, or two in one launch: ``second`` = ``(xproj, h0, w_rec, bias, mask)`` of a direction with the
+    opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cand``, ``h_last``."""
     b, t_len, gh = xproj.shape
     hidden = gh // 3
-    _gru_fwd_rows[(b,)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
-                        w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, h_last, b, t_len, hidden,
-                        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
-                        BH=block_h(hidden), num_warps=1)
+    offsets = [0] * 5
+    if second is not None:
+        offsets = [element_offset(a, z) for a, z in zip((xproj, h0, w_rec, bias, mask), second)]
+    _gru_fwd_rows[(b, 1 if second is None else 2)](
+        xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0), w_rec.stride(1), bias,
+        mask, smg, smb, smh, hs, gates, cand, h_last, b, t_len, hidden, *offsets,
+        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
+        PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
 
 
 def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
-                    reset_after):
-    """``d_hseq`` may be None (the sequence output was not used)."""
+                    reset_after, second=None):
+    """``d_hseq`` may be None (the sequence output was not used). ``second`` = ``(d_hseq, d_hT, h0, w_rec, mask,
+    gates, cand, hs)`` of a paired direction (its ``d_hseq`` None exactly when the first's is), its outputs at
+    index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
     t_len, b, hidden = hs.shape
-    w_t = w_rec.t().contiguous()  # [3H, H]: see lstm/triton_rows.py
+    # [3H, H]: see lstm/triton_rows.py (a pair's two side by side)
+    w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[3].t()])).contiguous()
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
-    _gru_bwd_rows[(b,)](dhs, sdb, sdt, d_hT, h0, w_t, w_t.stride(0), w_t.stride(1), mask,
-                        smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                        HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BH=block_h(hidden),
-                        num_warps=1)
+    offsets = [0] * 8
+    if second is not None:
+        firsts = (dhs, d_hT, h0, w_t[0], mask, gates, cand, hs)
+        seconds = (sequence_grad_args(second[0], hs)[0], *second[1:3], w_t[1], *second[4:])
+        offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
+    _gru_bwd_rows[(b, 1 if second is None else 2)](
+        dhs, sdb, sdt, d_hT, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec,
+        dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,
+        PAIRED=second is not None, BH=block_h(hidden), num_warps=1)

@@ -16,8 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, lstm_cell_grads, sequence_grad_args,
-                                            sequence_grad_step, step_input, tanh)
+from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, lstm_cell_grads,
+                                            sequence_grad_args, sequence_grad_step, step_input, tanh)
 
 
 @triton.jit
@@ -157,12 +157,6 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
         y_i, y_f, y_g, y_o, y_c_prev = n_i, n_f, n_g, n_o, n_c_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
-
-
-def element_offset(first: torch.Tensor, second: torch.Tensor) -> int:
-    """How many float32 elements ``second``'s data lies after ``first``'s (negative if before): a paired launch
-    reaches the second direction's tensor through the first's pointer."""
-    return (second.data_ptr() - first.data_ptr()) // first.element_size()
 
 
 def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse,
