@@ -11,8 +11,9 @@ LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse, save) -> (hs, hT, c
 ``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs, reverse) -> (d_xproj, dh0, dc0, d_w)``.
 GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save) -> (hs, hT, gates, cand)`` and
 ``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
--> (d_xproj, dh0, d_w, d_b)``. ``d_hseq`` is None when the sequence output was not used (a layer
-without ``return_sequences``); ``d_b`` is None without a recurrent bias. ``save=False`` (no gradient
+-> (d_xproj, dh0, d_w, d_b)``. ``d_hseq``, ``d_hT`` and ``d_cT`` are None when that output was not used
+(the sequence of a layer without ``return_sequences``, an unused last state); ``d_b`` is None without a
+recurrent bias. ``save=False`` (no gradient
 will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
 Kernels may also offer ``forward_pair(first, second, reverse, [reset_after,] save)`` and
 ``backward_pair(first, second, reverse[, reset_after])``: a bidirectional layer's two directions (each
@@ -88,8 +89,8 @@ class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0,
-                                                      c0, w_rec, rec_mask, gates, cells, hs, ctx.reverse)
+        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs,
+                                                      ctx.reverse)
         return None, d_xproj, dh0, dc0, d_w, None, None
 
 
@@ -106,8 +107,8 @@ class _GRUFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
         h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias,
-                                                      rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after)
+        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, d_hT, h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs,
+                                                      ctx.reverse, ctx.reset_after)
         return None, d_xproj, dh0, d_w, d_b, None, None, None
 
 
@@ -132,8 +133,7 @@ class _LSTMPairFused(torch.autograd.Function):
         args = []
         for (d_hseq, d_hT, d_cT), (h0, c0, w_rec, mask, gates, cells, hs) in zip(
                 ((d_hseq_a, d_hT_a, d_cT_a), (d_hseq_b, d_hT_b, d_cT_b)), (saved[:7], saved[7:])):
-            args.append((d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0, c0, w_rec, mask, gates, cells,
-                         hs))
+            args.append((d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs))
         (dx_a, dh0_a, dc0_a, dw_a), (dx_b, dh0_b, dc0_b, dw_b) = ctx.kernels.backward_pair(*args, ctx.reverse)
         return None, None, dx_a, dh0_a, dc0_a, dw_a, None, dx_b, dh0_b, dc0_b, dw_b, None
 
@@ -166,7 +166,7 @@ class _GRUPairFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq_a, d_hT_a, d_hseq_b, d_hT_b):
         saved = ctx.saved_tensors
-        args = [(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
+        args = [(d_hseq, d_hT, h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
                 for (d_hseq, d_hT), (h0, w_rec, mask, gates, cand, hs) in zip(((d_hseq_a, d_hT_a), (d_hseq_b, d_hT_b)),
                                                                               (saved[:6], saved[6:]))]
         (dx_a, dh0_a, dw_a, db_a), (dx_b, dh0_b, dw_b, db_b) = ctx.kernels.backward_pair(*args, ctx.reverse,

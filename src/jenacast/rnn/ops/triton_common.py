@@ -101,9 +101,9 @@ def element_offset(first: torch.Tensor, second: torch.Tensor) -> int:
     return (second.data_ptr() - first.data_ptr()) // first.element_size()
 
 
-def matching_sequence_grads(first: torch.Tensor | None, second: torch.Tensor | None):
-    """Two directions' sequence gradients as one launch reads them: both None, or both present (zeros for a
-    missing one) with the same strides."""
+def matching_grads(first: torch.Tensor | None, second: torch.Tensor | None):
+    """Two directions' gradients of one output as one launch reads them: both None, or both present (zeros for
+    a missing one) with the same strides."""
     if first is None and second is None:
         return first, second
     first = torch.zeros_like(second) if first is None else first
@@ -111,6 +111,16 @@ def matching_sequence_grads(first: torch.Tensor | None, second: torch.Tensor | N
     if first.stride() != second.stride():
         first, second = first.contiguous(), second.contiguous()
     return first, second
+
+
+def state_grad_args(grad: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``(tensor, row stride, units to read)`` for a backward kernel's gradient of a last state ``[B, H]``: when
+    autograd left it out (the state unused) the kernel reads nothing (0 units) and ``like`` stands in."""
+    if grad is None:
+        return like, 0, 0
+    if grad.stride(-1) != 1:
+        grad = grad.contiguous()
+    return grad, grad.stride(0), grad.shape[1]
 
 
 def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> tuple[torch.Tensor, int, int, int, bool]:

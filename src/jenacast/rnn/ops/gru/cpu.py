@@ -22,7 +22,7 @@ from jenacast.rnn.ops.cpu_masks import (mask_rows, mask_rows_1, mask_rows_3, one
                                          unmask_rows_3_plus)
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
-from jenacast.rnn.ops.fused import gru_fused
+from jenacast.rnn.ops.fused import gru_fused, zeros_if_none
 
 
 def _update_reset_math(v):
@@ -299,6 +299,7 @@ class CpuGRUKernels:
 
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
+        d_hT = zeros_if_none(d_hT, h0)
         d_pre, dh0, d_w, d_b, _, _ = run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse,
                                                   reset_after, torch.empty(1, 1, 1), None, "pre")
         return d_pre.transpose(0, 1), dh0, d_w, d_b

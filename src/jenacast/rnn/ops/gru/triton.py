@@ -13,10 +13,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import gru_fused, gru_fused_pair, gru_grads_from_steps
+from jenacast.rnn.ops.fused import gru_fused, gru_fused_pair, gru_grads_from_steps, zeros_if_none
 from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, matching_sequence_grads, num_warps, pairable,
+                                            kernel_layout, load_tile, matching_grads, num_warps, pairable,
                                             sequence_grad_args, store_tile, tanh)
 from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
 
@@ -205,6 +205,7 @@ class TritonGRUKernels:
                                         dh0, reset_after)
         else:
             dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
+            d_hT = zeros_if_none(d_hT, h0)
             _gru_bwd[grid(b)](dhs, sdb, sdt, d_hT, h0, w_rec, w_rec.stride(0),
                               w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
                               HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
@@ -240,8 +241,8 @@ class TritonGRUKernels:
         gradients."""
         hs = first[8]
         t_len, b, hidden = hs.shape
-        d_seqs = matching_sequence_grads(first[0], second[0])
-        first, second = (d_seqs[0], *first[1:]), (d_seqs[1], *second[1:])
+        matched = [matching_grads(a, z) for a, z in zip(first[:2], second[:2])]  # d_hseq, d_hT
+        first, second = (*(m[0] for m in matched), *first[2:]), (*(m[1] for m in matched), *second[2:])
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
             return (TritonGRUKernels.backward(*first, reverse, reset_after),
                     TritonGRUKernels.backward(*second, not reverse, reset_after))

@@ -12,7 +12,7 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, sequence_grad_args,
-                                            sequence_grad_step, step_input, tanh)
+                                            sequence_grad_step, state_grad_args, step_input, tanh)
 
 
 @triton.jit
@@ -109,7 +109,7 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
 
 
 @triton.jit(do_not_specialize=["swg"])
-def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
+def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
                   gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H, dhs_second, dhT_second, h0_second,
                   wt_second, m_second, gates_second, cand_second, hs_second, HAS_DSEQ: tl.constexpr,
                   HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
@@ -136,7 +136,7 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, wt_ptr, swg, swk, m_ptr, s
     w_h = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK and RESET_AFTER, BH)
     if HAS_MASK and not RESET_AFTER:
         m_h = tl.load(m_ptr + 2 * smg + b * smb + j * smh, mask=on, other=0.0)
-    dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
+    dh = tl.load(dhT_ptr + b * sdh + j, mask=j < dh_units, other=0.0)  # dh_units 0: the last h unused, zeros
     # the loop runs backwards in time; a step's saved values load two steps ahead of their use
     z, r, hh, cand, h_prev = _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 1, B, H, BH)
     y_z, y_r, y_hh, y_cand, y_h_prev = _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, T - 2, B, H, BH)
@@ -198,19 +198,21 @@ def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_ma
 
 def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
                     reset_after, second=None):
-    """``d_hseq`` may be None (the sequence output was not used). ``second`` = ``(d_hseq, d_hT, h0, w_rec, mask,
-    gates, cand, hs)`` of a paired direction (its ``d_hseq`` None exactly when the first's is), its outputs at
-    index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
+    """``d_hseq`` and ``d_hT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, h0, w_rec, mask,
+    gates, cand, hs)`` of a paired direction (each gradient None exactly when the first's is, and of the same
+    strides), its outputs at index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
     t_len, b, hidden = hs.shape
     # [3H, H]: see lstm/triton_rows.py (a pair's two side by side)
     w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[3].t()])).contiguous()
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
+    dhT, sdh, dh_units = state_grad_args(d_hT, hs)
     offsets = [0] * 8
     if second is not None:
-        firsts = (dhs, d_hT, h0, w_t[0], mask, gates, cand, hs)
-        seconds = (sequence_grad_args(second[0], hs)[0], *second[1:3], w_t[1], *second[4:])
+        firsts = (dhs, dhT, h0, w_t[0], mask, gates, cand, hs)
+        seconds = (sequence_grad_args(second[0], hs)[0], state_grad_args(second[1], hs)[0], second[2], w_t[1],
+                   *second[4:])
         offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
     _gru_bwd_rows[(b, 1 if second is None else 2)](
-        dhs, sdb, sdt, d_hT, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec,
+        dhs, sdb, sdt, dhT, sdh, dh_units, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec,
         dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,
         PAIRED=second is not None, BH=block_h(hidden), num_warps=1)

@@ -22,7 +22,7 @@ from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_comp
 from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
 from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
-from jenacast.rnn.ops.fused import lstm_fused
+from jenacast.rnn.ops.fused import lstm_fused, zeros_if_none
 
 
 def _forward_math(v):
@@ -233,6 +233,7 @@ class CpuLSTMKernels:
 
     @staticmethod
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
+        d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
         no_input = torch.empty(1, 1, 1)
         d_pre, dh0, dc0, d_w, _, _ = run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse,
                                                   no_input, None, "pre")

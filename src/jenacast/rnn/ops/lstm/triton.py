@@ -12,10 +12,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import lstm_fused, lstm_fused_pair, lstm_grads_from_steps
+from jenacast.rnn.ops.fused import lstm_fused, lstm_fused_pair, lstm_grads_from_steps, zeros_if_none
 from jenacast.rnn.ops.lstm import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
-                                            kernel_layout, load_tile, lstm_cell_grads, matching_sequence_grads,
+                                            kernel_layout, load_tile, lstm_cell_grads, matching_grads,
                                             num_warps, pairable, sequence_grad_args,
                                             store_tile, tanh)
 from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
@@ -212,6 +212,7 @@ class TritonLSTMKernels:
                                         d_pre, dh0, dc0)
         else:
             dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
+            d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
             _lstm_bwd[grid(b)](dhs, sdb, sdt, d_hT, d_cT, c0, w_rec,
                                w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
                                b, t_len, hidden, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
@@ -226,8 +227,8 @@ class TritonLSTMKernels:
         gates = first[7]
         t_len, b, gh = gates.shape
         hidden = gh // GATES
-        d_seqs = matching_sequence_grads(first[0], second[0])
-        first, second = (d_seqs[0], *first[1:]), (d_seqs[1], *second[1:])
+        matched = [matching_grads(a, z) for a, z in zip(first[:3], second[:3])]  # d_hseq, d_hT, d_cT
+        first, second = (*(m[0] for m in matched), *first[3:]), (*(m[1] for m in matched), *second[3:])
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
             return (TritonLSTMKernels.backward(*first, reverse), TritonLSTMKernels.backward(*second, not reverse))
         d_pre = gates.new_empty(2, t_len, b, gh)

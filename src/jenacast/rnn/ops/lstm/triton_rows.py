@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, lstm_cell_grads,
-                                            sequence_grad_args, sequence_grad_step, step_input, tanh)
+                                            sequence_grad_args, sequence_grad_step, state_grad_args, step_input, tanh)
 
 
 @triton.jit
@@ -100,7 +100,8 @@ def _saved(gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=["swg"])
-def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
+def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, dcT_ptr, sdc, dc_units, c0_ptr, wt_ptr, swg, swk,
+                   m_ptr, smg, smb, smh,
                    gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H, dhs_second, dhT_second, dcT_second,
                    c0_second, wt_second, m_second, gates_second, cells_second,
                    HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
@@ -126,8 +127,9 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, dcT_ptr, c0_ptr, wt_ptr, swg, swk
     w_f = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
     w_c = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 2, H, HAS_MASK, BH)
     w_o = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 3, H, HAS_MASK, BH)
-    dh = tl.load(dhT_ptr + b * H + j, mask=on, other=0.0)
-    dc = tl.load(dcT_ptr + b * H + j, mask=on, other=0.0)
+    # the last states' gradients (dh_units / dc_units 0: not used, zeros)
+    dh = tl.load(dhT_ptr + b * sdh + j, mask=j < dh_units, other=0.0)
+    dc = tl.load(dcT_ptr + b * sdc + j, mask=j < dc_units, other=0.0)
     # the loop runs backwards in time; a step's saved values load two steps ahead of their use
     c = tl.load(cells_ptr + ((T - 1) * B + b) * H + j, mask=on, other=0.0)
     i, f, g, o, c_prev = _saved(gates_ptr, cells_ptr, c0_ptr, b, T - 1, B, H, BH)
@@ -176,20 +178,23 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
 
 def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0,
                     second=None):
-    """``d_hseq`` may be None (the sequence output was not used). ``second`` = ``(d_hseq, d_hT, d_cT, c0, w_rec,
-    mask, gates, cells)`` of a paired direction (see :func:`launch_forward`; its ``d_hseq`` None exactly when
-    the first's is), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
+    """``d_hseq``, ``d_hT``, ``d_cT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, d_cT, c0,
+    w_rec, mask, gates, cells)`` of a paired direction (see :func:`launch_forward`; each gradient None exactly
+    when the first's is, and of the same strides), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
     t_len, b, gh = gates.shape
     hidden = gh // 4
     # [4H, H]: each unit's row of every gate matrix, contiguous across the units (a pair's two side by side)
     w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[4].t()])).contiguous()
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
+    dhT, sdh, dh_units = state_grad_args(d_hT, gates)
+    dcT, sdc, dc_units = state_grad_args(d_cT, gates)
     offsets = [0] * 8
     if second is not None:
-        firsts = (dhs, d_hT, d_cT, c0, w_t[0], mask, gates, cells)
-        seconds = (sequence_grad_args(second[0], gates)[0], *second[1:4], w_t[1], *second[5:])
+        firsts = (dhs, dhT, dcT, c0, w_t[0], mask, gates, cells)
+        seconds = (sequence_grad_args(second[0], gates)[0], state_grad_args(second[1], gates)[0],
+                   state_grad_args(second[2], gates)[0], second[3], w_t[1], *second[5:])
         offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
     _lstm_bwd_rows[(b, 1 if second is None else 2)](
-        dhs, sdb, sdt, d_hT, d_cT, c0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cells,
-        d_pre, dh0, dc0, b, t_len, hidden, *offsets,
+        dhs, sdb, sdt, dhT, sdh, dh_units, dcT, sdc, dc_units, c0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb,
+        smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden, *offsets,
         HAS_DSEQ=has_dseq, HAS_MASK=has_mask, PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
