@@ -39,7 +39,8 @@ def _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
 
 @triton.jit(do_not_specialize=["swr"])
 def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
-                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H, x_second, h0_second, w_second, b_second, m_second,
+                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H,
+                  x_second: tl.int64, h0_second: tl.int64, w_second: tl.int64, b_second: tl.int64, m_second: tl.int64,
                   HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
                   SAVE: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
@@ -110,8 +111,10 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
 
 @triton.jit(do_not_specialize=["swg"])
 def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
-                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H, dhs_second, dhT_second, h0_second,
-                  wt_second, m_second, gates_second, cand_second, hs_second, HAS_DSEQ: tl.constexpr,
+                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
+                  dhs_second: tl.int64, dhT_second: tl.int64, h0_second: tl.int64, wt_second: tl.int64,
+                  m_second: tl.int64, gates_second: tl.int64, cand_second: tl.int64, hs_second: tl.int64,
+                  HAS_DSEQ: tl.constexpr,
                   HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
@@ -213,6 +216,6 @@ def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gate
                    *second[4:])
         offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
     _gru_bwd_rows[(b, 1 if second is None else 2)](
-        dhs, sdb, sdt, dhT, sdh, dh_units, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec,
-        dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,
+        dhs, sdb, sdt, dhT, sdh, dh_units, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand,
+        hs, d_x, d_rec, dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,
         PAIRED=second is not None, BH=block_h(hidden), num_warps=1)

@@ -30,10 +30,13 @@ def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexp
 
 @triton.jit(do_not_specialize=["swr"])
 def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
-                   hs_ptr, gates_ptr, cells_ptr, hT_ptr, cT_ptr, B, T, H, x_second, h0_second, c0_second, w_second,
-                   m_second, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, PAIRED: tl.constexpr,
+                   hs_ptr, gates_ptr, cells_ptr, hT_ptr, cT_ptr, B, T, H,
+                   x_second: tl.int64, h0_second: tl.int64, c0_second: tl.int64, w_second: tl.int64, m_second: tl.int64,
+                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, PAIRED: tl.constexpr,
                    BH: tl.constexpr):
-    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
+    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written.
+    # The *_second offsets are int64 whatever their size: a type chosen by value could change between the warm-up
+    # and a CUDA graph's capture (other allocations) and compile a new kernel while capturing.
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
@@ -101,9 +104,9 @@ def _saved(gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
 
 @triton.jit(do_not_specialize=["swg"])
 def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, dcT_ptr, sdc, dc_units, c0_ptr, wt_ptr, swg, swk,
-                   m_ptr, smg, smb, smh,
-                   gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H, dhs_second, dhT_second, dcT_second,
-                   c0_second, wt_second, m_second, gates_second, cells_second,
+                   m_ptr, smg, smb, smh, gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H,
+                   dhs_second: tl.int64, dhT_second: tl.int64, dcT_second: tl.int64, c0_second: tl.int64,
+                   wt_second: tl.int64, m_second: tl.int64, gates_second: tl.int64, cells_second: tl.int64,
                    HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
