@@ -17,7 +17,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 
 echo "== GPU tests: both Triton kernel layouts at the chapter's sizes, paired directions, the weight-gradient kernel, CUDA-graphed steps against eager ones"
-timeout 170 $PY -m pytest -q -p no:cacheprovider tests/rnn/test_gpu.py tests/rnn/test_triton_pair.py \
+# four processes where pytest-xdist is installed: most of this is compiling kernels, which then runs on four cores
+XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 4")
+timeout 170 $PY -m pytest -q -p no:cacheprovider $XDIST tests/rnn/test_gpu.py tests/rnn/test_triton_pair.py \
   tests/rnn/test_triton_weight_grad.py tests/training/test_step_gpu.py > "$OUT/tests.txt" 2>&1
 tail -5 "$OUT/tests.txt"
 # a failing newer piece falls back to the code before it, for everything below
