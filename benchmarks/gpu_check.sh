@@ -71,7 +71,7 @@ if [ "$(left)" -gt 45 ]; then
 fi
 
 if [ "$(left)" -gt 60 ]; then
-  echo "== profile: each layout's op alone and the steps, as CUDA graphs ($(left) s left)"
+  echo "== profile: each kernel of the graphed steps, each layout's op alone and the steps, as CUDA graphs ($(left) s left)"
   timeout $(( $(left) - 10 )) $PY benchmarks/gpu_profile.py --quick > "$OUT/profile.txt" 2>&1
   cat "$OUT/profile.txt"
 fi

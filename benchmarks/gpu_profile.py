@@ -1,4 +1,5 @@
-"""Where a GPU training step's time goes: kernels alone, the eager step, and the step as one CUDA graph.
+"""Where a GPU training step's time goes: each kernel of the graphed step, kernels alone, the eager step, and the
+step as one CUDA graph.
 
 Run on a CUDA machine from the repository root: PYTHONPATH=src python3 benchmarks/gpu_profile.py
 Prints microseconds (median of CUDA-event timings). Batch 256, 120 steps, 14 features.
@@ -114,6 +115,46 @@ def kernels() -> None:
         print(f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
 
 
+def step_kernels(device: str = "cuda", replays: int = 10, top: int = 12) -> None:
+    """Each kernel's GPU time in the chapter's training steps as training runs them (``TrainingStep``: one CUDA
+    graph on a GPU), from ``torch.profiler`` over ``replays`` steps: where a step's time goes, kernel by kernel."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    from jenacast.training.step import TrainingStep
+
+    activity = ProfilerActivity.CUDA if device == "cuda" else ProfilerActivity.CPU
+    for name in ("lstm-dropout", "stacked-gru", "bidirectional"):
+        torch.manual_seed(0)
+        model = build(name, backend="triton").to(device).train()
+        step = TrainingStep(model, KerasRMSprop(model.parameters()), torch.device(device))
+        x, y = torch.randn(B, T, F, device=device), torch.randn(B, device=device)
+        step(x, y)  # warm-up and capture
+        with profile(activities=[activity]) as prof:
+            for _ in range(replays):
+                step(x, y)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        rows = []
+        for event in prof.key_averages():
+            if device == "cuda":  # the kernels themselves (operators' device totals would count them twice)
+                if getattr(event, "device_type", None) != DeviceType.CUDA:
+                    continue
+                spent = next((getattr(event, attr) for attr in ("self_device_time_total", "self_cuda_time_total",
+                                                                 "device_time_total", "cuda_time_total")
+                              if hasattr(event, attr)), 0)
+            else:
+                spent = event.self_cpu_time_total
+            if spent > 0:
+                rows.append((spent / replays, event.count / replays, event.key))
+        rows.sort(reverse=True)
+        total = sum(r[0] for r in rows)
+        print(f"{name}: {total:.0f} us of kernels per step in {sum(r[1] for r in rows):.0f} launches "
+              f"({'one CUDA graph' if step.graphed else 'eager'})")
+        for spent, count, key in rows[:top]:
+            print(f"    {spent:8.1f} us  x{count:<4g} {key[:100]}")
+
+
 def steps() -> None:
     for name in ("lstm-dropout", "stacked-gru", "bidirectional"):
         for backend in [*VARIANTS, "torch"]:
@@ -144,6 +185,10 @@ if __name__ == "__main__":
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     import sys
 
+    try:  # first written without a GPU to run it on: a failure must not cost the numbers below
+        step_kernels()
+    except Exception as exc:
+        print(f"step_kernels failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     if "--quick" in sys.argv:  # the graphed numbers only
         kernel_graphs()
         steps()
