@@ -13,8 +13,8 @@ GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save
 ``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
 -> (d_xproj, dh0, d_w, d_b)``. ``d_hseq``, ``d_hT`` and ``d_cT`` are None when that output was not used
 (the sequence of a layer without ``return_sequences``, an unused last state); ``d_b`` is None without a
-recurrent bias. ``save=False`` (no gradient
-will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
+recurrent bias. ``save=False`` (no gradient will be asked for: evaluation) lets a kernel skip writing the
+tensors only the backward reads.
 Kernels may also offer ``forward_pair(first, second, reverse, [reset_after,] save)`` and
 ``backward_pair(first, second, reverse[, reset_after])``: a bidirectional layer's two directions (each
 direction's arguments above but those shared; the second runs in the opposite order) in one launch each

@@ -8,8 +8,9 @@ weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRIT
   holding its unit's column of every gate's matrix with the sequence's mask multiplied in; a
   step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
   ``gru/triton_rows.py``). A bidirectional layer's two directions share one launch each way (programs
-  ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's). Compiled for sm_90, a time step of the LSTM(32) forward is about 270
-  instructions per thread with one barrier (``benchmarks/triton_static.py``).
+  ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's).
+  Compiled for sm_90, a time step of the LSTM(32) forward is about 270 instructions per thread with
+  one barrier (``benchmarks/triton_static.py``).
 * ``tiles``: ``BLOCK_B`` = 16 sequences per program and 4 warps, the products as ``tl.dot`` of
   16-row tiles (``lstm/triton.py``, ``gru/triton.py``): about 1,200 instructions and 8 barriers a
   step, measured on an H200 at 192 us for the LSTM(32) forward (2026-11-28).
