@@ -60,7 +60,9 @@ grep -qE "^(FAILED|ERROR) tests/training/test_step_gpu" "$OUT/tests.txt" && grap
 chapter_start=$(date +%s)
 JENACAST_TRITON_KERNELS=$layout timeout $(( $(left) - 40 )) $PY -m jenacast.cli chapter --device cuda --backend $backend \
   $graph --dataset synthetic --out "$CHAPTER" > "$OUT/chapter.txt" 2>&1
-echo "chapter exit $? after $(( $(date +%s) - chapter_start )) s (layout $layout, backend $backend ${graph:-with CUDA graphs})"
+chapter_exit=$?
+chapter_seconds=$(( $(date +%s) - chapter_start ))
+echo "chapter exit $chapter_exit after $chapter_seconds s (layout $layout, backend $backend ${graph:-with CUDA graphs})"
 for f in results.json comparison.png; do [ -f "$CHAPTER/$f" ] && cp "$CHAPTER/$f" "$OUT/"; done
 (cd "$CHAPTER" && tar -czf - --exclude='*.pt' runs report.md) > "$OUT/chapter-runs.tgz" 2>/dev/null
 
@@ -79,9 +81,23 @@ fi
 echo "== summary ($(( $(date +%s) - start )) s)"
 grep -E "passed|failed|error" "$OUT/tests.txt" | tail -2
 grep -hE "ms/batch" "$OUT/bench.txt" "$OUT/bench-tiles.txt"
-$PY - "$CHAPTER" <<'PYEOF'
-import json, pathlib, sys
+$PY - "$CHAPTER" "$OUT/bench.txt" "$chapter_exit" "$chapter_seconds" <<'PYEOF'
+import json, pathlib, re, sys
 out = pathlib.Path(sys.argv[1])
+# issue 6's targets against this run: ms per batch (the rows kernels, as training runs the step) and the chapter
+bench = {}
+for line in pathlib.Path(sys.argv[2]).read_text().splitlines() if pathlib.Path(sys.argv[2]).exists() else []:
+    found = re.match(r"(\S+)\s+(\S+)\s+([0-9.]+) ms/batch", line)
+    if found:
+        bench[found[1], found[2]] = float(found[3])
+for model, target in (("lstm-dropout", 1.0), ("stacked-gru", 1.5), ("bidirectional", 1.5)):
+    ms, cudnn = bench.get((model, "triton")), bench.get((model, "torch"))
+    verdict = "not measured" if ms is None else ("met" if ms <= target else "missed")
+    print(f"target {model:<14} {ms if ms is not None else float('nan'):6.3f} ms/batch (target {target}, cuDNN without "
+          f"recurrent dropout {cudnn if cudnn is not None else float('nan'):.3f}): {verdict}")
+done = sys.argv[3] == "0" and (out / "results.json").exists()
+print(f"target chapter        {int(sys.argv[4])} s (target 300): "
+      f"{('met' if int(sys.argv[4]) <= 300 else 'missed') if done else 'not finished'}")
 results = out / "results.json"
 if results.exists():
     for name, m in json.loads(results.read_text())["models"].items():
