@@ -110,10 +110,14 @@ class Split:
     def gather(self, positions: torch.Tensor, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The windows ``positions`` as ``(x [B, T, F], y [B])``."""
         windows, targets = self._tensors(device)
-        positions = positions.to(windows.device)
+        starts, target_rows = self._locate(positions.to(windows.device))
+        return torch.index_select(windows, 0, starts), targets[target_rows]
+
+    def _locate(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where windows ``positions`` start in the regrouped rows (see :meth:`_tensors`), and their targets' rows."""
         rate = self.spec.sampling_rate
         starts = (positions % rate) * self._per_phase + torch.div(positions, rate, rounding_mode="floor")
-        return torch.index_select(windows, 0, starts), targets[self.start + positions + self.spec.delay]
+        return starts, self.start + positions + self.spec.delay
 
     def batches(self, batch_size: int = 256, shuffle: bool = False, seed: int | None = None,
                 device: torch.device | str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -124,10 +128,13 @@ class Split:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        # the order goes to the device once: a host-to-device copy per batch would wait for the GPU each time
-        order = self.window_order(shuffle, seed).to(self._tensors(device)[0].device)
+        # the order goes to the device once (a host-to-device copy per batch would wait for the GPU each time),
+        # and the whole epoch's window starts are computed at once: a batch is then two gathers, not eight kernels
+        windows, targets = self._tensors(device)
+        starts, target_rows = self._locate(self.window_order(shuffle, seed).to(windows.device))
         for first in range(0, self.count, batch_size):
-            yield self.gather(order[first:first + batch_size], device)
+            last = first + batch_size
+            yield torch.index_select(windows, 0, starts[first:last]), targets[target_rows[first:last]]
 
 
 @dataclass(frozen=True)
