@@ -58,3 +58,19 @@ def test_torch_switch_gives_the_torch_version(monkeypatch):
     monkeypatch.setenv("JENACAST_TRITON_WEIGHT_GRAD", "cublas")
     with pytest.raises(ValueError, match="triton or torch"):
         triton_weight_grad.recurrent_weight_grad_triton(h0, hs, d, mask, 4)
+
+
+@pytest.mark.parametrize("kind", ["none", "shared", "per_gate"])
+def test_pair_equals_two_launches(kind):
+    """A bidirectional layer's two weight gradients in one launch, bit for bit those of two launches."""
+    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
+
+    def direction(seed):
+        g = torch.Generator().manual_seed(seed)
+        hs, h0, d = torch.randn(9, 6, 20, generator=g), torch.randn(6, 20, generator=g), torch.randn(9, 6, 80, generator=g)
+        return [x.to(DEVICE) for x in (h0, hs, d)] + [None if kind == "none" else mask_of(kind, 4, 6, 20).to(DEVICE)]
+
+    first, second = direction(1), direction(2)
+    paired = recurrent_weight_grad_pair(first, second, 4)
+    assert torch.equal(paired[0], recurrent_weight_grad_triton(*first, 4))
+    assert torch.equal(paired[1], recurrent_weight_grad_triton(*second, 4))

@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
-from jenacast.rnn.ops.triton_common import block_h, expand_mask
+from jenacast.rnn.ops.triton_common import block_h, element_offset, expand_mask, pairable
 
 ROWS = 64  # rows (t, b) per dot
 MAX_PARTS = 64  # programs per gate: at the chapter's 30,720 rows 60 of 512 rows, 180-240 programs for 132 SMs
@@ -35,9 +35,17 @@ def weight_grad_in_triton() -> bool:
 
 @triton.jit
 def _recurrent_weight_grad(hs_ptr, h0_ptr, d_ptr, sdr, m_ptr, smg, smb, smh, out_ptr, B, H, GH, n_rows, rows_per_part,
-                           HAS_MASK: tl.constexpr, BR: tl.constexpr, BH: tl.constexpr):
+                           hs_second: tl.int64, h0_second: tl.int64, d_second: tl.int64, m_second: tl.int64,
+                           HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BR: tl.constexpr, BH: tl.constexpr):
     g = tl.program_id(0)
     part = tl.program_id(1)
+    if PAIRED:  # programs (g, p, 1): a bidirectional layer's second direction (see lstm/triton_rows.py)
+        second = tl.program_id(2)
+        hs_ptr += second * hs_second
+        h0_ptr += second * h0_second
+        d_ptr += second * d_second
+        m_ptr += second * m_second
+        out_ptr += second * tl.num_programs(1) * H * GH
     k = tl.arange(0, BH)
     j = tl.arange(0, BH)
     start = part * rows_per_part
@@ -52,7 +60,8 @@ def _recurrent_weight_grad(hs_ptr, h0_ptr, d_ptr, sdr, m_ptr, smg, smb, smh, out
              + tl.load(h0_ptr + b[:, None] * H + k[None, :], mask=live & (r < B)[:, None], other=0.0))
         if HAS_MASK:
             h = h * tl.load(m_ptr + g * smg + b[:, None] * smb + k[None, :] * smh, mask=live, other=0.0)
-        d = tl.load(d_ptr + r[:, None] * sdr + g * H + j[None, :], mask=(r < end)[:, None] & (j < H)[None, :], other=0.0)
+        d = tl.load(d_ptr + r[:, None] * sdr + g * H + j[None, :], mask=(r < end)[:, None] & (j < H)[None, :],
+                    other=0.0)
         acc += tl.dot(tl.trans(h), d, input_precision="ieee")
     tl.store(out_ptr + part * H * GH + k[:, None] * GH + g * H + j[None, :], acc,
              mask=(k < H)[:, None] & (j < H)[None, :])
@@ -65,14 +74,35 @@ def recurrent_weight_grad_triton(h0: torch.Tensor, hs: torch.Tensor, d_pre: torc
     a wider tensor) and the recurrent mask (None, ``[B, H]`` or ``[G, B, H]``)."""
     if not weight_grad_in_triton():
         return recurrent_weight_grad(previous_states(h0, hs), d_pre, mask, gates)
+    return _launch((h0, hs, d_pre, mask), None, gates)[0]
+
+
+def recurrent_weight_grad_pair(first: tuple, second: tuple, gates: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both directions' ``dU`` of a bidirectional layer, each ``(h0, hs, d_pre, mask)`` as above, in one launch
+    and one sum where their tensors share strides (else one after the other)."""
+    if not weight_grad_in_triton() or not pairable(first, second):
+        return (recurrent_weight_grad_triton(*first, gates), recurrent_weight_grad_triton(*second, gates))
+    dws = _launch(first, second, gates)
+    return dws[0], dws[1]
+
+
+def _launch(first: tuple, second: tuple | None, gates: int) -> torch.Tensor:
+    """``[D, H, G*H]``: one direction's ``dU``, or a pair's."""
+    h0, hs, d_pre, mask = first
     t_len, b, hidden = hs.shape
     n_rows = t_len * b
     parts = min(MAX_PARTS, triton.cdiv(n_rows, ROWS))
     rows_per_part = triton.cdiv(triton.cdiv(n_rows, parts), ROWS) * ROWS
     parts = triton.cdiv(n_rows, rows_per_part)
     m, smg, smb, smh, has_mask = expand_mask(mask, gates, hs)
-    partial = hs.new_empty(parts, hidden, gates * hidden)
-    _recurrent_weight_grad[(gates, parts)](hs, h0, d_pre, d_pre.stride(1), m, smg, smb, smh, partial, b, hidden,
-                                           gates * hidden, n_rows, rows_per_part, HAS_MASK=has_mask, BR=ROWS,
-                                           BH=block_h(hidden), num_warps=4)
-    return partial.sum(0)
+    directions = 1 if second is None else 2
+    offsets = [0] * 4
+    if second is not None:
+        second_mask = expand_mask(second[3], gates, second[1])[0]
+        seconds = (second[1], second[0], second[2], second_mask)
+        offsets = [element_offset(a, z) for a, z in zip((hs, h0, d_pre, m), seconds)]
+    partial = hs.new_empty(directions, parts, hidden, gates * hidden)
+    _recurrent_weight_grad[(gates, parts, directions)](
+        hs, h0, d_pre, d_pre.stride(1), m, smg, smb, smh, partial, b, hidden, gates * hidden, n_rows, rows_per_part,
+        *offsets, HAS_MASK=has_mask, PAIRED=second is not None, BR=ROWS, BH=block_h(hidden), num_warps=4)
+    return partial.sum(1)

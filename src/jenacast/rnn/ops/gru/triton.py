@@ -18,7 +18,7 @@ from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
                                             kernel_layout, load_tile, matching_grads, num_warps, pairable,
                                             sequence_grad_args, store_tile, tanh)
-from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
 
 GATES = 3
 
@@ -254,11 +254,16 @@ class TritonGRUKernels:
         second_args = (*second[:4], expand_mask(second[5], GATES, second[8])[0], *second[6:9])
         triton_rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x[0],
                                     d_rec[0], dh0, reset_after, second=second_args)
+        weight_grads = [recurrent_weight_grad_triton] * 2
+        if reset_after:  # both directions' dU in one launch (the original formulation takes two products each)
+            d_ws = recurrent_weight_grad_pair(*((args[2], args[8], d_rec[d], args[5])
+                                                for d, args in enumerate((first, second))), GATES)
+            weight_grads = [lambda *_, computed=d_w: computed for d_w in d_ws]
         grads = []
         for d, (_, _, h0, _, has_bias, rec_mask, _, cand, hs) in enumerate((first, second)):
             d_xproj, d_w, d_b = gru_grads_from_steps(d_x[d], d_rec[d], h0, hs, cand, rec_mask,
                                                      reverse if d == 0 else not reverse, reset_after, has_bias,
-                                                     recurrent_weight_grad_triton)
+                                                     weight_grads[d])
             grads.append((d_xproj, dh0[d], d_w, d_b))
         return tuple(grads)
 

@@ -18,7 +18,7 @@ from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_
                                             kernel_layout, load_tile, lstm_cell_grads, matching_grads,
                                             num_warps, pairable, sequence_grad_args,
                                             store_tile, tanh)
-from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
 
 GATES = 4
 
@@ -237,10 +237,13 @@ class TritonLSTMKernels:
         second_mask = expand_mask(second[6], GATES, second[7])[0]
         triton_rows.launch_backward(*first[:3], first[4], first[5], mask, smg, smb, smh, has_mask, gates, first[8],
                                     d_pre, dh0, dc0, second=(*second[:3], *second[4:6], second_mask, *second[7:9]))
+        # both directions' dU in one launch: (h0, hs, d_pre, mask) each
+        d_ws = recurrent_weight_grad_pair(*((args[3], args[9], d_pre[d], args[6])
+                                            for d, args in enumerate((first, second))), GATES)
         grads = []
         for d, (_, _, _, h0, _, _, rec_mask, _, _, hs) in enumerate((first, second)):
             d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse,
-                                                 recurrent_weight_grad_triton)
+                                                 lambda *_, computed=d_ws[d]: computed)
             grads.append((d_xproj, dh0[d], dc0[d], d_w))
         return tuple(grads)
 
