@@ -2,7 +2,7 @@
 
 The "rows" layout of :mod:`jenacast.rnn.ops.lstm.triton_rows` for Keras' GRU (gate order z, r, h;
 ``reset_after`` as Keras' default, or the original formulation). Same arguments and results as
-:mod:`jenacast.rnn.ops.gru.triton`'s kernels.
+:mod:`jenacast.rnn.ops.gru.triton`'s kernels; paired directions as in the LSTM's.
 """
 
 from __future__ import annotations

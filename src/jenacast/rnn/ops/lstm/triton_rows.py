@@ -7,7 +7,9 @@ computes that unit's four gates, cell and output. A step's products are in-threa
 previous output, broadcast to every thread once per step. The backward mirrors it: thread ``k``
 holds row ``k`` of each gate matrix and sums the gradient reaching ``h_{t-1}[k]`` over the four
 gates' gradients, broadcast once per step each. Same arguments and results as
-:mod:`jenacast.rnn.ops.lstm.triton`'s kernels (saved tensors, gradient layout).
+:mod:`jenacast.rnn.ops.lstm.triton`'s kernels (saved tensors, gradient layout). A bidirectional
+layer's two directions share one launch (``PAIRED``): programs ``(b, 1)`` run the second direction,
+whose tensors they reach through element offsets from the first's, its outputs stacked after the first's.
 """
 
 from __future__ import annotations
