@@ -47,6 +47,12 @@ def torch_weight_grad(h0, hs, d_pre, rec_mask, gates):
     return recurrent_weight_grad(previous_states(h0, hs), d_pre, rec_mask, gates)
 
 
+def computed_weight_grad(d_w: torch.Tensor):
+    """A ``weight_grad`` for the functions below that returns ``d_w``, computed beforehand (a bidirectional
+    pair's, both directions in one launch)."""
+    return lambda *_: d_w
+
+
 def lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse, weight_grad=torch_weight_grad):
     """``(d_xproj, d_w)`` from the pre-activation gradients ``d_pre`` ``[T, B, 4H]`` (processing order);
     ``weight_grad`` has :func:`torch_weight_grad`'s arguments (a tier may bring its own kernel)."""

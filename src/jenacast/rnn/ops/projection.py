@@ -42,18 +42,12 @@ def projected(cell: str, op):
 
 def projected_pair(cell: str, op):
     """A bidirectional layer's two directions through a pair op (``lstm_triton_pair``, ``gru_triton_pair``): each
-    direction's layer arguments but the shared ones (``reverse``, GRU's ``reset_after``), projected as above."""
-    if cell == "lstm":
-        def lstm_pair_layer(first, second, reverse=False):
-            (x_a, in_a, kernel_a, bias_a, *rest_a), (x_b, in_b, kernel_b, bias_b, *rest_b) = first, second
-            return op((project_torch(x_a, in_a, kernel_a, bias_a, 4), *rest_a),
-                      (project_torch(x_b, in_b, kernel_b, bias_b, 4), *rest_b), reverse)
+    direction's layer arguments ``(x, in_mask, kernel, bias, *rest)`` projected as above, then the shared ones
+    (``reverse``, GRU's ``reset_after``)."""
+    gates = 4 if cell == "lstm" else 3
 
-        return lstm_pair_layer
+    def pair_layer(first, second, *shared):
+        return op(*((project_torch(x, in_mask, kernel, bias, gates), *rest)
+                    for x, in_mask, kernel, bias, *rest in (first, second)), *shared)
 
-    def gru_pair_layer(first, second, reverse=False, reset_after=True):
-        (x_a, in_a, kernel_a, bias_a, *rest_a), (x_b, in_b, kernel_b, bias_b, *rest_b) = first, second
-        return op((project_torch(x_a, in_a, kernel_a, bias_a, 3), *rest_a),
-                  (project_torch(x_b, in_b, kernel_b, bias_b, 3), *rest_b), reverse, reset_after)
-
-    return gru_pair_layer
+    return pair_layer

@@ -96,10 +96,21 @@ def pairable(first, second) -> bool:
     return True
 
 
-def element_offset(first: torch.Tensor, second: torch.Tensor) -> int:
-    """How many float32 elements ``second``'s data lies after ``first``'s (negative if before): a paired launch
-    reaches the second direction's tensor through the first's pointer."""
-    return (second.data_ptr() - first.data_ptr()) // first.element_size()
+def pair_offsets(firsts, seconds) -> list[int]:
+    """How many float32 elements each of ``seconds`` lies after its twin in ``firsts`` (negative if before): a
+    paired launch reaches the second direction's tensors through the first's pointers. Zeros without a pair
+    (``seconds`` None)."""
+    if seconds is None:
+        return [0] * len(firsts)
+    return [(z.data_ptr() - a.data_ptr()) // a.element_size() for a, z in zip(firsts, seconds, strict=True)]
+
+
+def gate_rows_matrix(w_rec: torch.Tensor, second_w_rec: torch.Tensor | None = None) -> torch.Tensor:
+    """``[G*H, H]`` (``[2, G*H, H]`` for a pair): each unit's row of every gate matrix, contiguous across the
+    units, as the rows backward kernels read them (see :func:`gate_rows`)."""
+    if second_w_rec is None:
+        return w_rec.t().contiguous()
+    return torch.stack([w_rec.t(), second_w_rec.t()])
 
 
 def matching_grads(first: torch.Tensor | None, second: torch.Tensor | None):

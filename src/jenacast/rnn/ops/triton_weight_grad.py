@@ -6,8 +6,8 @@ masked states ``[G, T, B, H]`` written out, a copy of the permuted gradients, a 
 sum: six kernels and about 55 MB of traffic per layer and direction at the chapter's sizes. Here
 program ``(g, p)`` reads its share of the rows ``(t, b)`` once (``h_{t-1}`` straight from the saved
 outputs or ``h0``, the mask applied on the fly), accumulates ``[H, H]`` with ``tl.dot`` and writes it
-to its own slice of a ``[P, H, G*H]`` buffer; summing over ``P`` afterwards keeps the result
-deterministic (no atomics), which CUDA-graph replays and reruns rely on.
+to its own slice of a ``[P, H, G*H]`` buffer (one per direction of a pair); summing over ``P``
+afterwards keeps the result deterministic (no atomics), which CUDA-graph replays and reruns rely on.
 ``JENACAST_TRITON_WEIGHT_GRAD=torch`` switches back to the torch version (for measuring both).
 """
 
@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
-from jenacast.rnn.ops.triton_common import block_h, element_offset, expand_mask, pairable
+from jenacast.rnn.ops.triton_common import block_h, expand_mask, pair_offsets, pairable
 
 ROWS = 64  # rows (t, b) per dot
 MAX_PARTS = 64  # programs per gate: at the chapter's 30,720 rows 60 of 512 rows, 180-240 programs for 132 SMs
@@ -96,11 +96,8 @@ def _launch(first: tuple, second: tuple | None, gates: int) -> torch.Tensor:
     parts = triton.cdiv(n_rows, rows_per_part)
     m, smg, smb, smh, has_mask = expand_mask(mask, gates, hs)
     directions = 1 if second is None else 2
-    offsets = [0] * 4
-    if second is not None:
-        second_mask = expand_mask(second[3], gates, second[1])[0]
-        seconds = (second[1], second[0], second[2], second_mask)
-        offsets = [element_offset(a, z) for a, z in zip((hs, h0, d_pre, m), seconds)]
+    seconds = None if second is None else (second[1], second[0], second[2], expand_mask(second[3], gates, second[1])[0])
+    offsets = pair_offsets((hs, h0, d_pre, m), seconds)
     partial = hs.new_empty(directions, parts, hidden, gates * hidden)
     _recurrent_weight_grad[(gates, parts, directions)](
         hs, h0, d_pre, d_pre.stride(1), m, smg, smb, smh, partial, b, hidden, gates * hidden, n_rows, rows_per_part,

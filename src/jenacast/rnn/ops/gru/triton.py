@@ -13,7 +13,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import gru_fused, gru_fused_pair, gru_grads_from_steps, zeros_if_none
+from jenacast.rnn.ops.fused import (computed_weight_grad, gru_fused, gru_fused_pair, gru_grads_from_steps,
+                                    zeros_if_none)
 from jenacast.rnn.ops.gru import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
                                             kernel_layout, load_tile, matching_grads, num_warps, pairable,
@@ -258,7 +259,7 @@ class TritonGRUKernels:
         if reset_after:  # both directions' dU in one launch (the original formulation takes two products each)
             d_ws = recurrent_weight_grad_pair(*((args[2], args[8], d_rec[d], args[5])
                                                 for d, args in enumerate((first, second))), GATES)
-            weight_grads = [lambda *_, computed=d_w: computed for d_w in d_ws]
+            weight_grads = [computed_weight_grad(d_w) for d_w in d_ws]
         grads = []
         for d, (_, _, h0, _, has_bias, rec_mask, _, cand, hs) in enumerate((first, second)):
             d_xproj, d_w, d_b = gru_grads_from_steps(d_x[d], d_rec[d], h0, hs, cand, rec_mask,

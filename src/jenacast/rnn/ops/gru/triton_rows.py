@@ -7,12 +7,11 @@ The "rows" layout of :mod:`jenacast.rnn.ops.lstm.triton_rows` for Keras' GRU (ga
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, sequence_grad_args,
-                                            sequence_grad_step, state_grad_args, step_input, tanh)
+from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, gate_rows_matrix, pair_offsets,
+                                            sequence_grad_args, sequence_grad_step, state_grad_args, step_input, tanh)
 
 
 @triton.jit
@@ -189,9 +188,7 @@ def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_ma
     opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cand``, ``h_last``."""
     b, t_len, gh = xproj.shape
     hidden = gh // 3
-    offsets = [0] * 5
-    if second is not None:
-        offsets = [element_offset(a, z) for a, z in zip((xproj, h0, w_rec, bias, mask), second)]
+    offsets = pair_offsets((xproj, h0, w_rec, bias, mask), second)
     _gru_fwd_rows[(b, 1 if second is None else 2)](
         xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0), w_rec.stride(1), bias,
         mask, smg, smb, smh, hs, gates, cand, h_last, b, t_len, hidden, *offsets,
@@ -205,16 +202,14 @@ def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gate
     gates, cand, hs)`` of a paired direction (each gradient None exactly when the first's is, and of the same
     strides), its outputs at index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
     t_len, b, hidden = hs.shape
-    # [3H, H]: see lstm/triton_rows.py (a pair's two side by side)
-    w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[3].t()])).contiguous()
+    w_t = gate_rows_matrix(w_rec, None if second is None else second[3])
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
     dhT, sdh, dh_units = state_grad_args(d_hT, hs)
-    offsets = [0] * 8
+    seconds = None
     if second is not None:
-        firsts = (dhs, dhT, h0, w_t[0], mask, gates, cand, hs)
         seconds = (sequence_grad_args(second[0], hs)[0], state_grad_args(second[1], hs)[0], second[2], w_t[1],
                    *second[4:])
-        offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
+    offsets = pair_offsets((dhs, dhT, h0, w_t, mask, gates, cand, hs), seconds)  # a pair's w_t[0] starts w_t
     _gru_bwd_rows[(b, 1 if second is None else 2)](
         dhs, sdb, sdt, dhT, sdh, dh_units, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand,
         hs, d_x, d_rec, dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,

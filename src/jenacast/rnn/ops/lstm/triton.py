@@ -12,7 +12,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.fused import lstm_fused, lstm_fused_pair, lstm_grads_from_steps, zeros_if_none
+from jenacast.rnn.ops.fused import (computed_weight_grad, lstm_fused, lstm_fused_pair, lstm_grads_from_steps,
+                                    zeros_if_none)
 from jenacast.rnn.ops.lstm import triton_rows
 from jenacast.rnn.ops.triton_common import (BLOCK_B, block_h, check_device, dot_precision, expand_mask, grid,
                                             kernel_layout, load_tile, lstm_cell_grads, matching_grads,
@@ -168,13 +169,12 @@ class TritonLSTMKernels:
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
+        hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         if kernel_layout(hidden) == "rows":
-            hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
             h_last, c_last = xproj.new_empty(b, hidden), xproj.new_empty(b, hidden)
             triton_rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last,
                                        c_last, reverse, save)
             return hs, h_last, c_last, gates, cells
-        hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
                            w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
                            HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden),
@@ -243,7 +243,7 @@ class TritonLSTMKernels:
         grads = []
         for d, (_, _, _, h0, _, _, rec_mask, _, _, hs) in enumerate((first, second)):
             d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse,
-                                                 lambda *_, computed=d_ws[d]: computed)
+                                                 computed_weight_grad(d_ws[d]))
             grads.append((d_xproj, dh0[d], dc0[d], d_w))
         return tuple(grads)
 

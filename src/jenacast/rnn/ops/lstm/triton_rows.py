@@ -14,12 +14,12 @@ whose tensors they reach through element offsets from the first's, its outputs s
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, element_offset, gate_columns, gate_rows, lstm_cell_grads,
-                                            sequence_grad_args, sequence_grad_step, state_grad_args, step_input, tanh)
+from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, gate_rows_matrix, lstm_cell_grads,
+                                            pair_offsets, sequence_grad_args, sequence_grad_step, state_grad_args,
+                                            step_input, tanh)
 
 
 @triton.jit
@@ -173,8 +173,7 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
     ``h_last``, ``c_last`` (``[2, T, B, ...]``, ``[2, B, H]``)."""
     b, t_len, gh = xproj.shape
     hidden = gh // 4
-    firsts = (xproj, h0, c0, w_rec, mask)
-    offsets = [0] * 5 if second is None else [element_offset(a, z) for a, z in zip(firsts, second)]
+    offsets = pair_offsets((xproj, h0, c0, w_rec, mask), second)
     _lstm_fwd_rows[(b, 1 if second is None else 2)](
         xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0), w_rec.stride(1),
         mask, smg, smb, smh, hs, gates, cells, h_last, c_last, b, t_len, hidden, *offsets,
@@ -188,17 +187,15 @@ def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask
     when the first's is, and of the same strides), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
     t_len, b, gh = gates.shape
     hidden = gh // 4
-    # [4H, H]: each unit's row of every gate matrix, contiguous across the units (a pair's two side by side)
-    w_t = (w_rec.t() if second is None else torch.stack([w_rec.t(), second[4].t()])).contiguous()
+    w_t = gate_rows_matrix(w_rec, None if second is None else second[4])
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
     dhT, sdh, dh_units = state_grad_args(d_hT, gates)
     dcT, sdc, dc_units = state_grad_args(d_cT, gates)
-    offsets = [0] * 8
+    seconds = None
     if second is not None:
-        firsts = (dhs, dhT, dcT, c0, w_t[0], mask, gates, cells)
         seconds = (sequence_grad_args(second[0], gates)[0], state_grad_args(second[1], gates)[0],
                    state_grad_args(second[2], gates)[0], second[3], w_t[1], *second[5:])
-        offsets = [element_offset(a, z) for a, z in zip(firsts, seconds)]
+    offsets = pair_offsets((dhs, dhT, dcT, c0, w_t, mask, gates, cells), seconds)  # a pair's w_t[0] starts w_t
     _lstm_bwd_rows[(b, 1 if second is None else 2)](
         dhs, sdb, sdt, dhT, sdh, dh_units, dcT, sdc, dc_units, c0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb,
         smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden, *offsets,
