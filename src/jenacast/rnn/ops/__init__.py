@@ -5,7 +5,8 @@
 * ``cpu``: fused Numba kernels for the CPU (float32);
 * ``triton``: persistent fused GPU kernels (``pip install 'jenacast[gpu]'``);
 * ``auto``: the fastest tier available for the input's device, resolved once per device type and
-  logged (logger ``jenacast``), never switched silently.
+  logged (logger ``jenacast``), never switched silently; it trusts the ``triton`` tier only after each
+  layer configuration's first call matched ``fwbw`` (``selfcheck``), and falls back with a warning.
 
 Every tier of an op takes the same arguments and returns the same outputs (see the reference).
 """
@@ -18,7 +19,7 @@ import os
 
 import torch
 
-from jenacast.rnn.ops import numba_cache
+from jenacast.rnn.ops import numba_cache, selfcheck
 
 numba_cache.configure()  # before any submodule imports numba
 
@@ -117,7 +118,10 @@ def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dty
         from jenacast.rnn.ops.cpu_layer import gru_layer_cpu, lstm_layer_cpu
 
         return lstm_layer_cpu if cell == "lstm" else gru_layer_cpu
-    return projected(cell, op)
+    layer = projected(cell, op)
+    if backend == "auto" and tier == "triton":
+        return selfcheck.checked(cell, layer, projected(cell, tier_ops("fwbw")[cell]), _falls_back(device))
+    return layer
 
 
 def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
@@ -128,7 +132,23 @@ def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torc
     from jenacast.rnn.ops.gru.triton import gru_triton_pair
     from jenacast.rnn.ops.lstm.triton import lstm_triton_pair
 
-    return projected_pair(cell, lstm_triton_pair if cell == "lstm" else gru_triton_pair)
+    pair = projected_pair(cell, lstm_triton_pair if cell == "lstm" else gru_triton_pair)
+    if backend == "auto":
+        fwbw_layer = projected(cell, tier_ops("fwbw")[cell])
+
+        def fwbw_pair(first, second, reverse, *rest):
+            return fwbw_layer(*first, reverse, *rest), fwbw_layer(*second, not reverse, *rest)
+
+        return selfcheck.checked(f"bidirectional {cell}", pair, fwbw_pair, _falls_back(device))
+    return pair
+
+
+def _falls_back(device: torch.device):
+    """What a failed first-use check of the Triton tier does: "auto" on ``device``'s type uses ``fwbw`` from then on."""
+    def fall_back() -> None:
+        _resolved[device.type] = "fwbw"
+
+    return fall_back
 
 
 __all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",
