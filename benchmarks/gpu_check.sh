@@ -16,11 +16,11 @@ left() { echo $(( ${DEADLINE:-560} - ($(date +%s) - start) )); }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 
-echo "== GPU tests: both Triton kernel layouts at the chapter's sizes, paired directions, the weight-gradient kernel, CUDA-graphed steps against eager ones"
+echo "== GPU tests: both Triton kernel layouts at the chapter's sizes, paired directions, the weight-gradient kernel, auto's first-use check, CUDA-graphed steps against eager ones"
 # four processes where pytest-xdist is installed: most of this is compiling kernels, which then runs on four cores
 XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 4")
 timeout 170 $PY -m pytest -q -p no:cacheprovider $XDIST tests/rnn/test_gpu.py tests/rnn/test_triton_pair.py \
-  tests/rnn/test_triton_weight_grad.py tests/training/test_step_gpu.py > "$OUT/tests.txt" 2>&1
+  tests/rnn/test_triton_weight_grad.py tests/rnn/test_selfcheck.py tests/training/test_step_gpu.py > "$OUT/tests.txt" 2>&1
 tail -5 "$OUT/tests.txt"
 # a failing newer piece falls back to the code before it, for everything below
 grep -qE "^(FAILED|ERROR) tests/rnn/test_triton_weight_grad" "$OUT/tests.txt" && export JENACAST_TRITON_WEIGHT_GRAD=torch \
@@ -63,6 +63,7 @@ JENACAST_TRITON_KERNELS=$layout timeout $(( $(left) - 40 )) $PY -m jenacast.cli 
 chapter_exit=$?
 chapter_seconds=$(( $(date +%s) - chapter_start ))
 echo "chapter exit $chapter_exit after $chapter_seconds s (layout $layout, backend $backend ${graph:-with CUDA graphs})"
+grep -h "first-use check" "$OUT/chapter.txt"  # "auto" fell back to fwbw: the chapter's timing is not the kernels'
 for f in results.json comparison.png; do [ -f "$CHAPTER/$f" ] && cp "$CHAPTER/$f" "$OUT/"; done
 (cd "$CHAPTER" && tar -czf - --exclude='*.pt' runs report.md) > "$OUT/chapter-runs.tgz" 2>/dev/null
 
@@ -81,6 +82,7 @@ fi
 echo "== summary ($(( $(date +%s) - start )) s)"
 grep -E "passed|failed|error" "$OUT/tests.txt" | tail -2
 grep -hE "ms/batch" "$OUT/bench.txt" "$OUT/bench-tiles.txt"
+grep -h "first-use check" "$OUT/chapter.txt" 2>/dev/null
 $PY - "$CHAPTER" "$OUT/bench.txt" "$chapter_exit" "$chapter_seconds" <<'PYEOF'
 import json, pathlib, re, sys
 out = pathlib.Path(sys.argv[1])

@@ -107,3 +107,23 @@ def test_auto_picks_triton_on_cuda():
 
     ops._resolved.pop("cuda", None)
     assert ops.resolve("auto", torch.device("cuda")) == "triton"
+
+
+def test_auto_keeps_triton_after_its_first_use_check_at_chapter_sizes(monkeypatch, caplog):
+    import logging
+
+    from jenacast.rnn import ops
+    from jenacast.rnn.ops import selfcheck
+
+    monkeypatch.setattr(ops, "_resolved", {})
+    monkeypatch.setattr(selfcheck, "_checked", set())
+    torch.manual_seed(0)
+    models = [torch.nn.Sequential(GRU(14, 32, recurrent_dropout=0.5, return_sequences=True),
+                                  GRU(32, 32, recurrent_dropout=0.5)),
+              Bidirectional(LSTM(14, 16)), LSTM(14, 32, recurrent_dropout=0.25)]
+    x = torch.randn(B, T, 14, device="cuda")
+    with caplog.at_level(logging.WARNING, logger="jenacast"):
+        for model in models:
+            model.cuda().train()(x).square().sum().backward()
+    assert "first-use check" not in caplog.text
+    assert ops._resolved["cuda"] == "triton" and len(selfcheck._checked) == 4
