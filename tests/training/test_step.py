@@ -47,9 +47,9 @@ def batches(seed=0, sizes=(32, 32, 7, 32, 32, 7)):
     return [(torch.randn(n, T, F, generator=g), torch.randn(n, generator=g) * 5) for n in sizes]
 
 
-def trained(model_name, make_step, data):
+def trained(model_name, make_step, data, backend=None):
     torch.manual_seed(3)
-    model = build(model_name, F, steps=T, backend="cpu" if model_name != "dense" else "auto")
+    model = build(model_name, F, steps=T, backend=backend or ("cpu" if model_name != "dense" else "auto"))
     optimizer = KerasRMSprop(model.parameters(), lr=1e-2)
     step = make_step(model, optimizer)
     stats = [step(x, y).clone() for x, y in data]
@@ -74,6 +74,32 @@ def test_a_graphed_step_trains_exactly_as_the_eager_step(model_name):
     for p_eager, p_graphed in zip(eager[0].parameters(), graphed[0].parameters()):
         assert torch.equal(eager[1].state[p_eager]["velocity"], graphed[1].state[p_graphed]["velocity"])
     assert torch.equal(eager[4], graphed[4])  # the generator where the eager run left it
+
+
+def test_autos_first_use_check_of_the_triton_kernels_leaves_the_training_unchanged(monkeypatch):
+    """The check runs in the first warm-up step (eager), on copies, with its own generator: the run trains
+    exactly as one with ``backend="triton"``, and the graph replays the kernels it checked."""
+    from jenacast.rnn import ops
+    from jenacast.rnn.ops import selfcheck
+
+    if not ops.available("triton"):
+        pytest.skip("needs Triton")
+    monkeypatch.setitem(ops._AUTO_PREFERENCE, "cpu", ("triton", "fwbw"))
+    monkeypatch.setattr(ops, "_resolved", {})
+    monkeypatch.setattr(selfcheck, "_checked", set())
+    data = batches(2, sizes=(4, 4, 3))
+
+    def graphed_step(m, o):
+        return TrainingStep(m, o, "cpu", graph_factory=lambda: ReplayingGraph(m))
+
+    explicit = trained("lstm-dropout", graphed_step, data, backend="triton")
+    auto = trained("lstm-dropout", graphed_step, data, backend="auto")
+    assert ops._resolved["cpu"] == "triton" and len(selfcheck._checked) == 2  # the full batches and the last one
+    for a, b in zip(explicit[2], auto[2]):
+        assert torch.equal(a, b)
+    for a, b in zip(explicit[0].state_dict().values(), auto[0].state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(explicit[4], auto[4])
 
 
 def test_a_failed_capture_leaves_the_eager_step_and_the_same_training(caplog):
