@@ -1,12 +1,14 @@
 """The Triton tier on a real GPU at the chapter's sizes (batch 256, 120 steps); skipped without CUDA."""
 
+import logging
 import os
 
 import pytest
 import torch
 
 from jenacast.rnn import GRU, LSTM, Bidirectional
-from jenacast.rnn.ops import available, gru_reference, lstm_reference, tier_ops
+from jenacast.rnn import ops
+from jenacast.rnn.ops import available, gru_reference, lstm_reference, selfcheck, tier_ops
 
 pytestmark = [
     pytest.mark.gpu,
@@ -103,18 +105,11 @@ def test_chapter_layers_triton_equal_fwbw_with_the_same_masks(make):
 
 
 def test_auto_picks_triton_on_cuda():
-    from jenacast.rnn import ops
-
     ops._resolved.pop("cuda", None)
     assert ops.resolve("auto", torch.device("cuda")) == "triton"
 
 
 def test_auto_keeps_triton_after_its_first_use_check_at_chapter_sizes(monkeypatch, caplog):
-    import logging
-
-    from jenacast.rnn import ops
-    from jenacast.rnn.ops import selfcheck
-
     monkeypatch.setattr(ops, "_resolved", {})
     monkeypatch.setattr(selfcheck, "_checked", set())
     torch.manual_seed(0)

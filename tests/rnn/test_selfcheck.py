@@ -149,7 +149,7 @@ def test_the_users_float32_matmul_precision_is_kept():
         torch.set_float32_matmul_precision("highest")
 
 
-def test_each_configuration_is_checked_once_and_the_check_leaves_no_trace(monkeypatch):
+def test_each_configuration_is_checked_once_and_the_check_leaves_no_trace():
     calls = []
 
     def counting(*args):
@@ -170,7 +170,7 @@ def test_each_configuration_is_checked_once_and_the_check_leaves_no_trace(monkey
 
 
 def test_no_check_while_a_graph_is_captured(monkeypatch):
-    monkeypatch.setattr(selfcheck, "_capturing", lambda args: True)
+    monkeypatch.setattr(selfcheck, "_capturing", lambda: True)
     calls = []
     run = selfcheck.checked("lstm", lambda *a: calls.append(1) or projected("lstm", lstm_fwbw)(*a),
                             None, lambda: pytest.fail("no check"))
