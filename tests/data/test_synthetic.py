@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from dataclasses import replace
+
 from jenacast.data import COLUMNS, generate_synthetic, make_splits
+from jenacast.data.calibration import compare_to_jena
 from jenacast.data.csvio import format_csv
-from jenacast.evaluate import baseline_mae
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +68,48 @@ def test_jena_magnitudes_and_a_few_sentinels(full):
     assert set(counts) == {"wv (m/s)", "max. wv (m/s)"} and 1 <= counts["wv (m/s)"] <= 50
 
 
-def test_baseline_in_range_and_signal_beyond_persistence(full):
-    splits = make_splits(full)
-    test_mae = baseline_mae(splits.test)
-    assert 2.0 < test_mae < 3.5
-    # A least-squares correction from the last hour's features and 6/24-hour tendencies beats persistence.
-    def features(split):
-        x, y = split.gather(torch.arange(0, len(split), 7))
-        last = x[:, -1]
-        f = np.concatenate([last, last - x[:, -7], last - x[:, -25], np.ones((len(x), 1))], axis=1)
-        persistence = x[:, -1, 1].numpy() * splits.std[1] + splits.mean[1]
-        return f.astype(np.float64), y.numpy() - persistence
+@pytest.mark.parametrize("seed", [0, 1])
+def test_calibrated_to_the_real_jena_statistics(seed):
+    checks = compare_to_jena(generate_synthetic(seed))
+    assert len(checks) == 14 * 3 + 2 + 2  # mean, std and correlation (T: three quartiles) per column, two baselines
+    off = [f"{c.name}: {c.value:.3f} against {c.target:g} ({c.share:.2f} of the tolerance)" for c in checks if not c.ok]
+    assert not off, off
 
-    fx, fy = features(splits.train)
-    weights = np.linalg.lstsq(fx, fy, rcond=None)[0]
-    tx, ty = features(splits.test)
-    assert np.abs(tx @ weights - ty).mean() < 0.9 * np.abs(ty).mean()
+
+def test_calibration_checks_can_fail(full):
+    hotter = replace(full, values=full.values + np.float32(4.0) * (np.arange(14) == 1))
+    failed = {c.name for c in compare_to_jena(hotter, baseline=False) if not c.ok}
+    assert failed == {"T (degC) mean", "T (degC) 25 %", "T (degC) 50 %", "T (degC) 75 %"}
+
+
+def _raw_windows(split, splits, stride=7):
+    x, y = split.gather(torch.arange(0, len(split), stride))
+    x = x.double().numpy() * splits.std + splits.mean
+    return x, y.double().numpy() - x[:, -1, 1]  # the windows in their units, the error of persistence
+
+
+def _gain(features, train, test):
+    """MAE of a least-squares correction of persistence on test, relative to persistence's (-0.05: 5 % better)."""
+    (xt, rt), (xs, rs) = train, test
+    weights = np.linalg.lstsq(features(xt), rt, rcond=None)[0]
+    return np.abs(features(xs) @ weights - rs).mean() / np.abs(rs).mean() - 1
+
+
+def _advection(hours):
+    """The wind along and across 200 degrees (where warm air comes from), mean over the given hours."""
+    def features(x):
+        speed, angle = x[:, hours, 11].clip(0), np.deg2rad(x[:, hours, 13] - 200)
+        return np.stack([(speed * np.cos(angle)).mean(1), (speed * np.sin(angle)).mean(1), np.ones(len(x))], 1)
+    return features
+
+
+def test_what_lies_beyond_persistence_is_in_the_last_hours_wind(full):
+    """The generator's design: tomorrow's change beyond persistence shows in a product of wind speed and
+    direction in the last hours, which a linear model of the raw features reads only in part."""
+    splits = make_splits(full)
+    train, test = _raw_windows(splits.train, splits), _raw_windows(splits.test, splits)
+    recent = _gain(_advection(slice(-3, None)), train, test)
+    early = _gain(_advection(slice(0, 3)), train, test)
+    linear = _gain(lambda x: np.concatenate([x[:, -1], np.ones((len(x), 1))], 1), train, test)
+    assert recent < -0.045 and early > -0.01
+    assert recent < linear - 0.015 < 0
