@@ -1,4 +1,4 @@
-"""Every CLI command end to end, on a small Jena-format CSV, with --max-batches / --quick."""
+"""Every CLI command end to end, on a small Jena-format CSV, with --max-batches / --smoke."""
 
 import json
 
@@ -74,9 +74,9 @@ def test_train_with_a_bad_dataset_path(tmp_path, capsys):
     assert code == 1 and "no such file" in err
 
 
-def test_chapter_quick_writes_report_and_reuses_finished_runs(small_csv, tmp_path, capsys):
+def test_chapter_smoke_writes_report_and_reuses_finished_runs(small_csv, tmp_path, capsys):
     out = tmp_path / "chapter"
-    argv = ["chapter", "--quick", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2, "--out", out, "--json"]
+    argv = ["chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2, "--out", out, "--json"]
     code, stdout, _ = run(capsys, *argv)
     assert code == 0
     results = json.loads(stdout)
@@ -90,11 +90,36 @@ def test_chapter_quick_writes_report_and_reuses_finished_runs(small_csv, tmp_pat
     assert results["models"]["baseline"]["book_test_mae"] == 2.62
     report = (out / "report.md").read_text()
     assert "| lstm |" in report and "comparison.png" in report and (out / "comparison.png").stat().st_size > 1000
+    assert "## The chapter's lessons" in report and "A small LSTM beats the baseline" in report and "Smoke mode" in report
+    assert [c["model"] for c in results["lessons"]] == ["dense", "lstm"]
     assert (out / "runs" / "lstm" / "seed-1" / rundir.CURVES).exists()
-    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2,
+    code, stdout, _ = run(capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2,
                           "--out", out)
-    assert code == 0 and "| dense |" in stdout
+    assert code == 0 and "| dense |" in stdout and "The chapter's lessons:" in stdout
     assert json.loads((out / "results.json").read_text())["models"]["lstm"] == results["models"]["lstm"]
+
+
+def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv, tmp_path, capsys):
+    from jenacast.data import load_csv, make_splits
+    from jenacast.evaluate import baseline_mae
+    from jenacast.models import MODELS
+
+    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense", "--out", tmp_path, "--json")
+    assert code == 0
+    results = json.loads(stdout)
+    assert results["settings"]["mode"] == "quick" and results["settings"]["max_batches"] is None
+    splits = make_splits(load_csv(small_csv))
+    assert results["models"]["baseline"]["test_mae"] == pytest.approx(baseline_mae(splits.test), rel=1e-12)
+    assert results["models"]["baseline"]["val_mae"] == pytest.approx(baseline_mae(splits.val), rel=1e-12)
+    history = (tmp_path / "runs" / "dense" / "seed-0" / rundir.HISTORY).read_text().splitlines()
+    assert results["models"]["dense"]["epochs"] == MODELS["dense"].quick_epochs == len(history) - 1
+    assert "Quick mode" in (tmp_path / "report.md").read_text()
+
+
+def test_quick_and_smoke_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["chapter", "--quick", "--smoke"])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys, monkeypatch):
@@ -102,7 +127,7 @@ def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys,
         raise DataError("no network")
 
     monkeypatch.setattr("jenacast.data.select.download", offline)
-    code, stdout, err = run(capsys, "chapter", "--quick", "--models", "dense", "--out", tmp_path)
+    code, stdout, err = run(capsys, "chapter", "--smoke", "--models", "dense", "--out", tmp_path)
     assert code == 0
     assert "using the synthetic Jena-like dataset" in stdout + err and "could not be downloaded (no network)" in stdout + err
     assert "report in" in stdout + err
@@ -151,7 +176,7 @@ def test_chapter_with_a_damaged_run_folder_is_one_line(small_csv, tmp_path, caps
     run_dir = tmp_path / "runs" / "dense" / "seed-0"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text("{not json")
-    code, _, err = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense", "--out", tmp_path)
+    code, _, err = run(capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense", "--out", tmp_path)
     assert code == 1 and "config.json is unreadable" in err and err.count("\n") == 1
 
 

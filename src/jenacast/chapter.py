@@ -18,22 +18,24 @@ from jenacast.data.windows import make_splits
 from jenacast.evaluate import baseline_mae
 from jenacast.models import BASELINE_BOOK, MODELS
 from jenacast.report.chapter import dataset_title, write_report
+from jenacast.report.lessons import check_lessons
 from jenacast.training import rundir
 from jenacast.training.config import ConfigError, TrainConfig
 from jenacast.training.trainer import fit, resolve_device
 
-QUICK_EPOCHS = 3
-QUICK_MAX_BATCHES = 40
+MODES = ("book", "quick", "smoke")
+SMOKE_EPOCHS = 3
+SMOKE_MAX_BATCHES = 40
 
 
 @dataclass(frozen=True)
 class ChapterOptions:
     dataset: str = "auto"
-    quick: bool = False
+    mode: str = "book"  # book: the book's epochs; quick: each model's quick_epochs, whole splits; smoke: 40-batch loops
     seeds: int = 1
     models: tuple[str, ...] = tuple(MODELS)
     out: Path = Path("chapter")
-    epochs: int | None = None  # None: the book's per model (QUICK_EPOCHS in quick mode)
+    epochs: int | None = None  # None: the mode's per model
     device: str = "auto"
     backend: str = "auto"
     batch_size: int = 256
@@ -43,6 +45,8 @@ class ChapterOptions:
     cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown chapter mode {self.mode!r}; expected one of {', '.join(MODES)}.")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
             raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}.")
@@ -55,8 +59,7 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     title = dataset_title(dataset.info())
     say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
     splits = make_splits(dataset.table)
-    max_batches = QUICK_MAX_BATCHES if options.quick else None
-    epochs = options.epochs or (QUICK_EPOCHS if options.quick else None)
+    max_batches = SMOKE_MAX_BATCHES if options.mode == "smoke" else None
     device = str(resolve_device(options.device))
     batch = options.batch_size
     models = {"baseline": {
@@ -69,8 +72,8 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     for name in options.models:
         runs = []
         for seed in range(options.seeds):
-            config = TrainConfig(model=name, epochs=epochs, batch_size=batch, lr=options.lr, optimizer=options.optimizer,
-                                 seed=seed, device=device, backend=options.backend, max_batches=max_batches,
+            config = TrainConfig(model=name, epochs=model_epochs(name, options), batch_size=batch, lr=options.lr,
+                                 optimizer=options.optimizer, seed=seed, device=device, backend=options.backend, max_batches=max_batches,
                                  dataset=dataset.name, clean_wind=options.clean_wind)
             runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
                                         progress=progress, say=say, cuda_graph=options.cuda_graph))
@@ -89,7 +92,9 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     results = {
         "dataset": dataset.info(),
         "models": models,
-        "settings": {"quick": options.quick, "epochs": epochs or "book", "seeds": options.seeds, "batch_size": batch,
+        "lessons": check_lessons(models),
+        "settings": {"mode": options.mode, "quick": options.mode == "quick", "epochs": options.epochs or options.mode,
+                     "seeds": options.seeds, "batch_size": batch,
                      "optimizer": options.optimizer, "lr": options.lr, "device": device, "backend": options.backend,
                      "max_batches": max_batches, "clean_wind": options.clean_wind,
                      "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
@@ -99,6 +104,14 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     write_report(options.out, results)
     say(f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title})")
     return results
+
+
+def model_epochs(name: str, options: ChapterOptions) -> int:
+    """The epochs ``name`` trains for: ``--epochs`` if given, else the mode's (the book's, quick or smoke)."""
+    if options.epochs:
+        return options.epochs
+    spec = MODELS[name]
+    return {"book": spec.epochs, "quick": spec.quick_epochs, "smoke": SMOKE_EPOCHS}[options.mode]
 
 
 def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say,

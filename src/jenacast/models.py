@@ -87,30 +87,35 @@ class ModelSpec:
     make: Callable[[int, int, str], nn.Module]  # (features, steps, backend) -> module
     book_test_mae: float | None
     book_note: str
+    quick_epochs: int  # `jenacast chapter --quick`: full epochs that fit a few minutes on two CPU cores
 
+
+# Quick mode's epochs: as many full epochs as fit about two and a half minutes on two CPU cores, near each
+# model's best epoch at the book's epochs on the synthetic data (see benchmarks/RESULTS.md).
+QUICK = {"dense": 10, "conv": 2, "lstm": 3, "lstm-dropout": 4, "stacked-gru": 2, "bidirectional": 2, "reversed-lstm": 3}
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec("dense", "Flatten -> Dense(16, relu) -> Dense(1)", 10,
-                  lambda f, t, be: Head(DenseBody(t, f), 16), None, "rerun (TF 2.9): test 2.68"),
+                  lambda f, t, be: Head(DenseBody(t, f), 16), None, "reruns: test 2.46-2.68", QUICK["dense"]),
         ModelSpec("conv", "Conv1D(8,24) -> MaxPool(2) -> Conv1D(8,12) -> MaxPool(2) -> Conv1D(8,6) -> GlobalAvgPool -> Dense(1)", 10,
-                  lambda f, t, be: Head(ConvBody(f), 8), None, "book: val about 2.9; rerun: test 3.27"),
+                  lambda f, t, be: Head(ConvBody(f), 8), None, "book: val about 2.9; reruns: test 2.85-3.27", QUICK["conv"]),
         ModelSpec("lstm", "LSTM(16) -> Dense(1)", 10,
-                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16), 2.55, "book: val 2.39, test 2.55"),
+                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16), 2.55, "book: val 2.39, test 2.55", QUICK["lstm"]),
         ModelSpec("lstm-dropout", "LSTM(32, recurrent_dropout=0.25) -> Dropout(0.5) -> Dense(1)", 50,
                   lambda f, t, be: Head(LSTM(f, 32, recurrent_dropout=0.25, backend=be), 32, dropout=0.5), 2.45,
-                  "book: val 2.27, test 2.45"),
+                  "book: val 2.27, test 2.45", QUICK["lstm-dropout"]),
         ModelSpec("stacked-gru", "GRU(32, rd=0.5, return_sequences) -> GRU(32, rd=0.5) -> Dropout(0.5) -> Dense(1)", 50,
                   lambda f, t, be: Head(nn.Sequential(GRU(f, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
                                                       GRU(32, 32, recurrent_dropout=0.5, backend=be)), 32, dropout=0.5),
-                  2.39, "book: test 2.39"),
+                  2.39, "book: test 2.39", QUICK["stacked-gru"]),
         ModelSpec("bidirectional", "Bidirectional(LSTM(16)) -> Dense(1)", 10,
                   lambda f, t, be: Head(Bidirectional(LSTM(f, 16, backend=be)), 32), None,
-                  "book: worse than the plain LSTM; rerun: val 2.46"),
+                  "book: worse than the plain LSTM; rerun: val 2.46", QUICK["bidirectional"]),
         ModelSpec("reversed-lstm", "LSTM(16) -> Dense(1) on time-reversed windows", 10,
                   lambda f, t, be: Head(LSTM(f, 16, backend=be), 16, reverse=True), None,
-                  "book: far worse than the baseline"),
+                  "book: far worse than the baseline", QUICK["reversed-lstm"]),
     ]
 }
 BASELINE_BOOK = {"val_mae": 2.44, "test_mae": 2.62}

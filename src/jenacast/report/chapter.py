@@ -5,6 +5,7 @@
     {"dataset": {"name", "rows", "sha256", "synthetic"},
      "models": {NAME: {"val_mae", "test_mae", "test_mae_std", "seeds", "epochs",
                        "seconds_per_epoch", "params", "book_test_mae"}},   # "baseline" among them
+     "lessons": [{"model", "claim", "book", "criterion", "result", "holds"}],   # see report.lessons
      "settings": {...}, "note": "...", "jenacast_version": "..."}
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from jenacast import __version__
 from jenacast._atomic import write_text
 from jenacast.models import BASELINE_BOOK, MODELS
+from jenacast.report.lessons import check_lessons, format_lessons
 from jenacast.report.plots import plot_comparison
 
 RESULTS = "results.json"
@@ -53,20 +55,34 @@ def write_report(out: Path, results: dict) -> None:
     rows = [{"name": n, **m} for n, m in results["models"].items()]
     plot_comparison(rows, out / COMPARISON, f"Test MAE, {dataset_title(dataset)}")
     curves = "\n".join(f"- {name}: ![{name}](runs/{name}/seed-0/curves.png)" for name in results["models"] if name != "baseline")
-    quoted = ("The book's numbers are quoted from the book (real Jena data); they are not reproduced here, "
-              "since this run used " + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}."))
+    quoted = ("The book's numbers are quoted from the book and from public reruns on the real Jena data; they are not "
+              "reproduced here, since this run used " + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}."))
+    if dataset["name"] == "jena" and not dataset["synthetic"]:
+        quoted = "The book's numbers are quoted from the book and from public reruns on the same real Jena data."
+    lessons = results.get("lessons") or check_lessons(results["models"])
+    mode_note = {
+        "quick": "Quick mode: a few epochs per model (see the table), so the lessons show approximately; "
+                 "`jenacast chapter` without `--quick` trains for the book's epochs.",
+        "smoke": "Smoke mode: a few batches per epoch; these numbers only show that every model runs.",
+    }.get(settings.get("mode", "book"), "")
     text = f"""# {title}
 
 Dataset: {dataset['name']} ({dataset['rows']:,} rows, sha256 `{dataset['sha256'][:16]}...`){' (synthetic)' if dataset['synthetic'] and dataset['name'] != 'synthetic' else ''}.
 {results.get('note') or ''}
 
-Settings: {'quick mode, ' if settings['quick'] else ''}epochs {settings['epochs']}, seeds {settings['seeds']}, batch {settings['batch_size']},
+Settings: {settings.get('mode', 'book')} mode, epochs {settings['epochs']}, seeds {settings['seeds']}, batch {settings['batch_size']},
 {settings['optimizer']} lr {settings['lr']}, device {settings['device']}, backend {settings['backend']}{', at most ' + str(settings['max_batches']) + ' batches per loop' if settings['max_batches'] else ''};
 jenacast {__version__}. Test MAE is the best checkpoint's (lowest validation loss), reloaded.
 
 {format_table(results)}
 
 {quoted}
+
+## The chapter's lessons
+
+{format_lessons(lessons) if lessons else "(no lesson applies to the models run)"}
+
+{mode_note}
 
 ![comparison]({COMPARISON})
 
