@@ -7,6 +7,7 @@ runs and resumes interrupted ones, so a long chapter survives Ctrl-C.
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +56,7 @@ class ChapterOptions:
 
 
 def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable[[str], None] = print) -> dict:
+    started = time.perf_counter()
     dataset = open_dataset(options.dataset, clean_wind=options.clean_wind, progress=progress)
     title = dataset_title(dataset.info())
     say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
@@ -70,11 +72,12 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     }}
     say(f"baseline: val MAE {models['baseline']['val_mae']:.3f}, test MAE {models['baseline']['test_mae']:.3f}")
     for name in options.models:
+        model_started = time.perf_counter()
         runs = []
         for seed in range(options.seeds):
             config = TrainConfig(model=name, epochs=model_epochs(name, options), batch_size=batch, lr=options.lr,
-                                 optimizer=options.optimizer, seed=seed, device=device, backend=options.backend, max_batches=max_batches,
-                                 dataset=dataset.name, clean_wind=options.clean_wind)
+                                 optimizer=options.optimizer, seed=seed, device=device, backend=options.backend,
+                                 max_batches=max_batches, dataset=dataset.name, clean_wind=options.clean_wind)
             runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
                                         progress=progress, say=say, cuda_graph=options.cuda_graph))
         tests = [r["test_mae"] for r in runs]
@@ -88,7 +91,8 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
             "params": runs[0]["params"],
             "book_test_mae": MODELS[name].book_test_mae,
         }
-        say(f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f}")
+        say(f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f} "
+            f"({_duration(time.perf_counter() - model_started)})")
     results = {
         "dataset": dataset.info(),
         "models": models,
@@ -102,8 +106,12 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
         "jenacast_version": __version__,
     }
     write_report(options.out, results)
-    say(f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title})")
+    say(f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title}; {_duration(time.perf_counter() - started)})")
     return results
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
 def model_epochs(name: str, options: ChapterOptions) -> int:

@@ -174,7 +174,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
             print(f"\nThe chapter's lessons: {sum(c['holds'] for c in lessons)} of {len(lessons)} hold "
                   f"({args.out / 'report.md'} has the book's numbers beside them)")
             for c in lessons:
-                print(f"  {'holds  ' if c['holds'] else 'FAILS  '} {c['model']}: {c['criterion']} ({c['result']})")
+                print(f"  {'holds' if c['holds'] else 'FAILS'}  {c['model']} {c['criterion']}: {c['result']}")
     return 0
 
 
