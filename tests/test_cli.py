@@ -95,25 +95,34 @@ def test_chapter_smoke_writes_report_and_reuses_finished_runs(small_csv, tmp_pat
     assert (out / "runs" / "lstm" / "seed-1" / rundir.CURVES).exists()
     code, stdout, _ = run(capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2,
                           "--out", out)
-    assert code == 0 and "| dense |" in stdout and "The chapter's lessons:" in stdout
+    assert code == 0 and "| dense |" in stdout and "the lessons are not judged" in stdout
     assert json.loads((out / "results.json").read_text())["models"]["lstm"] == results["models"]["lstm"]
 
 
-def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv, tmp_path, capsys):
+def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv, tmp_path, capsys, monkeypatch):
+    import jenacast.chapter
     from jenacast.data import load_csv, make_splits
     from jenacast.evaluate import baseline_mae
     from jenacast.models import MODELS
 
-    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "dense", "--out", tmp_path, "--json")
+    monkeypatch.setattr(jenacast.chapter, "SMOKE_MAX_BATCHES", 2)  # so that a loop cut like smoke's would show
+    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "conv", "--out", tmp_path, "--json")
     assert code == 0
     results = json.loads(stdout)
     assert results["settings"]["mode"] == "quick" and results["settings"]["max_batches"] is None
     splits = make_splits(load_csv(small_csv))
     assert results["models"]["baseline"]["test_mae"] == pytest.approx(baseline_mae(splits.test), rel=1e-12)
     assert results["models"]["baseline"]["val_mae"] == pytest.approx(baseline_mae(splits.val), rel=1e-12)
-    history = (tmp_path / "runs" / "dense" / "seed-0" / rundir.HISTORY).read_text().splitlines()
-    assert results["models"]["dense"]["epochs"] == MODELS["dense"].quick_epochs == len(history) - 1
-    assert "Quick mode" in (tmp_path / "report.md").read_text()
+    history = (tmp_path / "runs" / "conv" / "seed-0" / rundir.HISTORY).read_text().splitlines()
+    quick = MODELS["conv"].quick_epochs
+    assert quick not in (MODELS["conv"].epochs, jenacast.chapter.SMOKE_EPOCHS)
+    assert results["models"]["conv"]["epochs"] == quick == len(history) - 1
+    assert json.loads((tmp_path / "runs" / "conv" / "seed-0" / rundir.CONFIG).read_text())["max_batches"] is None
+    report = (tmp_path / "report.md").read_text()
+    assert "Quick mode" in report and "| conv |" in report and f"| {quick} |" in report
+    code, stdout, err = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "conv", "--out", tmp_path)
+    assert code == 0 and "finished earlier, reusing" in stdout + err
+    assert "The chapter's lessons: " in stdout and "conv no better than the baseline: conv " in stdout
 
 
 def test_quick_and_smoke_exclude_each_other(capsys):

@@ -111,7 +111,8 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+    whole = round(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
 
 
 def model_epochs(name: str, options: ChapterOptions) -> int:

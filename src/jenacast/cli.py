@@ -170,7 +170,9 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
 
         print(format_table(results))
         lessons = results["lessons"]
-        if lessons:
+        if results["settings"]["mode"] == "smoke":
+            print("\nSmoke mode: these numbers only show that every model runs; the lessons are not judged.")
+        elif lessons:
             print(f"\nThe chapter's lessons: {sum(c['holds'] for c in lessons)} of {len(lessons)} hold "
                   f"({args.out / 'report.md'} has the book's numbers beside them)")
             for c in lessons:

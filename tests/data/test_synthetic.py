@@ -80,6 +80,12 @@ def test_calibration_checks_can_fail(full):
     hotter = replace(full, values=full.values + np.float32(4.0) * (np.arange(14) == 1))
     failed = {c.name for c in compare_to_jena(hotter, baseline=False) if not c.ok}
     assert failed == {"T (degC) mean", "T (degC) 25 %", "T (degC) 50 %", "T (degC) 75 %"}
+    values = full.values.copy()
+    values[:, COLUMNS.index("p (mbar)")] = 989.2 + 0.5 * (values[:, 1] - 9.45)  # pressure that follows T
+    values[:, COLUMNS.index("wv (m/s)")] *= 1.3
+    values[:, 1] += np.random.default_rng(0).normal(0.0, 2.0, len(values)).astype(np.float32)  # a noisier T
+    failed = {c.name for c in compare_to_jena(replace(full, values=values)) if not c.ok}
+    assert {"p (mbar) correlation with T", "p (mbar) std", "wv (m/s) std", "baseline val MAE", "baseline test MAE"} <= failed
 
 
 def _raw_windows(split, splits, stride=7):

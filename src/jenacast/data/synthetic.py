@@ -15,24 +15,24 @@ present value; "smooth noise" has a second-order low-pass spectrum):
   degrees, damped by up to 60 % under clouds. Anomalies, all OU noise: a slow air mass (time
   constant 15 days, 3.5 - 0.6 s degrees: monthly anomalies), synoptic weather (60 hours, 2.6
   degrees: most of what persistence gets wrong), fast fluctuations (6 hours, 1.02 degrees), plus a
-  radiative term (clear skies warm summer days and cool winter ones), a cold easterly regime
+  radiative term (clear skies warm the air in summer and cool it in winter), a cold easterly regime
   (smooth noise, 36 hours, -1.875 degrees per unit), and 0.15-degree sensor noise. The
-  anomalies' size grows by 3.2 % a year over the record, as the real test years (2015-2016) were
+  slow, synoptic and fast anomalies' size grows by 3.2 % a year over the record, as the real test years (2015-2016) were
   more variable than the validation years: the book's baseline is 2.44 on validation, 2.62 on test.
 * **What the last hours tell of tomorrow.** The synoptic anomaly's change over the next 12 hours
   shows in the wind: an advection component of 1.75 m/s per standard deviation of that change,
   blowing from 200 degrees (warm south-south-westerly air) ahead of warming and from the
   north-north-east ahead of cooling, on top of a prevailing flow (from 213.5 degrees, or from 110
   in the easterly regime, 29 % of the time) and 1 m/s of turbulence (OU, 2 hours). Pressure falls
-  six hours ahead of a synoptic warming (weight 0.2 of its variance; the rest is a 3-day smooth
+  six hours ahead of a synoptic warming (amplitude weight 0.2, 4 % of its variance; the rest is a 3-day smooth
   pressure system with variations slower than 30 days removed, so that pressure is nearly
   uncorrelated with temperature, as in Jena: -0.045). The signal is in a product of wind speed
   and direction, which a recurrent model reads better than a linear one, and it is fresh only in
   the last hours of a window, which a model fed the window backwards must remember for 120 steps.
 * **Clouds and humidity.** Cloudiness is a logistic function of low pressure plus 8-hour smooth
-  noise. The dew-point depression follows the day's air mass, not its daily swing: ``(3.5625 +
-  0.625 s + 1.5 (0.5 - cloud) + 0.175 anomaly + 2.4 noise + daily swing) * exp(0.3 (T - 9.45) /
-  8.42)``, floored at 0 (fog).
+  noise. The dew point follows the day's air mass, not its daily swing, so the depression below T
+  carries the swing: ``(3.5625 + 0.625 s + 1.5 (0.5 - cloud) + 0.175 anomaly + 2.4 noise + daily
+  swing) * exp(0.3 (T - 9.45) / 8.42)``, floored at 0 (fog).
 * **Wind speed** keeps the order of the vector's speed (with a storminess factor from gusts, the
   synoptic tendency and low pressure) but takes the real station's Weibull distribution (shape
   1.4, scale 2.34 m/s); ``max. wv`` is a gust factor of ``1.225 + 0.35 |N(0, 1)|`` above it plus
@@ -72,9 +72,10 @@ every one of the ten seeds meets every target; ``benchmarks/synthetic_calibratio
     | baseline val MAE | 2.44 / 2.488 | | | 0.81 |
     | baseline test MAE | 2.62 / 2.727 | | | 0.72 |
 
-Every constant is a field of :class:`Calibration`; ``generate_synthetic(seed, calibration=...)``
-takes another one for experiments (for example ``dataclasses.replace(CALIBRATION, advection=0)``:
-a world whose wind tells nothing of tomorrow).
+The calibrated constants are fields of :class:`Calibration` (fixed ones, such as the time constants
+of the noises that only shape a column, stay in the code); ``generate_synthetic(seed,
+calibration=...)`` takes others for experiments (for example ``dataclasses.replace(CALIBRATION,
+advection=0)``: a world whose wind tells nothing of tomorrow).
 """
 
 from __future__ import annotations
