@@ -131,6 +131,56 @@ def test_quick_and_smoke_exclude_each_other(capsys):
     assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
+def test_chapter_refuses_runs_trained_on_other_data_and_force_trains_them_again(tmp_path, capsys):
+    data, out = tmp_path / "station.csv", tmp_path / "chapter"
+    write_csv(generate_synthetic(3, years=0.2), data)
+    argv = ["chapter", "--smoke", "--dataset", data, "--models", "dense", "--out", out, "--quiet"]
+    assert run(capsys, *argv)[0] == 0
+    metrics = out / "runs" / "dense" / "seed-0" / rundir.METRICS
+    first = json.loads(metrics.read_text())
+    write_csv(generate_synthetic(4, years=0.19), data)  # the same path, other data
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and err.count("\n") == 1
+    assert "holds a run trained on other data (sha256 " in err and "rows 10,511 then, 9,985 now)" in err
+    assert err.rstrip().endswith("choose another --out, or pass --force to train it again.")
+    assert json.loads(metrics.read_text()) == first
+    code, _, err = run(capsys, *argv, "--force")
+    assert code == 0
+    second = json.loads(metrics.read_text())
+    assert second["dataset"]["sha256"] != first["dataset"]["sha256"]
+    assert json.loads((out / "results.json").read_text())["dataset"]["sha256"] == second["dataset"]["sha256"]
+
+
+def test_train_records_what_auto_resolved_to(tmp_path, capsys, monkeypatch):
+    def offline(**kwargs):
+        raise DataError("no network")
+
+    monkeypatch.setattr("jenacast.data.select.download", offline)
+    out = tmp_path / "run"
+    code, _, _ = run(capsys, "train", "dense", "--epochs", 1, "--max-batches", 1, "--out", out, "--quiet", "--device", "cpu")
+    assert code == 0
+    recorded = json.loads((out / rundir.CONFIG).read_text())
+    assert recorded["dataset"] == "synthetic" and recorded["dataset_info"]["name"] == "synthetic"
+    assert recorded["dataset_info"]["rows"] == 420_451 and len(recorded["dataset_info"]["columns"]) == 14
+    assert run(capsys, "evaluate", out)[0] == 0
+
+
+def test_evaluate_refuses_a_foreign_or_corrupted_checkpoint(small_csv, tmp_path, capsys):
+    import torch
+
+    for model in ("dense", "lstm"):
+        assert run(capsys, "train", model, "--dataset", small_csv, "--epochs", 1, "--max-batches", 2,
+                   "--out", tmp_path / model, "--quiet")[0] == 0
+    (tmp_path / "lstm" / rundir.BEST).write_bytes((tmp_path / "dense" / rundir.BEST).read_bytes())
+    code, _, err = run(capsys, "evaluate", tmp_path / "lstm")
+    assert code == 1 and "holds another run than the folder's config.json (model 'lstm' there, 'dense' here)" in err
+    state = torch.load(tmp_path / "dense" / rundir.BEST, weights_only=True)
+    state["model_state"]["out.weight"][0, 0] = float("nan")
+    torch.save(state, tmp_path / "dense" / rundir.BEST)
+    code, _, err = run(capsys, "evaluate", tmp_path / "dense")
+    assert code == 1 and "is corrupted: out.weight holds NaN or infinite weights" in err
+
+
 def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys, monkeypatch):
     def offline(**kwargs):
         raise DataError("no network")

@@ -43,6 +43,7 @@ class ChapterOptions:
     optimizer: str = "rmsprop"
     lr: float = 1e-3
     clean_wind: bool = False
+    force: bool = False  # train again the runs whose folder holds other settings or data (instead of refusing)
     cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
 
     def __post_init__(self) -> None:
@@ -79,7 +80,7 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
                                  optimizer=options.optimizer, seed=seed, device=device, backend=options.backend,
                                  max_batches=max_batches, dataset=dataset.name, clean_wind=options.clean_wind)
             runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
-                                        progress=progress, say=say, cuda_graph=options.cuda_graph))
+                                        progress=progress, say=say, cuda_graph=options.cuda_graph, force=options.force))
         tests = [r["test_mae"] for r in runs]
         models[name] = {
             "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
@@ -124,13 +125,23 @@ def model_epochs(name: str, options: ChapterOptions) -> int:
 
 
 def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say,
-                    cuda_graph: bool = True) -> dict:
-    """A finished run with the same settings is reused; an interrupted one is resumed."""
+                    cuda_graph: bool = True, force: bool = False) -> dict:
+    """A finished run with the same settings and data is reused; an interrupted one is resumed. A run with other
+    settings or data is refused, or with ``force`` trained again in its folder."""
     metrics_path, config_path = run_dir / rundir.METRICS, run_dir / rundir.CONFIG
     if config_path.exists():
-        saved = TrainConfig.from_dict(rundir.read_json(config_path))
+        recorded = rundir.read_json(config_path)
+        saved = TrainConfig.from_dict(recorded)
+        problem = ""
         if not saved.same_run_as(config):
-            raise ConfigError(f"{run_dir} holds a run with other settings; choose another --out (or delete that folder).")
+            problem = f"a run with other settings ({saved.differences(config)})"
+        elif changed := rundir.data_differences(recorded.get("dataset_info", {}), dataset_info):
+            problem = f"a run trained on other data ({changed})"
+        if problem and not force:
+            raise ConfigError(f"{run_dir} holds {problem}; choose another --out, or pass --force to train it again.")
+        if problem:
+            say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
+            return fit(config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph)
         if metrics_path.exists():
             say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
             return rundir.read_json(metrics_path)

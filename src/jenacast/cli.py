@@ -114,17 +114,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from jenacast.data.windows import make_splits
     from jenacast.training import TrainConfig, fit
 
-    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         optimizer=args.optimizer, patience=args.patience, seed=args.seed, device=args.device,
-                         backend=args.backend, max_batches=args.max_batches, dataset=args.dataset,
-                         clean_wind=args.clean_wind)
+    def settings(dataset_name: str) -> TrainConfig:
+        return TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           optimizer=args.optimizer, patience=args.patience, seed=args.seed, device=args.device,
+                           backend=args.backend, max_batches=args.max_batches, dataset=dataset_name,
+                           clean_wind=args.clean_wind)
+
+    settings(args.dataset)  # bad options are reported before any data is read
     out = args.out or Path("runs") / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     say = _say(args)
     dataset = open_dataset(args.dataset, clean_wind=args.clean_wind, progress=not args.quiet)
+    config = settings(dataset.name)  # what "auto" resolved to, or the file's full path
     say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
         + (f"; {dataset.note}" if dataset.note else ""))
     try:
-        metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume,
+        metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume, force=args.force,
                       progress=not (args.quiet or args.json), say=say, cuda_graph=args.cuda_graph)
     except KeyboardInterrupt:
         print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
@@ -152,7 +156,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     from jenacast.chapter import ChapterOptions, run_chapter
     from jenacast.models import MODELS
 
-    options = ChapterOptions(dataset=args.dataset, mode=args.mode, seeds=args.seeds, models=args.models or tuple(MODELS),
+    options = ChapterOptions(dataset=args.dataset, mode=args.mode, seeds=args.seeds, force=args.force, models=args.models or tuple(MODELS),
                              out=args.out, epochs=args.epochs, device=args.device, backend=args.backend,
                              clean_wind=args.clean_wind, cuda_graph=args.cuda_graph)
     try:
@@ -291,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="seeds torch, numpy and random (default 0; recorded)")
     train.add_argument("--max-batches", type=_positive_int, help="cap every loop at this many batches (smoke runs)")
     train.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/MODEL-DATE-TIME)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last finished epoch (same options, same data)")
+    again.add_argument("--force", action="store_true", help="discard the run that --out holds and start over")
     _add_run_options(train)
     train.set_defaults(func=_cmd_train)
 
@@ -320,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     chapter.add_argument("--models", type=_model_list, metavar="a,b,...", help="a subset (default: all)")
     chapter.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
     chapter.add_argument("--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)")
+    chapter.add_argument("--force", action="store_true",
+                         help="train again the runs whose folders hold other settings or data (by default refused); "
+                         "finished runs with the same settings and data are still reused")
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
 

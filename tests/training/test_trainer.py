@@ -64,6 +64,45 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_splits, tmp_path)
             progress=False, say=lambda m: None)
 
 
+OTHER = {**INFO, "sha256": "y" * 64, "rows": 5}
+
+
+def test_a_run_resumes_only_with_its_settings_and_data_and_keeps_its_record(tiny_splits, tmp_path):
+    def stop_after_epoch_1(message):
+        if "epoch 1/3" in message:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(), tiny_splits, INFO, tmp_path, progress=False, say=stop_after_epoch_1)
+    recorded = (tmp_path / rundir.CONFIG).read_text()
+    with pytest.raises(TrainingError, match=r"was trained on other data \(sha256 x\.\.\. then, yyyyyyyyyyyy\.\.\. now; "
+                                            r"rows 0 then, 5 now\); resume it on the data it started on, or start over"):
+        fit(config(), tiny_splits, OTHER, tmp_path, resume=True, progress=False, say=lambda m: None)
+    with pytest.raises(TrainingError, match=r"other settings \(lr 0.001 there, 0.01 here\)"):
+        fit(config(lr=0.01), tiny_splits, INFO, tmp_path, resume=True, progress=False, say=lambda m: None)
+    assert (tmp_path / rundir.CONFIG).read_text() == recorded
+    metrics = fit(config(), tiny_splits, INFO, tmp_path, resume=True, progress=False, say=lambda m: None)
+    assert metrics["epochs_run"] == 3 and (tmp_path / rundir.CONFIG).read_text() == recorded
+
+
+def test_force_starts_a_run_over_and_leaves_other_files(tiny_splits, tmp_path):
+    fit(config(epochs=2), tiny_splits, INFO, tmp_path, progress=False, say=lambda m: None)
+    (tmp_path / "notes.txt").write_text("mine")
+    metrics = fit(config(epochs=1), tiny_splits, OTHER, tmp_path, force=True, progress=False, say=lambda m: None)
+    assert metrics["epochs_run"] == 1 and len(rundir.read_history(tmp_path / rundir.HISTORY)) == 1
+    assert rundir.read_json(tmp_path / rundir.CONFIG)["dataset_info"]["sha256"] == OTHER["sha256"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_data_differences_name_what_changed():
+    saved = {"name": "/data/a.csv", "sha256": "a" * 64, "rows": 420_451, "columns": ["p", "T"], "synthetic": False}
+    assert rundir.data_differences(saved, dict(saved)) == ""
+    assert rundir.data_differences({"name": "synthetic"}, {**saved, "name": "synthetic"}) == ""  # older records
+    changed = rundir.data_differences(saved, {**saved, "rows": 315_338, "sha256": "b" * 64, "columns": ["p"]})
+    assert changed == ("sha256 aaaaaaaaaaaa... then, bbbbbbbbbbbb... now; rows 420,451 then, 315,338 now; "
+                       "columns 2 (p, T) then, 1 (p) now")
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_splits, tmp_path, monkeypatch):
     real_mse = torch.nn.functional.mse_loss
     calls = {"n": 0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from jenacast.data.csvio import load_csv
 from jenacast.data.jena import cached, download, load_jena
@@ -25,7 +26,8 @@ class Dataset:
     note: str = ""  # why "auto" chose what it chose
 
     def info(self) -> dict:
-        return {"name": self.name, "rows": len(self.table), "sha256": self.sha256, "synthetic": self.synthetic}
+        return {"name": self.name, "rows": len(self.table), "columns": list(self.table.names), "sha256": self.sha256,
+                "synthetic": self.synthetic}
 
 
 def fingerprint(table: Table) -> str:
@@ -56,6 +58,7 @@ def open_dataset(choice: str, *, clean_wind: bool = False, progress: bool = True
         table, synthetic = load_jena(progress=progress), False
     else:
         table, synthetic = load_csv(choice), False
+        choice = str(Path(choice).resolve())  # what a run records: the file, wherever the next command runs
     if clean_wind:
         table = table.with_wind_sentinels_replaced()
     return Dataset(table, choice, synthetic, fingerprint(table), note)

@@ -62,3 +62,8 @@ class TrainConfig:
     def same_run_as(self, other: "TrainConfig") -> bool:
         """Whether ``other`` describes the same training (so its checkpoint can be resumed)."""
         return self.to_dict() == other.to_dict()
+
+    def differences(self, other: "TrainConfig") -> str:
+        """The settings that differ, as ``"lr 0.001 there, 0.01 here; epochs 10 there, 3 here"`` (self is "there")."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return "; ".join(f"{name} {mine[name]!r} there, {theirs[name]!r} here" for name in mine if mine[name] != theirs[name])

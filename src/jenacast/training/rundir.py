@@ -19,6 +19,35 @@ CURVES = "curves.png"
 HISTORY_FIELDS = ("epoch", "loss", "mae", "val_loss", "val_mae", "seconds")
 
 
+DATA_KEYS = ("name", "sha256", "rows", "columns")  # what a run folder records of its data, and compares
+
+
+def data_differences(saved: dict, current: dict) -> str:
+    """What differs between the data a run was trained on (``saved``, a ``Dataset.info()``) and ``current``:
+    ``""`` when nothing does. Keys a folder written by an older jenacast lacks are not compared."""
+    parts = []
+    for key in DATA_KEYS:
+        if key in saved and saved[key] != current.get(key):
+            there, here = saved[key], current.get(key)
+            if key == "sha256":
+                there, here = f"{str(there)[:12]}...", f"{str(here)[:12]}..."
+            elif key == "rows":
+                there, here = f"{there:,}", f"{here:,}"
+            elif key == "columns":
+                there, here = f"{len(there)} ({', '.join(there)})", f"{len(here)} ({', '.join(here)})"
+            parts.append(f"{key} {there} then, {here} now")
+    return "; ".join(parts)
+
+
+RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES)
+
+
+def clear(run_dir: Path) -> None:
+    """Remove a run's files from ``run_dir`` (anything else in the folder stays)."""
+    for name in RUN_FILES:
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 

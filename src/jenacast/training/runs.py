@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from jenacast.data.select import open_dataset
 from jenacast.data.windows import make_splits
@@ -23,8 +24,16 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
     state = load_checkpoint(run_dir / rundir.BEST)
     try:
         config = TrainConfig.from_dict(state["config"])
+        if (run_dir / rundir.CONFIG).exists():
+            recorded = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
+            if not recorded.same_run_as(config):
+                raise CheckpointError(f"{run_dir / rundir.BEST} holds another run than the folder's {rundir.CONFIG} "
+                                      f"({recorded.differences(config)}); it was copied in from elsewhere.")
+        bad = [name for name, tensor in state["model_state"].items() if not torch.isfinite(tensor).all()]
+        if bad:
+            raise CheckpointError(f"{run_dir / rundir.BEST} is corrupted: {bad[0]} holds NaN or infinite weights.")
         dataset = open_dataset(config.dataset, clean_wind=config.clean_wind, progress=progress)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{run_dir / rundir.BEST} lacks {exc}; it was not written by this jenacast.") from None
     if dataset.sha256 != state["dataset"]["sha256"]:
         raise CheckpointError(f"{run_dir} was trained on data with sha256 {state['dataset']['sha256'][:12]}..., "

@@ -127,10 +127,30 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> None:
+    """Refuse to continue a run folder whose recorded settings or data differ from these."""
+    path = run_dir / rundir.CONFIG
+    if path.exists():
+        saved = rundir.read_json(path)
+        _refuse_other_run(run_dir, TrainConfig.from_dict(saved), saved.get("dataset_info", {}), config, dataset_info)
+
+
+def _refuse_other_run(run_dir: Path, saved: TrainConfig, saved_data: dict, config: TrainConfig, dataset_info: dict) -> None:
+    if not saved.same_run_as(config):
+        raise TrainingError(f"{run_dir} holds a run with other settings ({saved.differences(config)}); resume it with "
+                            "the same options, or start over with --force or another --out.")
+    changed = rundir.data_differences(saved_data, dataset_info)
+    if changed:
+        raise TrainingError(f"{run_dir} was trained on other data ({changed}); resume it on the data it started on, "
+                            "or start over with --force or another --out.")
+
+
 def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, *, resume: bool = False,
-        progress: bool = True, say: Callable[[str], None] = print, cuda_graph: bool = True) -> dict:
+        force: bool = False, progress: bool = True, say: Callable[[str], None] = print, cuda_graph: bool = True) -> dict:
     """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json.
 
+    ``dataset_info`` (``Dataset.info()``) is recorded in the folder; ``resume`` continues from ``last.pt`` only
+    with the same settings and the same data; ``force`` discards a run the folder holds and starts over.
     ``cuda_graph``: on a GPU, replay each full batch's step as one CUDA graph (see ``training.step``).
     """
     from tqdm.auto import tqdm
@@ -139,8 +159,13 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     device = resolve_device(config.device)
     keep_freed_memory()
     last_path = run_dir / rundir.LAST
-    if not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
-        raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
+    if force:
+        rundir.clear(run_dir)
+    elif not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
+        raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, --force to start it over, "
+                            "or choose another --out.")
+    if resume:
+        _check_same_run(run_dir, config, dataset_info)
     seed_everything(config.seed)
     model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend).to(device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
@@ -148,15 +173,14 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     best_val, best_epoch, start_epoch = math.inf, 0, 0
     if resume and last_path.exists():
         state = load_checkpoint(last_path)
-        saved = TrainConfig.from_dict(state["config"])
-        if not saved.same_run_as(config):
-            raise TrainingError(f"{run_dir} holds a run with other settings; resume it with the same options or choose another --out.")
+        _refuse_other_run(run_dir, TrainConfig.from_dict(state["config"]), state["dataset"], config, dataset_info)
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
         history, best_val, best_epoch, start_epoch = state["history"], state["best_val_loss"], state["best_epoch"], state["epoch"]
         _set_rng_state(state["torch_rng"], device)
         say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
-    rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
+    if not (run_dir / rundir.CONFIG).exists():  # a resumed run keeps the record of how it started
+        rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
 
     def checkpoint(path: Path, epoch: int) -> None:
         save_checkpoint(path, config=config.to_dict(), model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
