@@ -1,6 +1,8 @@
-"""Atomic file writes: a temporary file in the target's folder, then a rename.
+"""Atomic, durable file writes: a temporary file in the target's folder, flushed to disk, then renamed over
+the target, and the folder's entry flushed too.
 
-An interrupted run therefore never leaves a half-written file under the final name.
+An interrupted run (Ctrl-C, a crash, a power cut, a full disk) therefore never leaves a half-written file
+under the final name: the target holds the old content or the new, whole.
 """
 
 from __future__ import annotations
@@ -33,10 +35,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, _MODE)
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
+    except OSError as exc:  # name the file being written, not its temporary twin
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to the disk (folders cannot be opened on Windows)."""
+    if path.is_dir() and os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

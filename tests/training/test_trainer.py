@@ -94,6 +94,36 @@ def test_force_starts_a_run_over_and_leaves_other_files(tiny_splits, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_a_full_disk_stops_with_the_file_named_and_the_run_resumes_once_space_is_back(tiny_splits, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    cfg = config(model="lstm-dropout")
+    fit(cfg, tiny_splits, INFO, tmp_path / "straight", progress=False, say=lambda m: None)
+    real_save = torch.save
+
+    def save_until_the_disk_fills(obj, path, *args, **kwargs):
+        if obj.get("epoch") == 2:  # epoch 1 saved best.pt and last.pt; epoch 2 writes none
+            with open(path, "wb") as fh:
+                fh.write(b"partial")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0")
+        return real_save(obj, path, *args, **kwargs)
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+    run_dir = tmp_path / "full"
+    with pytest.raises(TrainingError, match=r"could not save epoch 2 \(No space left on device: .*(best|last)\.pt\); the checkpoint "
+                                            r"of epoch 1 is kept in .*; once the problem is solved, continue with --resume"):
+        fit(cfg, tiny_splits, INFO, run_dir, progress=False, say=lambda m: None)
+    assert load_checkpoint(run_dir / rundir.LAST)["epoch"] == 1 and not list(run_dir.glob(".*tmp"))
+    monkeypatch.undo()
+    fit(cfg, tiny_splits, INFO, run_dir, resume=True, progress=False, say=lambda m: None)
+    a, b = load_checkpoint(tmp_path / "straight" / rundir.LAST), load_checkpoint(run_dir / rundir.LAST)
+    for key in a["model_state"]:
+        assert torch.equal(a["model_state"][key], b["model_state"][key]), key
+
+
 def test_data_differences_name_what_changed():
     saved = {"name": "/data/a.csv", "sha256": "a" * 64, "rows": 420_451, "columns": ["p", "T"], "synthetic": False}
     assert rundir.data_differences(saved, dict(saved)) == ""

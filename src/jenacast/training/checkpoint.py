@@ -7,6 +7,9 @@ mean, std, dataset, history, torch_rng}``. It is written atomically.
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -27,7 +30,12 @@ class CheckpointError(JenacastError):
 def save_checkpoint(path: Path, **content) -> None:
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "jenacast_version": __version__, **content}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (a full disk) as a RuntimeError of its own
+            full = shutil.disk_usage(Path(path).parent).free < 64 * 2**20
+            reason = os.strerror(errno.ENOSPC) if full else f"the write failed ({str(exc).splitlines()[0][:120]})"
+            raise OSError(errno.ENOSPC if full else errno.EIO, reason, str(tmp)) from None
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -228,11 +228,18 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
                "seconds": time.perf_counter() - started}
         history.append(row)
         improved = val_loss < best_val
-        if improved:
-            best_val, best_epoch = val_loss, epoch
-            checkpoint(run_dir / rundir.BEST, epoch)
-        checkpoint(last_path, epoch)
-        rundir.write_history(run_dir / rundir.HISTORY, history)
+        kept = epoch - 1  # what last.pt holds until this epoch is saved (0: nothing yet)
+        try:
+            if improved:
+                best_val, best_epoch = val_loss, epoch
+                checkpoint(run_dir / rundir.BEST, epoch)
+            checkpoint(last_path, epoch)
+            rundir.write_history(run_dir / rundir.HISTORY, history)
+        except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
+            where = exc.filename or run_dir
+            raise TrainingError(f"could not save epoch {epoch} ({exc.strerror or exc}: {where}); "
+                                + (f"the checkpoint of epoch {kept} is kept in {run_dir}; once the problem is solved, "
+                                   "continue with --resume." if kept else "no checkpoint was written yet.")) from None
         say(f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
             f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}")
     return finish(run_dir, config, splits, model, device, history, dataset_info)
