@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test data-demo chapter bench clean
+MINIMAL := .venv-minimal
+MINIMAL_STAMP := $(MINIMAL)/.installed
+
+.PHONY: setup test test-minimal data-demo chapter bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +15,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,keras,gpu]'
 	touch $(STAMP)
 
+# Only what the tests need: the Keras comparisons and the Triton kernels' tests skip, saying why.
+$(MINIMAL_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(MINIMAL)
+	$(MINIMAL)/bin/python -m pip install -q --upgrade pip
+	$(MINIMAL)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(MINIMAL_STAMP)
+
 setup: $(STAMP)
 
-# The test suite (fast; what CI runs).
+# The test suite with every extra installed (what CI runs, after test-minimal).
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The test suite with only `pip install -e '.[test]'`.
+test-minimal: $(MINIMAL_STAMP)
+	$(MINIMAL)/bin/python -m pytest -q
 
 # Offline: write the synthetic dataset and describe it.
 data-demo: $(STAMP)
@@ -32,4 +46,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn_tiers.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(MINIMAL) .pytest_cache build *.egg-info src/*.egg-info

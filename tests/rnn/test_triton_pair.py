@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from jenacast.rnn import GRU, LSTM, Bidirectional
-from jenacast.rnn.ops import available
-from jenacast.rnn.ops.gru import triton_rows as gru_rows
-from jenacast.rnn.ops.lstm import triton_rows as lstm_rows
 
-pytestmark = pytest.mark.skipif(not available("triton"), reason="needs Triton")
+pytest.importorskip("triton", reason="needs Triton (pip install 'jenacast[gpu]')")
+
+from jenacast.rnn.ops.gru import triton_rows as gru_rows  # noqa: E402  (imports triton)
+from jenacast.rnn.ops.lstm import triton_rows as lstm_rows  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
