@@ -44,8 +44,10 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from jenacast.data import generate_synthetic, write_csv
 
-    if args.years <= 0:
-        raise JenacastError(f"--years must be positive, got {args.years}.")
+    from jenacast.data.synthetic import MAX_YEARS, MIN_YEARS
+
+    if not MIN_YEARS <= args.years <= MAX_YEARS:
+        raise JenacastError(f"--years must be a number from {MIN_YEARS} to {MAX_YEARS:,}, got {args.years}.")
     table = generate_synthetic(args.seed, years=args.years)
     digest = write_csv(table, args.out)
     print(f"{args.out}\nrows    {len(table):,}\nsha256  {digest}")
@@ -377,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except JenacastError as exc:
         print(f"jenacast: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no (a full disk, a path that is a file, no permission)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"jenacast: error: {exc.strerror or exc}{where}.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("jenacast: interrupted", file=sys.stderr)

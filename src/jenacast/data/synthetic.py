@@ -86,12 +86,14 @@ from statistics import NormalDist
 import numpy as np
 
 from jenacast.data.table import COLUMNS, SENTINEL, Table
+from jenacast.errors import DataError
 
 STEPS_PER_HOUR = 6
 STEPS_PER_DAY = 144
 _REAL_GRID_ROWS = 420_768  # 8 years at 10 minutes
 _REAL_ROWS = 420_451  # the book's copy
 START = np.datetime64("2009-01-01T00:10:00", "s")
+MIN_YEARS, MAX_YEARS = 0.01, 1000  # under about four days the gaps and gradients have no room; beyond, memory
 
 
 @dataclass(frozen=True)
@@ -192,8 +194,8 @@ def generate_synthetic(seed: int = 0, *, years: float = 8.0, calibration: Calibr
 
     ``years=8`` gives the book's 420,451 rows; shorter spans keep the same gap rate.
     """
-    if not years > 0:
-        raise ValueError(f"years must be positive, got {years!r}.")
+    if not MIN_YEARS <= years <= MAX_YEARS:
+        raise DataError(f"years must be a number from {MIN_YEARS} to {MAX_YEARS:,}, got {years!r}.")
     c = calibration
     h = STEPS_PER_HOUR
     rng = np.random.default_rng(seed)

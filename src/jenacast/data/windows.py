@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from jenacast.data.table import TEMPERATURE_COLUMN, Table
+from jenacast.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,22 @@ class Splits:
     target_column: int
 
 
+def split_bounds(n: int, spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> dict:
+    """``{name: (start, end, windows)}`` of the book's three splits over ``n`` rows (windows may be < 1)."""
+    num_train, num_val = int(fractions[0] * n), int(fractions[1] * n)
+    usable = n - spec.delay  # len(raw_data[:-delay]) == len(temperature[delay:])
+    bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val), "test": (num_train + num_val, usable)}
+    return {name: (start, end, min(min(end, usable) - start - spec.span, usable)) for name, (start, end) in bounds.items()}
+
+
+def minimum_rows(spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> int:
+    """The fewest rows for which each of the three splits holds a window (6,287 for the book's windows)."""
+    n = spec.delay
+    while min(windows for _, _, windows in split_bounds(n, spec, fractions).values()) < 1:
+        n += 1
+    return n
+
+
 def make_splits(values: np.ndarray | Table, *, target_column: int = TEMPERATURE_COLUMN,
                 spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> Splits:
     """Split rows as the book does: ``num_train = int(f0*N)``, ``num_val = int(f1*N)``, test the rest;
@@ -166,23 +183,23 @@ def make_splits(values: np.ndarray | Table, *, target_column: int = TEMPERATURE_
     train_frac, val_frac = fractions
     if not (0 < train_frac and 0 < val_frac and train_frac + val_frac < 1):
         raise ValueError(f"fractions must be two positive numbers with a sum below 1, got {fractions!r}.")
-    num_train, num_val = int(train_frac * n), int(val_frac * n)
+    bounds = split_bounds(n, spec, fractions)
+    for name, (start, end, count) in bounds.items():
+        if count < 1:
+            raise DataError(
+                f"the {name} split has no complete window: {n:,} rows leave rows [{start}, {end}) for it, fewer than "
+                f"the {spec.span + 1:,} one window spans (plus a delay of {spec.delay:,}); these windows need at least "
+                f"{minimum_rows(spec, fractions):,} rows."
+            )
+    num_train = int(train_frac * n)
     raw = values.astype(np.float64)
     mean = raw[:num_train].mean(axis=0)
     std = raw[:num_train].std(axis=0)
     std = np.where(std > 0, std, 1.0)  # a constant column would divide by zero
     data = torch.from_numpy(((raw - mean) / std).astype(np.float32))
     targets = torch.from_numpy(values[:, target_column].astype(np.float32))
-    usable = n - spec.delay  # len(raw_data[:-delay]) == len(temperature[delay:])
-    bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val), "test": (num_train + num_val, usable)}
     splits = {}
-    for name, (start, end) in bounds.items():
-        count = min(min(end, usable) - start - spec.span, usable)
-        if count < 1:
-            raise ValueError(
-                f"the {name} split has no complete window: {n} rows leave rows [{start}, {end}) for it, "
-                f"fewer than the {spec.span + 1} one window spans (plus a delay of {spec.delay}); use more data."
-            )
+    for name, (start, _, count) in bounds.items():
         splits[name] = Split(name, data, targets, start, count, spec, target_column,
                              mean.astype(np.float32), std.astype(np.float32))
     return Splits(**splits, mean=mean.astype(np.float32), std=std.astype(np.float32), spec=spec,

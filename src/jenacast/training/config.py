@@ -9,6 +9,9 @@ from jenacast.models import MODELS
 from jenacast.training.optim import OPTIMIZERS
 
 
+MAX_SEED = 2**40 - 1  # the epochs' shuffling seeds (seed * 100,003 + epoch) must fit torch's 64 bits
+
+
 class ConfigError(JenacastError, ValueError):
     """A training option has a value that cannot work."""
 
@@ -46,6 +49,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED:,}, got {self.seed!r}.")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"--lr must be a positive number, got {self.lr!r}.")
         if self.optimizer not in OPTIMIZERS:

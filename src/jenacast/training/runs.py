@@ -43,7 +43,11 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
         raise CheckpointError(f"{run_dir}: the normalisation statistics of the data differ from the checkpoint's.")
     torch_device = resolve_device(device)
     model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend)
-    model.load_state_dict(state["model_state"])
+    try:
+        model.load_state_dict(state["model_state"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{run_dir / rundir.BEST} holds weights that do not fit its {config.model} model "
+                              f"({str(exc).splitlines()[0][:100]}); it was edited or copied in from elsewhere.") from None
     model.to(torch_device)
     val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=torch_device,
                                        max_batches=config.max_batches)

@@ -21,7 +21,7 @@ from jenacast.data.windows import Split, Splits
 from jenacast.errors import JenacastError
 from jenacast.models import MODELS, build, count_parameters
 from jenacast.training import rundir
-from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
+from jenacast.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jenacast.training.config import ConfigError, TrainConfig
 from jenacast.training.memory import keep_freed_memory
 from jenacast.training.optim import make_optimizer
@@ -41,9 +41,27 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"--device {name!r} is not a device; use auto, cpu or cuda.") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r} cannot train a model here; use auto, cpu or cuda.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but this torch sees no CUDA device.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
     return device
+
+
+def check_backend(backend: str, device: torch.device) -> None:
+    """Refuse, in one sentence, a recurrent backend that is not installed or cannot run on ``device``."""
+    import os
+
+    from jenacast.rnn.ops import available, install_hint
+
+    if backend in ("cpu", "triton") and not available(backend):
+        raise ConfigError(f"--backend {backend} is not installed here: {install_hint(backend)}.")
+    if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ConfigError("--backend triton runs on CUDA devices only; on the CPU use --backend auto, cpu or fwbw.")
+    if backend == "cpu" and device.type != "cpu":
+        raise ConfigError(f"--backend cpu runs on the CPU only; on {device.type} use --backend auto, triton or fwbw.")
 
 
 def seed_everything(seed: int) -> None:
@@ -127,6 +145,15 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def _usable_folder(run_dir: Path) -> None:
+    """Make ``run_dir``, or refuse in one sentence a path that cannot be a folder of files."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file" if run_dir.is_file() else (exc.strerror or str(exc)).lower()
+        raise TrainingError(f"{run_dir} cannot be a run folder ({reason}); choose another --out.") from None
+
+
 def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> None:
     """Refuse to continue a run folder whose recorded settings or data differ from these."""
     path = run_dir / rundir.CONFIG
@@ -157,6 +184,8 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
 
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
+    check_backend(config.backend, device)
+    _usable_folder(run_dir)
     keep_freed_memory()
     last_path = run_dir / rundir.LAST
     if force:
@@ -173,14 +202,21 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     best_val, best_epoch, start_epoch = math.inf, 0, 0
     if resume and last_path.exists():
         state = load_checkpoint(last_path)
-        _refuse_other_run(run_dir, TrainConfig.from_dict(state["config"]), state["dataset"], config, dataset_info)
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        history, best_val, best_epoch, start_epoch = state["history"], state["best_val_loss"], state["best_epoch"], state["epoch"]
-        _set_rng_state(state["torch_rng"], device)
+        try:
+            _refuse_other_run(run_dir, TrainConfig.from_dict(state["config"]), state["dataset"], config, dataset_info)
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            history, best_val, best_epoch, start_epoch = state["history"], state["best_val_loss"], state["best_epoch"], state["epoch"]
+            if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)
+                    and isinstance(start_epoch, int) and isinstance(best_epoch, int) and isinstance(best_val, float)):
+                raise TypeError("its history, epoch or best validation loss has the wrong type")
+            _set_rng_state(state["torch_rng"], device)
+        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, JenacastError):
+                raise
+            raise CheckpointError(f"{last_path} does not hold a resumable {config.model} run ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:100]}); start over with --force or another --out.") from None
         say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
-    if not (run_dir / rundir.CONFIG).exists():  # a resumed run keeps the record of how it started
-        rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
 
     def checkpoint(path: Path, epoch: int) -> None:
         save_checkpoint(path, config=config.to_dict(), model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
@@ -235,6 +271,8 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
                 checkpoint(run_dir / rundir.BEST, epoch)
             checkpoint(last_path, epoch)
             rundir.write_history(run_dir / rundir.HISTORY, history)
+            if not (run_dir / rundir.CONFIG).exists():  # written with the first saved epoch, then never rewritten
+                rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
         except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
             where = exc.filename or run_dir
             raise TrainingError(f"could not save epoch {epoch} ({exc.strerror or exc}: {where}); "
