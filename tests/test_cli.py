@@ -234,6 +234,15 @@ def test_resume_from_a_hand_edited_checkpoint_is_one_sentence(small_csv, tmp_pat
     assert code == 1 and err.count("\n") == 1 and "does not hold a resumable dense run" in err, err
 
 
+def test_a_second_chapter_into_the_same_folder_is_refused(small_csv, tmp_path, capsys):
+    from jenacast.training.rundir import locked
+
+    with locked(tmp_path):
+        code, _, err = run(capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense", "--out", tmp_path)
+    assert code == 1 and err.count("\n") == 1 and "is being written by pid" in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results.json").exists()
+
+
 def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys, monkeypatch):
     def offline(**kwargs):
         raise DataError("no network")

@@ -62,6 +62,12 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     title = dataset_title(dataset.info())
     say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
     splits = make_splits(dataset.table)
+    with rundir.locked(options.out, say):  # one chapter writes a folder at a time
+        return _run_models(options, dataset, splits, title, started, progress=progress, say=say)
+
+
+def _run_models(options: ChapterOptions, dataset, splits, title: str, started: float, *, progress: bool,
+                say: Callable[[str], None]) -> dict:
     max_batches = SMOKE_MAX_BATCHES if options.mode == "smoke" else None
     device = str(resolve_device(options.device))
     batch = options.batch_size

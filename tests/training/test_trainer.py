@@ -124,6 +124,46 @@ def test_a_full_disk_stops_with_the_file_named_and_the_run_resumes_once_space_is
         assert torch.equal(a["model_state"][key], b["model_state"][key]), key
 
 
+def test_a_run_folder_takes_one_writer_at_a_time(tiny_splits, tmp_path):
+    import os
+    import socket
+
+    notes = []
+    with rundir.locked(tmp_path, notes.append):
+        holder = (tmp_path / rundir.LOCK).read_text()
+        assert holder.startswith(f"pid {os.getpid()} on {socket.gethostname()} since ")
+        with pytest.raises(rundir.FolderInUse, match=rf"{tmp_path} is being written by pid {os.getpid()} on .*; wait for "
+                                                     "it to finish or choose another --out"):
+            fit(config(epochs=1), tiny_splits, INFO, tmp_path, progress=False, say=notes.append)
+    assert (tmp_path / rundir.LOCK).read_text() == "" and not (tmp_path / rundir.LAST).exists() and notes == []
+    (tmp_path / rundir.LOCK).write_text("pid 4242424 on elsewhere since 2026-01-01 00:00:00")  # its process died
+    fit(config(epochs=1), tiny_splits, INFO, tmp_path, progress=False, say=notes.append)
+    assert notes[0] == (f"note: {tmp_path} was left locked by pid 4242424 on elsewhere since 2026-01-01 00:00:00, "
+                        "which is no longer running; taking it over")
+    assert (tmp_path / rundir.METRICS).exists() and (tmp_path / rundir.LOCK).read_text() == ""
+
+
+def test_a_lock_held_by_another_process_refuses_then_frees_when_it_dies(tiny_splits, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from jenacast.training.rundir import locked\n"
+        f"with locked({str(tmp_path)!r}):\n    print('ready', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(rundir.FolderInUse, match=f"is being written by pid {holder.pid} on "):
+            fit(config(epochs=1), tiny_splits, INFO, tmp_path, progress=False, say=lambda m: None)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    notes = []
+    fit(config(epochs=1), tiny_splits, INFO, tmp_path, progress=False, say=notes.append)
+    assert notes[0].startswith(f"note: {tmp_path} was left locked by pid {holder.pid} on ")
+
+
 def test_data_differences_name_what_changed():
     saved = {"name": "/data/a.csv", "sha256": "a" * 64, "rows": 420_451, "columns": ["p", "T"], "synthetic": False}
     assert rundir.data_differences(saved, dict(saved)) == ""

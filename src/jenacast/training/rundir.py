@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import socket
+import time
 from pathlib import Path
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from jenacast._atomic import write_text
 from jenacast.errors import JenacastError
@@ -39,7 +49,48 @@ def data_differences(saved: dict, current: dict) -> str:
     return "; ".join(parts)
 
 
+LOCK = ".lock"  # held (flock) by the process writing the folder; says who
 RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES)
+
+
+class FolderInUse(JenacastError):
+    """Another process is writing this folder."""
+
+
+@contextlib.contextmanager
+def locked(folder: Path, say: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold ``folder``'s advisory lock while the block runs: a second writer is refused in one sentence naming
+    the holder. The operating system releases the lock when its process dies, so a lock file left by a dead
+    process is taken over (with a note). Where ``fcntl`` is missing (Windows) nothing is locked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    handle = open(folder / LOCK, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderInUse(f"{folder} is being written by {holder}; wait for it to finish or choose another --out.") from None
+        handle.seek(0)
+        previous = handle.read().strip()
+        if previous:
+            say(f"note: {folder} was left locked by {previous}, which is no longer running; taking it over")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()  # an empty lock file: released cleanly
+            handle.flush()
+    finally:
+        handle.close()  # closing releases the flock
 
 
 def clear(run_dir: Path) -> None:

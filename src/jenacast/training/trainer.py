@@ -179,13 +179,21 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     ``dataset_info`` (``Dataset.info()``) is recorded in the folder; ``resume`` continues from ``last.pt`` only
     with the same settings and the same data; ``force`` discards a run the folder holds and starts over.
     ``cuda_graph``: on a GPU, replay each full batch's step as one CUDA graph (see ``training.step``).
+    The folder is locked while the run writes it: a second process writing it is refused.
     """
-    from tqdm.auto import tqdm
-
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
     check_backend(config.backend, device)
     _usable_folder(run_dir)
+    with rundir.locked(run_dir, say):
+        return _fit(config, splits, dataset_info, run_dir, device, resume=resume, force=force, progress=progress, say=say,
+                    cuda_graph=cuda_graph)
+
+
+def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, device: torch.device, *, resume: bool,
+         force: bool, progress: bool, say: Callable[[str], None], cuda_graph: bool) -> dict:
+    from tqdm.auto import tqdm
+
     keep_freed_memory()
     last_path = run_dir / rundir.LAST
     if force:
