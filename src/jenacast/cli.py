@@ -9,7 +9,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from jenacast import __version__
@@ -135,7 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
               file=sys.stderr)
-        return 130
+        return _interrupted_status()
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -166,7 +168,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"jenacast: interrupted; the same command continues where it stopped (runs in {args.out / 'runs'})",
               file=sys.stderr)
-        return 130
+        return _interrupted_status()
     if args.json:
         print(json.dumps(results, indent=2))
     elif args.quiet:
@@ -375,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     show_notes()
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
     try:
         return args.func(args)
     except JenacastError as exc:
@@ -386,7 +390,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("jenacast: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted_status()
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands so that it stops as Ctrl-C stops it (files whole, a resume hint)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+def _interrupted_status() -> int:
+    """The shell's convention: 128 + the signal's number (SIGTERM 143, SIGINT 130)."""
+    return 143 if isinstance(sys.exc_info()[1], Terminated) else 130
 
 
 if __name__ == "__main__":

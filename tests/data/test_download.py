@@ -4,7 +4,6 @@ import hashlib
 import http.server
 import io
 import threading
-import time
 import zipfile
 
 import numpy as np
@@ -71,10 +70,9 @@ def test_falls_back_across_failing_mirrors_then_caches(server, tmp_path):
     assert info.sha256 == server["sha256"] == hashlib.sha256(info.csv_path.read_bytes()).hexdigest()
     assert sorted(p.name for p in cache.iterdir()) == sorted([CSV_NAME, jena.BINARY_NAME, jena.META_NAME])
     served = server["hits"].get("/good.zip")
-    started = time.perf_counter()
     again = jena.download(mirrors=[url("/good.zip")], cache=cache, progress=False)
-    assert time.perf_counter() - started < 0.5
-    assert server["hits"]["/good.zip"] == served and again.sha256 == info.sha256  # no second download
+    # no second download (how fast the cache answers is benchmarks/bench_data.py's business)
+    assert server["hits"]["/good.zip"] == served and again.sha256 == info.sha256
     table = load_jena(cache=cache, download_if_missing=False)
     assert len(table) == 420_451 and table.sha256 == info.sha256
     assert table.sentinel_counts() and not load_jena(cache=cache, clean_wind=True).sentinel_counts()

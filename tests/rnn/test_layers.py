@@ -201,13 +201,18 @@ def test_auto_backend_says_what_it_chose(caplog):
     assert "backend 'auto' on cpu uses 'cpu'" in caplog.text
 
 
-def test_auto_uses_fwbw_for_float64_since_the_fused_kernels_run_float32(caplog):
+def test_auto_uses_fwbw_for_float64_since_the_fused_kernels_run_float32(caplog, monkeypatch):
     from jenacast.rnn import ops
 
+    monkeypatch.setattr(ops, "_warned_dtypes", set())  # said once per process: forget earlier tests' notes
+    ran = []
+    tier_ops = ops.tier_ops
+    monkeypatch.setattr(ops, "tier_ops", lambda tier: ran.append(tier) or tier_ops(tier))
     layer = LSTM(3, 4).double()
     with caplog.at_level(logging.INFO, logger="jenacast"):
         out = layer(torch.zeros(2, 3, 3, dtype=torch.float64))
-    assert out.dtype == torch.float64
+    assert out.dtype == torch.float64 and ran == ["fwbw"]
+    assert "backend 'auto' uses 'fwbw' for torch.float64 (the fused kernels run float32)" in caplog.text
     if "cpu" in [t for t in ops.TIERS if ops.available(t)]:
         with pytest.raises(ValueError, match="backend 'cpu' runs float32 CPU tensors"):
             LSTM(3, 4, backend="cpu").double()(torch.zeros(2, 3, 3, dtype=torch.float64))

@@ -117,13 +117,18 @@ def test_a_failed_capture_leaves_the_eager_step_and_the_same_training(caplog):
 
 
 def test_no_graph_without_cuda_and_rmsprop():
+    from jenacast.training.step import graph_unsupported
+
     model = build("dense", F, steps=T)
     step = TrainingStep(model, KerasRMSprop(model.parameters()), "cpu")
     assert not step.use_graph
-    adam = TrainingStep(model, torch.optim.Adam(model.parameters()), "cpu", use_graph=True)
-    assert not adam.use_graph
     x, y = batches(sizes=(4,))[0]
     assert step(x, y).shape == (2,) and not step.graphed
+    # each reason on its own: the optimizer is judged on a CUDA device, the device with the book's optimizer
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert graph_unsupported(KerasRMSprop(model.parameters()), cuda) is None
+    assert "Adam keeps a host-side step count" in graph_unsupported(torch.optim.Adam(model.parameters()), cuda)
+    assert graph_unsupported(KerasRMSprop(model.parameters()), cpu) == "CUDA graphs need a CUDA device"
 
 
 def test_epoch_totals_sum_in_batch_order_and_find_the_first_bad_loss():
