@@ -181,43 +181,6 @@ def test_evaluate_refuses_a_foreign_or_corrupted_checkpoint(small_csv, tmp_path,
     assert code == 1 and "is corrupted: out.weight holds NaN or infinite weights" in err
 
 
-@pytest.fixture(scope="module")
-def tiny_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    write_csv(generate_synthetic(0, years=0.01), path)
-    return path
-
-
-@pytest.mark.parametrize("case,argv,message", [
-    ("out is a file", ["--out", "{file}"], "cannot be a run folder (it is a file); choose another --out."),
-    ("out under a file", ["--out", "{file}/run"], "cannot be a run folder (not a directory); choose another --out."),
-    ("too few rows", ["--dataset", "{tiny}"], "526 rows leave rows [0, 263) for it, fewer than the 715 one window spans "
-                                              "(plus a delay of 858); these windows need at least 6,287 rows."),
-    ("triton on the CPU", ["--backend", "triton"], "--backend triton runs on CUDA devices only"),
-    ("huge seed", ["--seed", "99999999999999999999999"], "--seed must be an integer from 0 to 1,099,511,627,775"),
-    ("negative seed", ["--seed", "-1"], "--seed must be an integer from 0 to"),
-    ("meta device", ["--device", "meta"], "--device 'meta' cannot train a model here; use auto, cpu or cuda."),
-])
-def test_train_errors_are_one_sentence_and_leave_no_files(case, argv, message, small_csv, tiny_csv, tmp_path, capsys,
-                                                          monkeypatch):
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    (tmp_path / "file").write_text("mine")
-    argv = [a.format(file=tmp_path / "file", tiny=tiny_csv) for a in argv]
-    options = {"--dataset": str(small_csv), "--out": str(tmp_path / "run"), **dict(zip(argv[::2], argv[1::2]))}
-    code, _, err = run(capsys, "train", "lstm", "--epochs", 1, "--max-batches", 1, "--quiet",
-                       *[x for pair in options.items() for x in pair])
-    assert code == 1 and err.startswith("jenacast: error: ") and err.count("\n") == 1 and message in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) in (["file"], ["file", "run"])
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing partial
-
-
-@pytest.mark.parametrize("years", ["nan", "0.00001", "-1", "inf"])
-def test_synth_refuses_impossible_lengths(years, tmp_path, capsys):
-    code, _, err = run(capsys, "data", "synth", "--out", tmp_path / "x.csv", "--years", years)
-    assert code == 1 and f"--years must be a number from 0.01 to 1,000, got {float(years)}" in err
-    assert not (tmp_path / "x.csv").exists()
-
-
 def test_resume_from_a_hand_edited_checkpoint_is_one_sentence(small_csv, tmp_path, capsys):
     import torch
 

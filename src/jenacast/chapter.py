@@ -62,6 +62,7 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     title = dataset_title(dataset.info())
     say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
     splits = make_splits(dataset.table)
+    rundir.make_folder(options.out, "chapter folder")
     with rundir.locked(options.out, say):  # one chapter writes a folder at a time
         return _run_models(options, dataset, splits, title, started, progress=progress, say=say)
 

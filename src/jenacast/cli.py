@@ -240,8 +240,15 @@ def _add_graph_option(parser: argparse.ArgumentParser) -> None:
                         "as one captured CUDA graph (the same training; the graph saves the launch overhead)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (exit status 2), pointing at --help instead of printing the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jenacast",
         description="The advanced-RNN chapter of Deep Learning with Python (Jena temperature forecasting), "
         "reproducible and fast.",

@@ -54,7 +54,16 @@ RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES)
 
 
 class FolderInUse(JenacastError):
-    """Another process is writing this folder."""
+    """Another process is writing this folder, or the path cannot be a folder."""
+
+
+def make_folder(folder: Path, what: str = "run folder") -> None:
+    """Make ``folder``, or refuse in one sentence a path that cannot be a folder of files."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file" if Path(folder).is_file() else (exc.strerror or str(exc)).lower()
+        raise FolderInUse(f"{folder} cannot be a {what} ({reason}); choose another --out.") from None
 
 
 @contextlib.contextmanager

@@ -56,12 +56,13 @@ def check_backend(backend: str, device: torch.device) -> None:
 
     from jenacast.rnn.ops import available, install_hint
 
-    if backend in ("cpu", "triton") and not available(backend):
-        raise ConfigError(f"--backend {backend} is not installed here: {install_hint(backend)}.")
+    # where the device rules a backend out, say so first: installing it would not help
     if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         raise ConfigError("--backend triton runs on CUDA devices only; on the CPU use --backend auto, cpu or fwbw.")
     if backend == "cpu" and device.type != "cpu":
         raise ConfigError(f"--backend cpu runs on the CPU only; on {device.type} use --backend auto, triton or fwbw.")
+    if backend in ("cpu", "triton") and not available(backend):
+        raise ConfigError(f"--backend {backend} is not installed here: {install_hint(backend)}.")
 
 
 def seed_everything(seed: int) -> None:
@@ -145,15 +146,6 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _usable_folder(run_dir: Path) -> None:
-    """Make ``run_dir``, or refuse in one sentence a path that cannot be a folder of files."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = "it is a file" if run_dir.is_file() else (exc.strerror or str(exc)).lower()
-        raise TrainingError(f"{run_dir} cannot be a run folder ({reason}); choose another --out.") from None
-
-
 def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> None:
     """Refuse to continue a run folder whose recorded settings or data differ from these."""
     path = run_dir / rundir.CONFIG
@@ -184,7 +176,7 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
     check_backend(config.backend, device)
-    _usable_folder(run_dir)
+    rundir.make_folder(run_dir)
     with rundir.locked(run_dir, say):
         return _fit(config, splits, dataset_info, run_dir, device, resume=resume, force=force, progress=progress, say=say,
                     cuda_graph=cuda_graph)
