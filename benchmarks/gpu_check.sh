@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session: the GPU tests, the benchmarks and the chapter at the book's epochs, in one go.
+# One borrowed GPU, one script: the GPU tests, the benchmarks and the chapter at the book's epochs, in one go.
 # Run from the repository root on a CUDA machine with torch and triton installed:
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        (OUT_DIR default: gpu-check; 8 files at most land there)
 # Everything ends within DEADLINE seconds (default 560); the summary table is printed last.
@@ -38,7 +38,7 @@ for precision in ieee tf32; do
     --models lstm-dropout,stacked-gru,bidirectional --backends triton --repeats 20 2>&1 | grep "ms/batch" \
     | sed "s/triton    /tiles-$precision/"
 done > "$OUT/bench-tiles.txt"
-# this session's pieces switched off, one at a time, beside the rows numbers above
+# the weight-gradient kernel and the paired launch switched off, one at a time, beside the rows numbers above
 JENACAST_TRITON_WEIGHT_GRAD=torch timeout 30 $PY -m jenacast.cli bench --device cuda --models lstm-dropout,stacked-gru \
   --backends triton --repeats 20 2>&1 | grep "ms/batch" | sed "s/triton    /dw-torch  /" >> "$OUT/bench-tiles.txt"
 JENACAST_TRITON_PAIRED=0 timeout 30 $PY -m jenacast.cli bench --device cuda --models bidirectional --backends triton \

@@ -65,8 +65,8 @@ class ConvBody(nn.Module):
 
     def forward(self, x):  # [B, T, F] -> [B, 8]
         # The Conv1d layers' weights, applied as 2-D convolutions over [B, F, 1, T] in channels-last memory:
-        # the windows' own [B, T, F] layout, no copy. oneDNN's backward for it took half the time of Conv1d's
-        # on [B, F, T] (a training step 11.8 -> 7.9 ms on the 2-core build machine, 2026-11-29).
+        # the windows' own [B, T, F] layout, no copy. oneDNN's backward for it is much faster than Conv1d's
+        # on [B, F, T], and with it the whole training step (see benchmarks/RESULTS.md).
         x = x.unsqueeze(1).permute(0, 3, 1, 2)
         pool = (1, 2)
         x = nn.functional.max_pool2d(torch.relu(self._conv(0, x)), pool)
@@ -91,10 +91,9 @@ class ModelSpec:
     quick_epochs: int  # `jenacast chapter --quick`: full epochs that fit a few minutes on two CPU cores
 
 
-# Quick mode's epochs: each model's best epoch at the book's epochs on the synthetic data (seed 0: dense 4,
-# conv 1, lstm 2, lstm-dropout 11, stacked-gru 9, bidirectional 1, reversed-lstm 8), or as near it as about
-# two and a half minutes of training in all allow on two CPU cores; dense, under a second an epoch, keeps the
-# book's 10 (benchmarks/RESULTS.md).
+# Quick mode's epochs: each model's best epoch at the book's epochs on the synthetic data (seed 0), or as near
+# it as a few minutes of training in all allow on two CPU cores; dense, whose epochs are quick, keeps the
+# book's 10 (the best epochs and the times: benchmarks/RESULTS.md).
 QUICK = {"dense": 10, "conv": 2, "lstm": 3, "lstm-dropout": 4, "stacked-gru": 2, "bidirectional": 2, "reversed-lstm": 3}
 
 MODELS: dict[str, ModelSpec] = {

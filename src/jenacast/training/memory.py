@@ -2,10 +2,9 @@
 
 glibc hands allocations above its mmap threshold (128 KiB at first) back to the system when they
 are freed, so every step's ``[T, B, G*H]`` tensors (about 16 MB each at the chapter's sizes) touch
-fresh pages again: 4,800 page faults per ``lstm-dropout`` step on the CPU. Raising the thresholds
-keeps those blocks in the heap for reuse. Measured on the 2-core build machine (2026-11-28, three
-alternations, best of 15 steps): ``lstm-dropout`` 23.3-34.2 ms per step -> 19.9-21.0 ms, faults
-4,800 -> 380 per step; ``stacked-gru`` 36.8-50.1 -> 35.3-38.3 ms.
+fresh pages again: thousands of page faults per ``lstm-dropout`` step on the CPU. Raising the thresholds
+keeps those blocks in the heap for reuse, which cuts the faults by an order of magnitude and makes CPU
+steps faster and steadier (see benchmarks/RESULTS.md).
 
 Only on Linux with glibc; ``JENACAST_MALLOPT=0`` turns it off.
 """

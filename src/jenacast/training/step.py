@@ -1,10 +1,10 @@
 """One training step (forward, MSE loss, backward, update), run eagerly or replayed as one CUDA graph.
 
 On a GPU an eager step of the chapter's models launches dozens of kernels, and launching them
-takes about as long as running them (H200, 2026-11-28, ``benchmarks/gpu_profile.py``: a
-lstm-dropout step 2.9 ms eager against 1.8 ms replayed as one graph; bidirectional 3.0 against
-0.75). :class:`TrainingStep` captures the whole step once, for the full batch's shape, and replays
-it for every batch of that shape; other shapes (an epoch's last, partial batch) run eagerly.
+takes about as long as running them, so a step replayed as one graph is markedly faster than an
+eager one (``benchmarks/gpu_profile.py``; figures in benchmarks/RESULTS.md). :class:`TrainingStep`
+captures the whole step once, for the full batch's shape, and replays it for every batch of that
+shape; other shapes (an epoch's last, partial batch) run eagerly.
 
 Capturing needs warm-up steps that really update the model, so the weights, buffers, optimizer
 state and random generators are saved before and written back (in place: the graph holds their

@@ -49,10 +49,9 @@ def fill(dst, value):
 def block_rows(batch: int) -> int:
     """Sequences per block for a batch: the largest of ``BLOCK_ROWS_CHOICES`` that gives every thread at least
     two blocks, else the smallest. Larger blocks mean fewer, longer calls per step (each step's products,
-    masks and cells run once per block) and fewer per-block weight gradients to sum. Measured side by side
-    in one process on the 2-core build machine (2026-11-29, best training steps of the chapter's batch, 10
-    turns): against 8 rows, 64 rows took stacked-gru 23.58 -> 20.72 ms and lstm-dropout 12.40 -> 11.04 ms
-    (32 rows: 21.54 and 11.34; 128 rows, one block per thread: 21.08 and 11.25). ``JENACAST_CPU_BLOCK_ROWS``
+    masks and cells run once per block) and fewer per-block weight gradients to sum. Side by side on the
+    chapter's batch, 64 rows was the fastest of 8, 32, 64 and 128 (128: one block per thread) for both the
+    stacked GRU and the LSTM with dropout; see benchmarks/RESULTS.md. ``JENACAST_CPU_BLOCK_ROWS``
     (a positive integer) overrides the choice."""
     forced = os.environ.get("JENACAST_CPU_BLOCK_ROWS", "").strip()
     if forced:
@@ -70,9 +69,10 @@ PREFETCH_STEPS = 1  # how many steps ahead the backward kernels ask for the save
 
 
 def dw_batch_steps(rows: int) -> int:
-    """Steps whose weight-gradient products wait for one call in the backward kernels (one step's rows alone
-    left the calls' overhead at half the backward's time), and whose input the GRU forward projects in one
-    product: 8 steps of 8-row blocks, 4 of larger ones (at 64 rows, 1, 2, 4 and 8 steps measured within 3%)."""
+    """Steps whose weight-gradient products wait for one call in the backward kernels (with one step's rows
+    alone, the calls' overhead was a large share of the backward's time), and whose input the GRU forward
+    projects in one product: 8 steps of 8-row blocks, 4 of larger ones (at 64 rows, 1, 2, 4 and 8 steps
+    measured about the same; see benchmarks/RESULTS.md)."""
     return max(4, 64 // rows)
 
 
@@ -103,11 +103,9 @@ def unmask_into(dh, back, m, b, has_mask):
 def add_rows_into(dst, flat, count, tables, one):
     """``dst += sum_n flat[n * len(dst):(n + 1) * len(dst)]`` for ``n < count`` (a bias gradient from the kept
     rows), as a product with the coefficient ``one[0] = 1`` (exact: the same sums in the same order), so that
-    its accumulators stay in registers over the rows. Left out (wrong gradients, only to bound them), the
-    stacked GRU's three bias sums as a plain loop (``dst`` loaded and stored again for every row) took 0.6 of
-    its 9.6 ms backward; as a product, side by side in one process, steps took 0.993 (stacked-gru) and 0.977
-    (lstm-dropout) of the loop's time (2-core build machine, 2026-11-29): most of their cost is reading the
-    rows from the second-level cache, which both pay."""
+    its accumulators stay in registers over the rows, not loaded and stored again for every row as in a
+    plain loop. The gain over the loop is small (see benchmarks/RESULTS.md): most of the sums' cost is
+    reading the rows from the second-level cache, which both pay."""
     width = dst.shape[0]
     accumulate(dst, width, 1, width, one, 0, 0, 0, 0, width, flat, width, count, tables, dst, 0, 0)
 
@@ -122,7 +120,7 @@ def weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d
     ``db_in += sum_n d_in[n]``, and with ``rec_bias`` ``db += sum_n d_rec[n]`` (``one``: the array ``[1.0]``, see
     :func:`add_rows_into`). The biases' sums wait for
     this batch rather than following each row's step: read right after the cell's masked vector stores
-    wrote them, the rows stalled on store forwarding (5% of a GRU backward's samples)."""
+    wrote them, the rows stalled on store forwarding (visible in a profile of the GRU backward)."""
     hidden, gh = dw.shape
     features = dw_in.shape[0]
     dw_flat, dw_in_flat = dw.reshape(-1), dw_in.reshape(-1)
@@ -178,9 +176,9 @@ def _time_major_into(x, out):
 
 def time_major(x: torch.Tensor) -> torch.Tensor:
     """A batch-first float32 CPU ``[B, T, F]`` as a contiguous ``[T, B, F]`` (a free view where it already is
-    one, as a stacked layer's input). The copy runs on Numba's threads, in blocks of sequences: inside an
-    lstm-dropout training step (the batch out of cache) 218 us median per 256 x 120 x 14 batch against 334
-    for torch's transposing copy (with the batch in cache 31 against 64 us; 2-core build machine, 2026-11-29)."""
+    one, as a stacked layer's input). The copy runs on Numba's threads, in blocks of sequences: faster than
+    torch's transposing copy, both inside a training step (the batch out of cache) and with the batch in
+    cache (see benchmarks/RESULTS.md)."""
     steps = x.detach().transpose(0, 1)
     if steps.is_contiguous():
         return steps

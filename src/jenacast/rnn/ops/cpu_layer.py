@@ -1,8 +1,8 @@
 """The cpu tier's whole layers: the input projection done inside the recurrent kernels.
 
 A separate projection writes ``[T, B, G*H]`` (15.7 MB for LSTM(32) at the chapter's sizes) that the
-recurrence then reads, and its gradient makes the same round trip; torch's GEMMs for it ran at
-about 1-2.5 ms each way on the 2-core build machine. Inside the loop each step multiplies the
+recurrence then reads, and its gradient makes the same round trip, each way a separate GEMM through
+memory (see benchmarks/RESULTS.md for what it cost). Inside the loop each step multiplies the
 masked input rows ``x * mask_g`` (F = 14 values) by the kernel into the pre-activations, and the
 backward sums the kernel's and the bias's gradients with the recurrent weight's (the same 8-step
 batches). The gradient of the input itself, needed only when the input is a stacked layer's

@@ -3,8 +3,8 @@
 Each step the kernels mask the state once per gate (the coefficients of the gates' products) and
 in the backward sum the gates' shares of dh through the same masks. Done one row and one gate at a
 time, as plain loops, each of those 32-value loops spent more on its set-up (views, alias checks,
-trip counts) than on its work: 1.2 + 0.9 ms of a stacked GRU upper layer's 8.8 ms backward on the
-2-core build machine. Here one :func:`cpu_vector.elementwise` loop covers a block's rows and every
+trip counts) than on its work, a visible share of a stacked GRU upper layer's backward (see
+benchmarks/RESULTS.md). Here one :func:`cpu_vector.elementwise` loop covers a block's rows and every
 gate, with the masks as ``[G or 1, B, width]`` arrays (one shared mask serves every gate) or absent.
 
 ``mask_rows_G(out, src, m, b0, has_mask)``: ``out[r, g] = src[r] * m_g[b0 + r]`` for an ``out`` block

@@ -4,16 +4,15 @@ Numba's own loops keep a matvec's accumulators in memory: every multiply-add of 
 loads and stores ``pre`` (the vectoriser does the rest well). Here the accumulators of up to four
 rows by 64 columns live in sixteen 16-lane registers for the whole reduction, each weight vector
 loaded serves four rows, and two 16-column chunks of one gate share a broadcast coefficient, so
-the loop issues fewer loads than multiply-adds (3 per 4). Measured on the 2-core build machine
-(2026-11-28, LSTM(32) shapes, one thread, the calls of one 256 x 120 forward or backward): the
-forward's recurrent products 2.6 ms (2 rows by 2 chunks before: 2.8), the weight gradient's 2.8 ms
-(before: 4.1).
+the loop issues fewer loads than multiply-adds (3 per 4). Against the earlier blocks of 2 rows by 2
+chunks this made both the forward's recurrent products and the weight gradient's faster, the weight
+gradient's the most (see benchmarks/RESULTS.md).
 
 A step's products are short (a recurrent product's depth is the 32 units, a first layer's projection
 the 14 features), so what each register block costs besides its loop counts: the offset tables are
-filled once per column group and shifted for each group of four rows, not refilled for each. One
-thread, 64 rows by 96 columns (2026-11-29, 16-lane multiply-adds per second against the core's 3.67 G):
-depth 32 from 69% to 87% of peak, depth 14 from 51% to 77% (depth 256: 94-95% both ways).
+filled once per column group and shifted for each group of four rows, not refilled for each. This
+brought the short depths (14 and 32) much closer to the core's peak rate of 16-lane multiply-adds;
+long ones (depth 256) were near it either way (see benchmarks/RESULTS.md).
 
 :func:`accumulate` is the entry point::
 
@@ -22,10 +21,11 @@ depth 32 from 69% to 87% of peak, depth 14 from 51% to 77% (depth 256: 94-95% bo
                                     * w[n * w_row + col]            for r < rows, col < width
 
 with ``out`` rows ``out_row`` apart. ``group`` is the width of one gate's columns: each gate has its own
-coefficients (the per-gate masked states), or with ``coef_group = 0`` all share one set (no per-gate masks). ``init`` is ``out`` itself (``init_base = 0``, ``init_row =
-out_row``) to add to it, or a bias row (``init_row = 0``), or zeros: starting the accumulators there
-spares the kernels a pass that copies the bias into ``out`` or clears it. (One entry point for all
-three: a second one for adding, calling this one, measured 7-14 s more compile time for the LSTM.)
+coefficients (the per-gate masked states), or with ``coef_group = 0`` all share one set (no per-gate masks).
+``init`` is ``out`` itself (``init_base = 0``, ``init_row = out_row``) to add to it, or a bias row
+(``init_row = 0``), or zeros: starting the accumulators there spares the kernels a pass that copies the bias
+into ``out`` or clears it. (One entry point for all three: a second one for adding, calling this one, made
+the LSTM's kernels noticeably slower to compile.)
 The vectors need ``group % 16 == 0`` (units 16, 32, 48, ...); other sizes, and the last
 ``width % 16`` columns, take a plain loop.
 """
@@ -204,10 +204,9 @@ def prefetch(typingctx, array, start, count):
     """Ask for ``array.flat[start:start + count]`` in cache ahead of its use (one request per 64-byte line).
 
     With LLVM's lowest locality (``prefetcht2`` on x86): a backward step of a 64-row block asks for 40-60 KB
-    of saved rows, more than the 32 KB first-level cache, where the top hint (``prefetcht0``) would put them
-    over the rows and weights in use. Against the top hint, side by side on the 2-core build machine
-    (2026-11-29, ratio of median steps, three runs): stacked-gru 0.925, 0.989, 0.986; lstm-dropout 1.009,
-    0.980, 1.005 (locality 2, one run: 0.953 and 0.981)."""
+    of saved rows, more than a 32 KB first-level cache, where the top hint (``prefetcht0``) would put them
+    over the rows and weights in use. Side by side against the top hint (and locality 2), the lowest was as
+    fast or faster for the stacked GRU and within noise for the LSTM with dropout (see benchmarks/RESULTS.md)."""
     sig = types.void(array, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):

@@ -2,7 +2,7 @@
 
 Numba's own gate loops stay scalar: each reads and writes several rows (gates, states, saved
 tensors) that LLVM cannot prove apart, and it gives up on the run-time overlap checks (the LSTM
-forward's loop: 5 scalar divisions per element; 1.6 of its 4.2 ms on the 2-core build machine).
+forward's loop: 5 scalar divisions per element, a large share of the forward's time).
 :func:`elementwise` builds a Numba intrinsic from a cell's arithmetic, written with ordinary
 operators on :class:`Vec` values: it walks ``hidden`` in chunks of 16 lanes, loading and storing
 each named operand as ``array[gate * hidden + j]``; the last chunk is masked, so any ``hidden``

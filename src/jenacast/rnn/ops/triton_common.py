@@ -9,11 +9,11 @@ weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRIT
   step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
   ``gru/triton_rows.py``). A bidirectional layer's two directions share one launch each way (programs
   ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's).
-  Compiled for sm_90, a time step of the LSTM(32) forward is about 270 instructions per thread with
-  one barrier (``benchmarks/triton_static.py``).
+  A time step is a short chain of per-thread instructions with one barrier (``benchmarks/triton_static.py``
+  counts them; figures in benchmarks/RESULTS.md).
 * ``tiles``: ``BLOCK_B`` = 16 sequences per program and 4 warps, the products as ``tl.dot`` of
-  16-row tiles (``lstm/triton.py``, ``gru/triton.py``): about 1,200 instructions and 8 barriers a
-  step, measured on an H200 at 192 us for the LSTM(32) forward (2026-11-28).
+  16-row tiles (``lstm/triton.py``, ``gru/triton.py``): several times the instructions of ``rows`` and
+  more barriers a step, and slower at the chapter's sizes (see benchmarks/RESULTS.md).
 
 ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors (that is how CI tests them).
 """
@@ -199,7 +199,7 @@ def gate_columns(w_ptr, s_k, s_j, m_ptr, smg, smb, smh, b, gate, H, HAS_MASK: tl
     (the thread axis) has stride 1, and the calling kernel leaves ``s_k`` unspecialised, so that k
     is neither contiguous nor vectorisable and each thread keeps a whole row. Left to its default
     order (both strides unknown) Triton 3.6 and 3.9 spread opposite axes over the threads, and where
-    k was spread the LSTM(32) forward's sums took 640 shuffles a step."""
+    k was spread the LSTM(32) forward's sums needed cross-thread shuffles every step."""
     j = tl.arange(0, BH)[:, None]
     k = tl.arange(0, BH)
     w = tl.load(w_ptr + k[None, :] * s_k + (gate * H + j) * s_j, mask=(j < H) & (k[None, :] < H), other=0.0)

@@ -100,7 +100,7 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
         hm = np.empty((rows_per_block, 3, hidden), np.float32)
         z_r = np.empty((rows_per_block, 2 * hidden), np.float32)
         # with the projection: b_in + (x * input mask_g) W for the next dw_steps steps, all in one product
-        # (the input does not wait for h; one product per step ran its short loop at half the rate)
+        # (the input does not wait for h; one product per step ran its short loop at a much lower rate)
         xp = np.empty((dw_steps * rows_per_block, gh), np.float32)
         xm = np.empty((dw_steps * rows_per_block, in_groups, features), np.float32)
         rec_flat, hm_flat, xp_flat, xm_flat = rec.reshape(-1), hm.reshape(-1), xp.reshape(-1), xm.reshape(-1)

@@ -76,7 +76,7 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
         c = np.empty((rows_per_block, hidden), np.float32)
         pre = np.empty((rows_per_block, gh), np.float32)
         # each gate's coefficients: [x * input mask_g, h * mask_g], one product for both (a separate one for
-        # the 14 inputs ran at half the rate: too short a loop per call)
+        # the 14 inputs ran at a much lower rate: too short a loop per call)
         coef = np.empty((rows_per_block, 4, width), np.float32)
         xm, hm = coef[:, :, :lead], coef[:, :, lead:]
         pre_flat, coef_flat = pre.reshape(-1), coef.reshape(-1)
