@@ -23,10 +23,13 @@ timeout 170 $PY -m pytest -q -p no:cacheprovider $XDIST tests/rnn/test_gpu.py te
   tests/rnn/test_triton_weight_grad.py tests/rnn/test_selfcheck.py tests/training/test_step_gpu.py > "$OUT/tests.txt" 2>&1
 tail -5 "$OUT/tests.txt"
 # a failing newer piece falls back to the code before it, for everything below
-grep -qE "^(FAILED|ERROR) tests/rnn/test_triton_weight_grad" "$OUT/tests.txt" && export JENACAST_TRITON_WEIGHT_GRAD=torch \
-  && echo "weight-gradient kernel tests failed: JENACAST_TRITON_WEIGHT_GRAD=torch from here on"
-grep -qE "^(FAILED|ERROR) tests/rnn/test_triton_pair" "$OUT/tests.txt" && export JENACAST_TRITON_PAIRED=0 \
-  && echo "paired-direction tests failed: JENACAST_TRITON_PAIRED=0 from here on"
+# (the kernels' options, jenacast.rnn.ops.options, reach the commands below through JENACAST_KERNEL_OPTIONS)
+fallback=""
+grep -qE "^(FAILED|ERROR) tests/rnn/test_triton_weight_grad" "$OUT/tests.txt" && fallback="$fallback,triton_weight_grad=torch" \
+  && echo "weight-gradient kernel tests failed: triton_weight_grad=torch from here on"
+grep -qE "^(FAILED|ERROR) tests/rnn/test_triton_pair" "$OUT/tests.txt" && fallback="$fallback,triton_paired=false" \
+  && echo "paired-direction tests failed: triton_paired=false from here on"
+export JENACAST_KERNEL_OPTIONS="${fallback#,}"
 
 echo "== bench, rows kernels ($(left) s left)"
 timeout 100 $PY -m jenacast.cli bench --device cuda --models lstm,lstm-dropout,stacked-gru,bidirectional,dense,conv \
@@ -34,14 +37,14 @@ timeout 100 $PY -m jenacast.cli bench --device cuda --models lstm,lstm-dropout,s
 cat "$OUT/bench.txt"
 echo "== bench, tiles kernels (float32 and TF32 dots), the torch weight gradient, unpaired directions ($(left) s left)"
 for precision in ieee tf32; do
-  JENACAST_TRITON_KERNELS=tiles JENACAST_TRITON_PRECISION=$precision timeout 30 $PY -m jenacast.cli bench --device cuda \
+  JENACAST_KERNEL_OPTIONS="$JENACAST_KERNEL_OPTIONS,triton_layout=tiles,triton_precision=$precision" timeout 30 $PY -m jenacast.cli bench --device cuda \
     --models lstm-dropout,stacked-gru,bidirectional --backends triton --repeats 20 2>&1 | grep "ms/batch" \
     | sed "s/triton    /tiles-$precision/"
 done > "$OUT/bench-tiles.txt"
 # the weight-gradient kernel and the paired launch switched off, one at a time, beside the rows numbers above
-JENACAST_TRITON_WEIGHT_GRAD=torch timeout 30 $PY -m jenacast.cli bench --device cuda --models lstm-dropout,stacked-gru \
+JENACAST_KERNEL_OPTIONS="$JENACAST_KERNEL_OPTIONS,triton_weight_grad=torch" timeout 30 $PY -m jenacast.cli bench --device cuda --models lstm-dropout,stacked-gru \
   --backends triton --repeats 20 2>&1 | grep "ms/batch" | sed "s/triton    /dw-torch  /" >> "$OUT/bench-tiles.txt"
-JENACAST_TRITON_PAIRED=0 timeout 30 $PY -m jenacast.cli bench --device cuda --models bidirectional --backends triton \
+JENACAST_KERNEL_OPTIONS="$JENACAST_KERNEL_OPTIONS,triton_paired=false" timeout 30 $PY -m jenacast.cli bench --device cuda --models bidirectional --backends triton \
   --repeats 20 2>&1 | grep "ms/batch" | sed "s/triton    /unpaired  /" >> "$OUT/bench-tiles.txt"
 cat "$OUT/bench-tiles.txt"
 
@@ -58,7 +61,7 @@ fi
 grep -qE "^(FAILED|ERROR) tests/training/test_step_gpu" "$OUT/tests.txt" && graph=--no-cuda-graph \
   && echo "CUDA-graph tests failed: the chapter runs eagerly"
 chapter_start=$(date +%s)
-JENACAST_TRITON_KERNELS=$layout timeout $(( $(left) - 40 )) $PY -m jenacast.cli chapter --device cuda --backend $backend \
+JENACAST_KERNEL_OPTIONS="$JENACAST_KERNEL_OPTIONS,triton_layout=$layout" timeout $(( $(left) - 40 )) $PY -m jenacast.cli chapter --device cuda --backend $backend \
   $graph --dataset synthetic --out "$CHAPTER" > "$OUT/chapter.txt" 2>&1
 chapter_exit=$?
 chapter_seconds=$(( $(date +%s) - chapter_start ))
@@ -69,7 +72,7 @@ for f in results.json comparison.png; do [ -f "$CHAPTER/$f" ] && cp "$CHAPTER/$f
 
 if [ "$(left)" -gt 45 ]; then
   echo "== TF32 dots' accuracy, tiles kernels ($(left) s left)"
-  JENACAST_TRITON_KERNELS=tiles JENACAST_TRITON_PRECISION=tf32 timeout $(( $(left) - 10 )) $PY -m pytest -q -p no:cacheprovider \
+  JENACAST_KERNEL_OPTIONS="$JENACAST_KERNEL_OPTIONS,triton_layout=tiles,triton_precision=tf32" timeout $(( $(left) - 10 )) $PY -m pytest -q -p no:cacheprovider \
     tests/rnn/test_gpu.py -k "tiles and ((32 and per_gate) or chapter_layers)" 2>&1 | tail -3 | tee -a "$OUT/tests.txt"
 fi
 

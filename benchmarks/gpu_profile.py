@@ -7,7 +7,6 @@ Prints microseconds (median of CUDA-event timings). Batch 256, 120 steps, 14 fea
 
 from __future__ import annotations
 
-import os
 import statistics
 
 import torch
@@ -15,6 +14,7 @@ from torch import nn
 
 from jenacast.bench import torch_native
 from jenacast.models import build
+from jenacast.rnn import ops
 from jenacast.rnn.ops import tier_ops
 from jenacast.training.optim import KerasRMSprop
 
@@ -49,13 +49,13 @@ def graphed(fn):
     return graph.replay
 
 
-VARIANTS = {"rows": {"JENACAST_TRITON_KERNELS": "rows"},
-            "tiles-w4": {"JENACAST_TRITON_KERNELS": "tiles", "JENACAST_TRITON_WARPS": "4"},
-            "tiles-w8": {"JENACAST_TRITON_KERNELS": "tiles", "JENACAST_TRITON_WARPS": "8"}}
+VARIANTS = {"rows": {"triton_layout": "rows"},
+            "tiles-w4": {"triton_layout": "tiles", "triton_warps": 4},
+            "tiles-w8": {"triton_layout": "tiles", "triton_warps": 8}}
 
 
-def use(variant: str) -> None:
-    os.environ.update({"JENACAST_TRITON_KERNELS": "rows", "JENACAST_TRITON_WARPS": "4", **VARIANTS[variant]})
+def use(variant: str, precision: str = "ieee") -> None:
+    ops.set_options(**{"triton_layout": "rows", "triton_warps": 4, **VARIANTS[variant]}, triton_precision=precision)
 
 
 def kernel_graphs() -> None:
@@ -91,8 +91,7 @@ def kernels() -> None:
         mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
         op = tier_ops("triton")[cell]
         for variant, precision in (("rows", "ieee"), ("tiles-w4", "ieee"), ("tiles-w4", "tf32")):
-            use(variant)
-            os.environ["JENACAST_TRITON_PRECISION"] = precision
+            use(variant, precision)
             if cell == "lstm":
                 c0 = torch.zeros(B, h, device="cuda", requires_grad=True)
                 call = lambda: op(x, h0, c0, w, mask, False)  # noqa: E731
@@ -105,7 +104,6 @@ def kernels() -> None:
             both = timed(lambda: torch.autograd.backward(call()[0], grad))
             print(f"{cell}({h}) per-gate masks, triton {variant} {precision}: forward {fwd:7.0f} us, "
                   f"forward+backward {both:7.0f} us")
-        os.environ["JENACAST_TRITON_PRECISION"] = "ieee"
         use("rows")
     for name, layer in (("lstm", nn.LSTM(F, 32, batch_first=True)), ("gru", nn.GRU(F, 32, batch_first=True))):
         layer = layer.cuda()

@@ -98,9 +98,9 @@ def main(argv=None) -> int:
 
     from jenacast.bench import evaluation_step, training_step
     from jenacast.models import build
-    from jenacast.rnn.ops import cpu_simd
-    from jenacast.rnn.ops.gru import cpu as gru_cpu
-    from jenacast.rnn.ops.lstm import cpu as lstm_cpu
+    from jenacast.rnn.ops.cpu import simd as cpu_simd
+    from jenacast.rnn.ops.cpu import gru as gru_cpu
+    from jenacast.rnn.ops.cpu import lstm as lstm_cpu
     from jenacast.training.memory import keep_freed_memory
     from jenacast.training.optim import KerasRMSprop
 

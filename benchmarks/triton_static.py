@@ -121,9 +121,9 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
     launch compiled for sm_90 instead (the layout and precision from the environment); one :func:`analyse`
     per kernel."""
     JITFunction.run = compile_instead_of_run
-    import jenacast.rnn.ops.triton_common as common
-    from jenacast.rnn.ops.gru import triton as gru
-    from jenacast.rnn.ops.lstm import triton as lstm
+    import jenacast.rnn.ops.triton.common as common
+    from jenacast.rnn.ops.triton import gru as gru
+    from jenacast.rnn.ops.triton import lstm as lstm
 
     for module in (common, gru, lstm):
         module.check_device = lambda tensor: None
@@ -152,15 +152,15 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layout", default="rows", choices=("rows", "tiles"), help="JENACAST_TRITON_KERNELS")
+    parser.add_argument("--layout", default="rows", choices=("rows", "tiles"), help="the kernels' layout")
     parser.add_argument("--warps", default="4", help="warps per program of the tiles kernels")
     parser.add_argument("--precision", default="ieee", choices=("ieee", "tf32"))
     parser.add_argument("--ir", type=Path, help="write each kernel's Triton GPU IR and SASS here")
     parser.add_argument("--json", action="store_true", help="print the reports as a JSON list")
     args = parser.parse_args()
-    os.environ["JENACAST_TRITON_KERNELS"] = args.layout
-    os.environ["JENACAST_TRITON_WARPS"] = args.warps
-    os.environ["JENACAST_TRITON_PRECISION"] = args.precision
+    from jenacast.rnn import ops
+
+    ops.set_options(triton_layout=args.layout, triton_warps=int(args.warps), triton_precision=args.precision)
     reports = compile_layers(args.ir)
     if args.json:
         print(json.dumps(reports))

@@ -36,3 +36,12 @@ def _empty_is_nan(monkeypatch):
 def _isolated_cache(tmp_path, monkeypatch):
     """Tests never touch the user's real cache."""
     monkeypatch.setenv("JENACAST_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def kernel_options(monkeypatch):
+    """Change the kernels' options for one test (``kernel_options(triton_layout="tiles")``); undone after it."""
+    from jenacast.rnn.ops import tuning
+
+    monkeypatch.setattr(tuning, "_current", tuning.current())
+    return tuning.set_options

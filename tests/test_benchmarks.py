@@ -45,8 +45,8 @@ def test_profile_script_maps_numba_functions(tmp_path):
 def test_side_by_side_copies_the_package_under_another_name(tmp_path, monkeypatch):
     side = runpy.run_path(str(BENCHMARKS / "side_by_side.py"), run_name="benchmark_import_check")
     side["renamed_copy"]("WORK", "jc_copy", tmp_path)
-    text = (tmp_path / "jc_copy" / "rnn" / "ops" / "cpu_layer.py").read_text()
-    assert "from jc_copy.rnn.ops.cpu_common import" in text and "from jenacast." not in text
+    text = (tmp_path / "jc_copy" / "rnn" / "ops" / "cpu" / "layer.py").read_text()
+    assert "from jc_copy.rnn.ops.cpu.common import" in text and "from jenacast." not in text
     monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
 

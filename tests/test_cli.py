@@ -292,9 +292,12 @@ def test_bench_header_on_cuda_names_the_kernels_and_graphs(capsys, monkeypatch):
     monkeypatch.setattr(jenacast.training.trainer, "resolve_device", lambda name: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
     monkeypatch.setattr(jenacast.bench, "run_bench", lambda *a, **kw: [])
-    monkeypatch.delenv("JENACAST_TRITON_KERNELS", raising=False)
     code, out, _ = run(capsys, "bench", "--backends", "triton,torch")
     assert code == 0 and "on NVIDIA H200" in out and "rows up to 32 units kernels, steps as CUDA graphs" in out
-    monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
+    from jenacast.rnn import ops
+
+    with ops.options(triton_layout="tiles"):
+        code, out, _ = run(capsys, "bench", "--backends", "triton")
+    assert code == 0 and "tiles kernels" in out
     code, out, _ = run(capsys, "bench", "--backends", "torch", "--no-cuda-graph")
     assert code == 0 and "Triton" not in out and "eager steps" in out

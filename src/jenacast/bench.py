@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from jenacast.models import MODELS, Head, build, count_parameters
-from jenacast.training.memory import keep_freed_memory
 from jenacast.training.optim import KerasRMSprop
 from jenacast.training.step import TrainingStep, step_body
 
@@ -121,7 +120,6 @@ def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 2
 def run_bench(models, backends, device: torch.device, *, repeats: int = 20, cuda_graph: bool = True,
               say=print) -> list[dict]:
     """Every model on every backend; non-recurrent models are timed once (they have no backend)."""
-    keep_freed_memory()  # as training does
     results = []
     for name in models:
         if name not in MODELS:

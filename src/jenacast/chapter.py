@@ -18,10 +18,12 @@ from jenacast.data.select import open_dataset
 from jenacast.data.windows import make_splits
 from jenacast.evaluate import baseline_mae
 from jenacast.models import BASELINE_BOOK, MODELS
+from jenacast.report.plots import draw_run_curves
 from jenacast.report.chapter import dataset_title, write_report
 from jenacast.report.lessons import check_lessons
 from jenacast.training import rundir
-from jenacast.training.config import ConfigError, TrainConfig
+from jenacast.errors import ConfigError, literal
+from jenacast.training.config import TrainConfig
 from jenacast.training.trainer import fit, resolve_device
 
 MODES = ("book", "quick", "smoke")
@@ -53,7 +55,7 @@ class ChapterOptions:
         if unknown or not self.models:
             raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}.")
         if not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}.")
+            raise ConfigError(f"{{seeds}} must be a positive integer, got {literal(repr(self.seeds))}.", worded=True)
 
 
 def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable[[str], None] = print) -> dict:
@@ -86,8 +88,10 @@ def _run_models(options: ChapterOptions, dataset, splits, title: str, started: f
             config = TrainConfig(model=name, epochs=model_epochs(name, options), batch_size=batch, lr=options.lr,
                                  optimizer=options.optimizer, seed=seed, device=device, backend=options.backend,
                                  max_batches=max_batches, dataset=dataset.name, clean_wind=options.clean_wind)
-            runs.append(_train_or_reuse(config, splits, dataset.info(), options.out / "runs" / name / f"seed-{seed}",
-                                        progress=progress, say=say, cuda_graph=options.cuda_graph, force=options.force))
+            run_dir = options.out / "runs" / name / f"seed-{seed}"
+            runs.append(_train_or_reuse(config, splits, dataset.info(), run_dir, progress=progress, say=say,
+                                        cuda_graph=options.cuda_graph, force=options.force))
+            draw_run_curves(run_dir, None if max_batches else models["baseline"]["val_mae"])
         tests = [r["test_mae"] for r in runs]
         models[name] = {
             "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
@@ -145,7 +149,8 @@ def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Pa
         elif changed := rundir.data_differences(recorded.get("dataset_info", {}), dataset_info):
             problem = f"a run trained on other data ({changed})"
         if problem and not force:
-            raise ConfigError(f"{run_dir} holds {problem}; choose another --out, or pass --force to train it again.")
+            raise ConfigError(f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
+                              "train it again.", worded=True)
         if problem:
             say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
             return fit(config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -116,6 +115,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from jenacast.data.select import open_dataset
     from jenacast.data.windows import make_splits
+    from jenacast.evaluate import baseline_mae
+    from jenacast.report.plots import draw_run_curves
     from jenacast.training import TrainConfig, fit
 
     def settings(dataset_name: str) -> TrainConfig:
@@ -131,13 +132,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = settings(dataset.name)  # what "auto" resolved to, or the file's full path
     say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
         + (f"; {dataset.note}" if dataset.note else ""))
+    splits = make_splits(dataset.table)
     try:
-        metrics = fit(config, make_splits(dataset.table), dataset.info(), out, resume=args.resume, force=args.force,
+        metrics = fit(config, splits, dataset.info(), out, resume=args.resume, force=args.force,
                       progress=not (args.quiet or args.json), say=say, cuda_graph=args.cuda_graph)
     except KeyboardInterrupt:
         print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
               file=sys.stderr)
         return _interrupted_status()
+    draw_run_curves(out, None if args.max_batches else baseline_mae(splits.val))
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -207,7 +210,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if "triton" in backends:
             import triton
 
-            kernels = os.environ.get("JENACAST_TRITON_KERNELS") or "rows up to 32 units"
+            from jenacast.rnn.ops import tuning
+
+            kernels = tuning.current().triton_layout or "rows up to 32 units"
             setting = f"Triton {triton.__version__}, {kernels} kernels, {setting}"
         say(f"jenacast bench on {torch.cuda.get_device_name(device)} (torch {torch.__version__}, {setting}): "
             "ms per training batch of 256 x 120 x 14")
@@ -380,16 +385,25 @@ def show_notes() -> None:
         logger.setLevel(logging.INFO)
 
 
+def flag(parameter: str) -> str:
+    """The command line's name for a library parameter that an error message names."""
+    return "--" + parameter.replace("_", "-")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     show_notes()
+    if args.func in (_cmd_train, _cmd_chapter, _cmd_bench):
+        from jenacast.training.memory import keep_freed_memory
+
+        keep_freed_memory()  # a process-wide setting: the command line chooses it, the library does not
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
     try:
         return args.func(args)
     except JenacastError as exc:
-        print(f"jenacast: error: {exc}", file=sys.stderr)
+        print(f"jenacast: error: {exc.worded(flag)}", file=sys.stderr)
         return 1
     except OSError as exc:  # the file system said no (a full disk, a path that is a file, no permission)
         where = f": {exc.filename}" if exc.filename else ""

@@ -85,8 +85,8 @@ def test_cpu_layer_evaluation_path(cell):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("rows,b,t,f,h", [(16, 37, 9, 32, 32), (64, 70, 6, 14, 16)])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_cpu_layer_with_larger_blocks(monkeypatch, cell, rows, b, t, f, h, reverse):
-    monkeypatch.setenv("JENACAST_CPU_BLOCK_ROWS", str(rows))
+def test_cpu_layer_with_larger_blocks(kernel_options, cell, rows, b, t, f, h, reverse):
+    kernel_options(cpu_block_rows=rows)
     reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
     fused = get_layer_op(cell, "cpu", torch.device("cpu"))
     for reset_after in ([True] if cell == "lstm" else [True, False]):
@@ -113,25 +113,28 @@ def test_cpu_layer_with_whole_unaligned_chunks(cell):
 @pytest.mark.parametrize("batch,threads,rows", [(256, 2, 64), (103, 2, 32), (256, 16, 8), (13, 2, 8), (4096, 16, 64),
                                                 (1, 1, 8)])
 def test_block_rows_gives_every_thread_two_blocks(monkeypatch, batch, threads, rows):
-    from jenacast.rnn.ops import cpu_common
+    from jenacast.rnn.ops.cpu import common as cpu_common
 
-    monkeypatch.delenv("JENACAST_CPU_BLOCK_ROWS", raising=False)
     monkeypatch.setattr(cpu_common.numba, "get_num_threads", lambda: threads)
     assert cpu_common.block_rows(batch) == rows
 
 
-@pytest.mark.parametrize("value", ["0", "-8", "eight", "1.5"])
-def test_block_rows_override_must_be_a_positive_integer(monkeypatch, value):
-    from jenacast.rnn.ops import cpu_common
+def test_block_rows_option_overrides_the_choice(kernel_options):
+    from jenacast.rnn.ops.cpu import common as cpu_common
 
-    monkeypatch.setenv("JENACAST_CPU_BLOCK_ROWS", value)
-    with pytest.raises(ValueError, match="JENACAST_CPU_BLOCK_ROWS must be a positive integer"):
-        cpu_common.block_rows(256)
+    kernel_options(cpu_block_rows=16)
+    assert cpu_common.block_rows(256) == 16
+
+
+@pytest.mark.parametrize("value", [0, -8, "eight", 1.5])
+def test_block_rows_option_must_be_a_positive_integer(kernel_options, value):
+    with pytest.raises(ValueError, match="kernel option cpu_block_rows must be a positive integer"):
+        kernel_options(cpu_block_rows=value)
 
 
 @pytest.mark.parametrize("b,t,f", [(13, 5, 7), (8, 3, 16), (1, 1, 1), (17, 2, 3)])
 def test_time_major_copies_every_step_of_every_sequence(b, t, f):
-    from jenacast.rnn.ops.cpu_common import time_major
+    from jenacast.rnn.ops.cpu.common import time_major
 
     x = torch.randn(b, t, f)
     got = time_major(x)

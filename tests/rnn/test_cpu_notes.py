@@ -16,7 +16,7 @@ def fake_kernel(index_path, compiled=False):
 
 
 def test_compiling_is_announced_once_and_only_without_a_cached_or_compiled_kernel(tmp_path, caplog):
-    from jenacast.rnn.ops.cpu_common import announce_compile
+    from jenacast.rnn.ops.cpu.common import announce_compile
 
     cached = tmp_path / "k.nbi"
     cached.write_text("")
@@ -30,7 +30,7 @@ def test_compiling_is_announced_once_and_only_without_a_cached_or_compiled_kerne
 
 
 def test_an_unknown_cache_layout_stays_quiet(caplog):
-    from jenacast.rnn.ops.cpu_common import announce_compile
+    from jenacast.rnn.ops.cpu.common import announce_compile
 
     caplog.set_level(logging.INFO, logger="jenacast")
     announce_compile("TEST-ODD", SimpleNamespace(overloads={}))

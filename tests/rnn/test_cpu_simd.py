@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 def accumulate():
     import numba
 
-    from jenacast.rnn.ops.cpu_simd import accumulate as product, offset_tables
+    from jenacast.rnn.ops.cpu.simd import accumulate as product, offset_tables
 
     @numba.njit
     def run(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count, init,

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 def activations():
     import numba
 
-    from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
+    from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 
     kernel = elementwise(("x", "out"), {"x": ("x", 0)},
                          [("tanh", "out", 0), ("sigmoid", "out", 1), ("scaled", "out", 2)],
@@ -52,7 +52,7 @@ def test_a_block_of_rows_at_their_own_strides():
     inputs' results, and what lies between the rows stays untouched."""
     import numba
 
-    from jenacast.rnn.ops.cpu_vector import elementwise
+    from jenacast.rnn.ops.cpu.vector import elementwise
 
     kernel = elementwise(("a", "b", "out"), {"a0": ("a", 0), "a1": ("a", 1), "b": ("b", 0)},
                          [("sum", "out", 0), ("prod", "out", 1)],

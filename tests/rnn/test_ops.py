@@ -6,16 +6,16 @@ import torch
 from jenacast.rnn.ops import gru_reference, lstm_reference
 from jenacast.rnn.ops import TIERS, available, tier_ops
 
-# the Triton tier in both kernel layouts (JENACAST_TRITON_KERNELS): "triton" (rows, the default) and "triton-tiles"
+# the Triton tier in both kernel layouts (the triton_layout option): "triton" (rows, the default) and "triton-tiles"
 FAST_TIERS = [t for t in TIERS if t != "reference" and available(t)] + (["triton-tiles"] if available("triton") else [])
 
 
 @pytest.fixture
-def tier(request, monkeypatch):
+def tier(request, kernel_options):
     """The tier under test, by name; "triton-tiles" selects the Triton tier's tiles kernels."""
     name = request.param
     if name == "triton-tiles":
-        monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
+        kernel_options(triton_layout="tiles")
         return "triton"
     return name
 MASKS = ["none", "shared", "per_gate"]
@@ -199,16 +199,16 @@ def test_weight_grad_per_step_equals_one_gemm(mask, gates):
 
 
 @pytest.mark.skipif(not available("triton"), reason="needs Triton")
-def test_triton_kernel_layout_and_precision_settings(monkeypatch):
-    from jenacast.rnn.ops.triton_common import dot_precision, kernel_layout
+def test_triton_kernel_layout_and_precision_settings(kernel_options):
+    from jenacast.rnn import ops
+    from jenacast.rnn.ops.triton.common import dot_precision, kernel_layout, num_warps
 
-    monkeypatch.delenv("JENACAST_TRITON_KERNELS", raising=False)
     assert [kernel_layout(h) for h in (1, 16, 32, 33, 128)] == ["rows", "rows", "rows", "tiles", "tiles"]
-    monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
-    assert kernel_layout(16) == "tiles"
-    monkeypatch.setenv("JENACAST_TRITON_KERNELS", "row")
-    with pytest.raises(ValueError, match="JENACAST_TRITON_KERNELS must be rows or tiles, got 'row'"):
-        kernel_layout(16)
-    monkeypatch.setenv("JENACAST_TRITON_PRECISION", "fp16")
-    with pytest.raises(ValueError, match="must be ieee or tf32"):
-        dot_precision()
+    assert (dot_precision(), num_warps()) == ("ieee", 4)
+    with ops.options(triton_layout="tiles", triton_precision="tf32", triton_warps=8):
+        assert (kernel_layout(16), dot_precision(), num_warps()) == ("tiles", "tf32", 8)
+    assert (kernel_layout(16), dot_precision(), num_warps()) == ("rows", "ieee", 4)  # undone after the block
+    with pytest.raises(ValueError, match="kernel option triton_layout must be one of None, 'rows', 'tiles', got 'row'"):
+        kernel_options(triton_layout="row")
+    with pytest.raises(ValueError, match="kernel option triton_precision must be one of 'ieee', 'tf32'"):
+        kernel_options(triton_precision="fp16")

@@ -12,8 +12,8 @@ import torch
 from jenacast.rnn import GRU, LSTM, Bidirectional
 from jenacast.rnn import ops
 from jenacast.rnn.ops import selfcheck
-from jenacast.rnn.ops.gru.fwbw import gru_fwbw
-from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw
+from jenacast.rnn.ops.fwbw.gru import gru_fwbw
+from jenacast.rnn.ops.fwbw.lstm import lstm_fwbw
 from jenacast.rnn.ops.projection import projected
 
 B, T, F = 3, 5, 4
@@ -198,8 +198,8 @@ def test_auto_keeps_triton_kernels_that_pass(auto_prefers_triton, make, caplog):
 @pytest.mark.parametrize("cell, bidirectional", [("lstm", False), ("gru", False), ("lstm", True), ("gru", True)])
 def test_auto_falls_back_to_fwbw_with_a_warning_when_the_kernels_fail(auto_prefers_triton, monkeypatch, caplog,
                                                                       cell, bidirectional):
-    from jenacast.rnn.ops.gru import triton as gru_triton_module
-    from jenacast.rnn.ops.lstm import triton as lstm_triton_module
+    from jenacast.rnn.ops.triton import gru as gru_triton_module
+    from jenacast.rnn.ops.triton import lstm as lstm_triton_module
 
     module, name = (lstm_triton_module, "lstm_triton") if cell == "lstm" else (gru_triton_module, "gru_triton")
     if bidirectional:

@@ -12,8 +12,8 @@ from jenacast.rnn import GRU, LSTM, Bidirectional
 
 pytest.importorskip("triton", reason="needs Triton (pip install 'jenacast[gpu]')")
 
-from jenacast.rnn.ops.gru import triton_rows as gru_rows  # noqa: E402  (imports triton)
-from jenacast.rnn.ops.lstm import triton_rows as lstm_rows  # noqa: E402
+from jenacast.rnn.ops.triton import gru_rows as gru_rows  # noqa: E402  (imports triton)
+from jenacast.rnn.ops.triton import lstm_rows as lstm_rows  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -52,10 +52,10 @@ def direction_inputs(cell, b, t, h, mask_kind, seed, with_bias=True):
 def ops_of(cell):
     """``(pair op, single op)`` of the Triton tier, both taking a direction's arguments and then the shared ones."""
     if cell == "lstm":
-        from jenacast.rnn.ops.lstm.triton import lstm_triton, lstm_triton_pair
+        from jenacast.rnn.ops.triton.lstm import lstm_triton, lstm_triton_pair
 
         return lstm_triton_pair, lambda args, reverse: lstm_triton(*args, reverse)
-    from jenacast.rnn.ops.gru.triton import gru_triton, gru_triton_pair
+    from jenacast.rnn.ops.triton.gru import gru_triton, gru_triton_pair
 
     return gru_triton_pair, lambda args, reverse, reset_after=True: gru_triton(*args, reverse, reset_after)
 
@@ -122,10 +122,10 @@ def test_pair_evaluation_forward(cell, launches):
 
 
 @pytest.mark.parametrize("why", ["tiles", "masks differ"])
-def test_pair_falls_back_to_single_launches(why, launches, monkeypatch):
+def test_pair_falls_back_to_single_launches(why, launches, kernel_options):
     pair, single = ops_of("lstm")
     if why == "tiles":
-        monkeypatch.setenv("JENACAST_TRITON_KERNELS", "tiles")
+        kernel_options(triton_layout="tiles")
     first = direction_inputs("lstm", 3, 4, 16, "per_gate", 5)
     second = direction_inputs("lstm", 3, 4, 16, "per_gate" if why == "tiles" else "none", 6)
     paired = run_and_grads(lambda: pair(first, second, False), first, second, (0, 1, 2))
@@ -165,8 +165,8 @@ def test_bidirectional_layer_on_the_pair_matches_reference(layer, return_sequenc
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_pairing_can_be_switched_off(launches, monkeypatch):
-    monkeypatch.setenv("JENACAST_TRITON_PAIRED", "0")
+def test_pairing_can_be_switched_off(launches, kernel_options):
+    kernel_options(triton_paired=False)
     layer = Bidirectional(LSTM(5, 16, backend="triton")).to(DEVICE)
     layer(torch.randn(2, 3, 5, device=DEVICE)).sum().backward()
     assert launches and all(not pair for _, pair in launches)

@@ -24,7 +24,7 @@ def mask_of(kind, gates, b, h):
 @pytest.mark.parametrize("t, b, h, gates", SIZES)
 @pytest.mark.parametrize("kind", ["none", "shared", "per_gate"])
 def test_weight_grad_matches_torch(t, b, h, gates, kind):
-    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+    from jenacast.rnn.ops.triton.weight_grad import recurrent_weight_grad_triton
 
     g = torch.Generator().manual_seed(t * b + h)
     hs, h0, d = torch.randn(t, b, h, generator=g), torch.randn(b, h, generator=g), torch.randn(t, b, gates * h, generator=g)
@@ -39,7 +39,7 @@ def test_weight_grad_matches_torch(t, b, h, gates, kind):
 
 def test_weight_grad_reads_the_leading_gates_of_a_wider_gradient():
     """The GRU without reset_after takes z and r's gradients as the first 2H columns of a [T, B, 3H] tensor."""
-    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_triton
+    from jenacast.rnn.ops.triton.weight_grad import recurrent_weight_grad_triton
 
     hs, h0, d = torch.randn(6, 4, 16), torch.randn(4, 16), torch.randn(6, 4, 48)
     mask = torch.rand(2, 4, 16)
@@ -48,22 +48,33 @@ def test_weight_grad_reads_the_leading_gates_of_a_wider_gradient():
     torch.testing.assert_close(got.cpu(), want, rtol=1e-5, atol=1e-5)
 
 
-def test_torch_switch_gives_the_torch_version(monkeypatch):
-    from jenacast.rnn.ops import triton_weight_grad
+@pytest.mark.parametrize("where", ["triton", "torch"])
+def test_weight_grad_option_picks_the_kernel_or_torch(where, kernel_options, monkeypatch):
+    """A Triton layer's backward launches the weight-gradient kernel, or with the option ``torch`` does not, and
+    its gradients equal the reference layer's either way."""
+    from jenacast.rnn import LSTM
+    from jenacast.rnn.ops.triton import weight_grad
 
-    hs, h0, d, mask = torch.randn(5, 3, 16), torch.randn(3, 16), torch.randn(5, 3, 64), torch.rand(4, 3, 16)
-    monkeypatch.setenv("JENACAST_TRITON_WEIGHT_GRAD", "torch")
-    assert torch.equal(triton_weight_grad.recurrent_weight_grad_triton(h0, hs, d, mask, 4),
-                       recurrent_weight_grad(previous_states(h0, hs), d, mask, 4))
-    monkeypatch.setenv("JENACAST_TRITON_WEIGHT_GRAD", "cublas")
-    with pytest.raises(ValueError, match="triton or torch"):
-        triton_weight_grad.recurrent_weight_grad_triton(h0, hs, d, mask, 4)
+    launched = []
+    original = weight_grad._launch
+    monkeypatch.setattr(weight_grad, "_launch", lambda *a: launched.append(a) or original(*a))
+    kernel_options(triton_weight_grad=where)
+    torch.manual_seed(3)
+    fast = LSTM(5, 16, recurrent_dropout=0.3, backend="triton").to(DEVICE)
+    ref = LSTM(5, 16, recurrent_dropout=0.3, backend="reference").to(DEVICE)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(3, 7, 5, device=DEVICE)
+    masks = fast.sample_masks(x)
+    grads = [torch.autograd.grad(layer(x, masks=masks).square().sum(), list(layer.parameters())) for layer in (fast, ref)]
+    assert bool(launched) == (where == "triton")
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["none", "shared", "per_gate"])
 def test_pair_equals_two_launches(kind):
     """A bidirectional layer's two weight gradients in one launch, bit for bit those of two launches."""
-    from jenacast.rnn.ops.triton_weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
+    from jenacast.rnn.ops.triton.weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
 
     def direction(seed):
         g = torch.Generator().manual_seed(seed)

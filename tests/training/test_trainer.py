@@ -30,8 +30,12 @@ def test_loss_falls_and_best_checkpoint_is_the_argmin_of_val_loss(tiny_splits, t
     state = load_checkpoint(tmp_path / rundir.BEST)
     assert state["epoch"] == best["epoch"] == metrics["best_epoch"]
     assert metrics["best_val_mae"] == pytest.approx(best["val_mae"], rel=1e-5)
-    for name in (rundir.CONFIG, rundir.HISTORY, rundir.BEST, rundir.LAST, rundir.METRICS, rundir.CURVES):
+    for name in (rundir.CONFIG, rundir.HISTORY, rundir.BEST, rundir.LAST, rundir.METRICS):
         assert (tmp_path / name).exists()
+    assert not (tmp_path / rundir.CURVES).exists()  # fit returns; its caller draws (the CLI and the chapter do)
+    from jenacast.report.plots import draw_run_curves
+
+    assert draw_run_curves(tmp_path, 2.5) == tmp_path / rundir.CURVES and (tmp_path / rundir.CURVES).stat().st_size > 0
     assert not list(tmp_path.glob(".*tmp"))  # no temporary files left
     with open(tmp_path / rundir.HISTORY) as fh:
         assert next(csv.reader(fh)) == list(rundir.HISTORY_FIELDS)
@@ -50,7 +54,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_splits, tmp_path)
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, tiny_splits, INFO, tmp_path / "resumed", progress=False, say=interrupt_after_epoch_2)
     assert not (tmp_path / "resumed" / rundir.METRICS).exists()
-    with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
+    with pytest.raises(TrainingError, match="already holds a run; pass resume=True"):
         fit(cfg, tiny_splits, INFO, tmp_path / "resumed", progress=False, say=lambda m: None)
     fit(cfg, tiny_splits, INFO, tmp_path / "resumed", resume=True, progress=False, say=lambda m: None)
     a = load_checkpoint(tmp_path / "straight" / rundir.LAST)
@@ -114,7 +118,7 @@ def test_a_full_disk_stops_with_the_file_named_and_the_run_resumes_once_space_is
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
     run_dir = tmp_path / "full"
     with pytest.raises(TrainingError, match=r"could not save epoch 2 \(No space left on device: .*(best|last)\.pt\); the checkpoint "
-                                            r"of epoch 1 is kept in .*; once the problem is solved, continue with --resume"):
+                                            r"of epoch 1 is kept in .*; once the problem is solved, continue with resume=True"):
         fit(cfg, tiny_splits, INFO, run_dir, progress=False, say=lambda m: None)
     assert load_checkpoint(run_dir / rundir.LAST)["epoch"] == 1 and not list(run_dir.glob(".*tmp"))
     monkeypatch.undo()
@@ -133,7 +137,7 @@ def test_a_run_folder_takes_one_writer_at_a_time(tiny_splits, tmp_path):
         holder = (tmp_path / rundir.LOCK).read_text()
         assert holder.startswith(f"pid {os.getpid()} on {socket.gethostname()} since ")
         with pytest.raises(rundir.FolderInUse, match=rf"{tmp_path} is being written by pid {os.getpid()} on .*; wait for "
-                                                     "it to finish or choose another --out"):
+                                                     "it to finish or choose another folder"):
             fit(config(epochs=1), tiny_splits, INFO, tmp_path, progress=False, say=notes.append)
     assert (tmp_path / rundir.LOCK).read_text() == "" and not (tmp_path / rundir.LAST).exists() and notes == []
     (tmp_path / rundir.LOCK).write_text("pid 4242424 on elsewhere since 2026-01-01 00:00:00")  # its process died
@@ -214,10 +218,10 @@ def test_checkpoint_errors(tmp_path):
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(model="gru"), "unknown model 'gru'"),
-    (dict(epochs=0), "--epochs must be a positive integer"),
-    (dict(lr=-1.0), "--lr must be a positive number"),
+    (dict(epochs=0), "^epochs must be a positive integer"),
+    (dict(lr=-1.0), "^lr must be a positive number"),
     (dict(optimizer="sgd"), "unknown optimizer 'sgd'"),
-    (dict(patience=0), "--patience must be a positive integer"),
+    (dict(patience=0), "^patience must be a positive integer"),
 ])
 def test_bad_config_values(kwargs, message):
     with pytest.raises(ValueError, match=message):

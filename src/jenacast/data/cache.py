@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from jenacast._atomic import atomic_path
+from jenacast.paths import cache_dir  # noqa: F401  (re-exported: the data's cache folder)
 from jenacast.data.table import Table
 
 FORMAT_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """``$JENACAST_CACHE`` if set, else the platform's user cache folder for jenacast."""
-    env = os.environ.get("JENACAST_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("jenacast"))
 
 
 def save_binary(table: Table, path: Path) -> None:

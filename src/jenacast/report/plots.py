@@ -75,3 +75,16 @@ def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def draw_run_curves(run_dir: Path, baseline_val_mae: float | None = None) -> Path:
+    """A run folder's ``curves.png`` from its ``history.csv`` (the model named in the title); returns its path."""
+    from jenacast.models import MODELS
+    from jenacast.training import rundir
+
+    run_dir = Path(run_dir)
+    model = rundir.read_json(run_dir / rundir.CONFIG)["model"]
+    path = run_dir / rundir.CURVES
+    plot_curves(rundir.read_history(run_dir / rundir.HISTORY), path, f"{model}: {MODELS[model].description}",
+                baseline_val_mae=baseline_val_mae)
+    return path

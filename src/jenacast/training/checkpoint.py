@@ -17,14 +17,10 @@ import torch
 
 from jenacast import __version__
 from jenacast._atomic import atomic_path
-from jenacast.errors import JenacastError
+from jenacast.errors import CheckpointError
 
 FORMAT = "jenacast-checkpoint"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(JenacastError):
-    """A checkpoint is missing, unreadable, foreign or from an incompatible version."""
 
 
 def save_checkpoint(path: Path, **content) -> None:

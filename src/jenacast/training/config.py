@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from jenacast.errors import JenacastError
+from jenacast.errors import ConfigError, literal
 from jenacast.models import MODELS
 from jenacast.training.optim import OPTIMIZERS
 
 
 MAX_SEED = 2**40 - 1  # the epochs' shuffling seeds (seed * 100,003 + epoch) must fit torch's 64 bits
-
-
-class ConfigError(JenacastError, ValueError):
-    """A training option has a value that cannot work."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +40,17 @@ class TrainConfig:
             object.__setattr__(self, "epochs", MODELS[self.model].epochs)
         for name in ("epochs", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)!r}.")
+                raise ConfigError(f"{{{name}}} must be a positive integer, got {literal(repr(getattr(self, name)))}.",
+                                  worded=True)
         for name in ("patience", "max_batches"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+                raise ConfigError(f"{{{name}}} must be a positive integer, got {literal(repr(value))}.", worded=True)
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED:,}, got {self.seed!r}.")
+            raise ConfigError(f"{{seed}} must be an integer from 0 to {MAX_SEED:,}, got {literal(repr(self.seed))}.",
+                              worded=True)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"--lr must be a positive number, got {self.lr!r}.")
+            raise ConfigError(f"{{lr}} must be a positive number, got {literal(repr(self.lr))}.", worded=True)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
 

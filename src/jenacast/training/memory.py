@@ -6,14 +6,15 @@ fresh pages again: thousands of page faults per ``lstm-dropout`` step on the CPU
 keeps those blocks in the heap for reuse, which cuts the faults by an order of magnitude and makes CPU
 steps faster and steadier (see benchmarks/RESULTS.md).
 
-Only on Linux with glibc; ``JENACAST_MALLOPT=0`` turns it off.
+Only on Linux with glibc. A process-wide setting, so the library never makes it: the command line does
+(``jenacast train``, ``chapter`` and ``bench``), and a program that trains in a loop can call
+:func:`keep_freed_memory` itself.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -27,7 +28,7 @@ def keep_freed_memory() -> bool:
     global _applied
     if _applied:
         return True
-    if os.environ.get("JENACAST_MALLOPT", "1") == "0" or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -18,7 +18,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from jenacast._atomic import write_text
-from jenacast.errors import JenacastError
+from jenacast.errors import FolderInUse, JenacastError, literal
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -53,17 +53,14 @@ LOCK = ".lock"  # held (flock) by the process writing the folder; says who
 RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES)
 
 
-class FolderInUse(JenacastError):
-    """Another process is writing this folder, or the path cannot be a folder."""
-
-
 def make_folder(folder: Path, what: str = "run folder") -> None:
     """Make ``folder``, or refuse in one sentence a path that cannot be a folder of files."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = "it is a file" if Path(folder).is_file() else (exc.strerror or str(exc)).lower()
-        raise FolderInUse(f"{folder} cannot be a {what} ({reason}); choose another --out.") from None
+        raise FolderInUse(f"{literal(folder)} cannot be a {what} ({literal(reason)}); choose another {{out}}.",
+                          worded=True) from None
 
 
 @contextlib.contextmanager
@@ -83,7 +80,8 @@ def locked(folder: Path, say: Callable[[str], None] = print) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise FolderInUse(f"{folder} is being written by {holder}; wait for it to finish or choose another --out.") from None
+            raise FolderInUse(f"{literal(folder)} is being written by {literal(holder)}; wait for it to finish or choose "
+                              "another {out}.", worded=True) from None
         handle.seek(0)
         previous = handle.read().strip()
         if previous:
@@ -116,9 +114,11 @@ def read_json(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise JenacastError(f"{path} is unreadable ({type(exc).__name__}); delete that run folder or choose another --out.") from None
+        raise JenacastError(f"{literal(path)} is unreadable ({type(exc).__name__}); delete that run folder or choose "
+                            "another {out}.", worded=True) from None
     if not isinstance(data, dict):
-        raise JenacastError(f"{path} is not a jenacast run file; delete that run folder or choose another --out.")
+        raise JenacastError(f"{literal(path)} is not a jenacast run file; delete that run folder or choose another {{out}}.",
+                            worded=True)
     return data
 
 

@@ -18,20 +18,15 @@ import numpy as np
 import torch
 
 from jenacast.data.windows import Split, Splits
-from jenacast.errors import JenacastError
-from jenacast.models import MODELS, build, count_parameters
+from jenacast.errors import CheckpointError, ConfigError, JenacastError, TrainingError, literal
+from jenacast.models import build, count_parameters
 from jenacast.training import rundir
-from jenacast.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from jenacast.training.config import ConfigError, TrainConfig
-from jenacast.training.memory import keep_freed_memory
+from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
+from jenacast.training.config import TrainConfig
 from jenacast.training.optim import make_optimizer
 from jenacast.training.step import TrainingStep
 
 READ_EVERY = 50  # on a GPU, batches between reads of the running loss (each read waits for the queued work)
-
-
-class TrainingError(JenacastError):
-    """Training cannot go on (a NaN loss, a run folder that holds another run)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -40,13 +35,14 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu or cuda.") from None
+        raise ConfigError(f"{{device}} {literal(repr(name))} is not a device; use auto, cpu or cuda.", worded=True) from None
     if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device {name!r} cannot train a model here; use auto, cpu or cuda.")
+        raise ConfigError(f"{{device}} {literal(repr(name))} cannot train a model here; use auto, cpu or cuda.", worded=True)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but this torch sees no CUDA device.")
+        raise ConfigError("{device} cuda was asked for, but this torch sees no CUDA device.", worded=True)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+        raise ConfigError(f"{{device}} {literal(repr(name))}: this machine has {torch.cuda.device_count()} CUDA device(s).",
+                          worded=True)
     return device
 
 
@@ -58,11 +54,13 @@ def check_backend(backend: str, device: torch.device) -> None:
 
     # where the device rules a backend out, say so first: installing it would not help
     if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise ConfigError("--backend triton runs on CUDA devices only; on the CPU use --backend auto, cpu or fwbw.")
+        raise ConfigError("{backend} triton runs on CUDA devices only; on the CPU use {backend} auto, cpu or fwbw.",
+                          worded=True)
     if backend == "cpu" and device.type != "cpu":
-        raise ConfigError(f"--backend cpu runs on the CPU only; on {device.type} use --backend auto, triton or fwbw.")
+        raise ConfigError(f"{{backend}} cpu runs on the CPU only; on {device.type} use {{backend}} auto, triton or fwbw.",
+                          worded=True)
     if backend in ("cpu", "triton") and not available(backend):
-        raise ConfigError(f"--backend {backend} is not installed here: {install_hint(backend)}.")
+        raise ConfigError(f"{{backend}} {backend} is not installed here: {install_hint(backend)}.", worded=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -156,12 +154,12 @@ def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> N
 
 def _refuse_other_run(run_dir: Path, saved: TrainConfig, saved_data: dict, config: TrainConfig, dataset_info: dict) -> None:
     if not saved.same_run_as(config):
-        raise TrainingError(f"{run_dir} holds a run with other settings ({saved.differences(config)}); resume it with "
-                            "the same options, or start over with --force or another --out.")
+        raise TrainingError(f"{literal(run_dir)} holds a run with other settings ({literal(saved.differences(config))}); "
+                            "resume it with the same options, or start over with {force} or another {out}.", worded=True)
     changed = rundir.data_differences(saved_data, dataset_info)
     if changed:
-        raise TrainingError(f"{run_dir} was trained on other data ({changed}); resume it on the data it started on, "
-                            "or start over with --force or another --out.")
+        raise TrainingError(f"{literal(run_dir)} was trained on other data ({literal(changed)}); resume it on the data it "
+                            "started on, or start over with {force} or another {out}.", worded=True)
 
 
 def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, *, resume: bool = False,
@@ -186,13 +184,12 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
          force: bool, progress: bool, say: Callable[[str], None], cuda_graph: bool) -> dict:
     from tqdm.auto import tqdm
 
-    keep_freed_memory()
     last_path = run_dir / rundir.LAST
     if force:
         rundir.clear(run_dir)
     elif not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
-        raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it, --force to start it over, "
-                            "or choose another --out.")
+        raise TrainingError(f"{literal(run_dir)} already holds a run; pass {{resume}} to continue it, {{force}} to start it "
+                            "over, or choose another {out}.", worded=True)
     if resume:
         _check_same_run(run_dir, config, dataset_info)
     seed_everything(config.seed)
@@ -214,8 +211,9 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
         except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
             if isinstance(exc, JenacastError):
                 raise
-            raise CheckpointError(f"{last_path} does not hold a resumable {config.model} run ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:100]}); start over with --force or another --out.") from None
+            raise CheckpointError(f"{literal(last_path)} does not hold a resumable {config.model} run "
+                                  f"({type(exc).__name__}: {literal(str(exc).splitlines()[0][:100])}); start over with "
+                                  "{force} or another {out}.", worded=True) from None
         say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
 
     def checkpoint(path: Path, epoch: int) -> None:
@@ -241,7 +239,8 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
             bad = totals.catch_up()
             if bad is not None:
                 raise TrainingError(f"training {config.model} diverged: the loss became {bad[1]} at epoch {epoch}, "
-                                    f"batch {bad[0] + 1}; {_kept(best_epoch, run_dir)}; try a lower --lr.")
+                                    f"batch {bad[0] + 1}; {literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
+                                    worded=True)
 
         with tqdm(total=n_batches, desc=f"{config.model} {epoch}/{config.epochs}", disable=None if progress else True, leave=False,
                   unit="batch", dynamic_ncols=True) as bar:
@@ -259,7 +258,7 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
                                            max_batches=config.max_batches)
         if not math.isfinite(val_loss):
             raise TrainingError(f"training {config.model} diverged: the validation loss became {val_loss} at epoch {epoch}; "
-                                f"{_kept(best_epoch, run_dir)}; try a lower --lr.")
+                                f"{literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.", worded=True)
         row = {"epoch": epoch, "loss": sq / seen, "mae": ab / seen, "val_loss": val_loss, "val_mae": val_mae,
                "seconds": time.perf_counter() - started}
         history.append(row)
@@ -275,9 +274,10 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
                 rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
         except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
             where = exc.filename or run_dir
-            raise TrainingError(f"could not save epoch {epoch} ({exc.strerror or exc}: {where}); "
-                                + (f"the checkpoint of epoch {kept} is kept in {run_dir}; once the problem is solved, "
-                                   "continue with --resume." if kept else "no checkpoint was written yet.")) from None
+            raise TrainingError(f"could not save epoch {epoch} ({literal(exc.strerror or exc)}: {literal(where)}); "
+                                + (f"the checkpoint of epoch {kept} is kept in {literal(run_dir)}; once the problem is "
+                                   "solved, continue with {resume}." if kept else "no checkpoint was written yet."),
+                                worded=True) from None
         say(f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
             f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}")
     return finish(run_dir, config, splits, model, device, history, dataset_info)
@@ -285,10 +285,7 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
 
 def finish(run_dir: Path, config: TrainConfig, splits: Splits, model: torch.nn.Module, device: torch.device,
            history: list[dict], dataset_info: dict) -> dict:
-    """Reload the best checkpoint, evaluate it on test, write metrics.json and curves.png."""
-    from jenacast.evaluate import baseline_mae
-    from jenacast.report.plots import plot_curves
-
+    """Reload the best checkpoint, evaluate it on test, write metrics.json."""
     best = load_checkpoint(run_dir / rundir.BEST)
     model.load_state_dict(best["model_state"])
     test_loss, test_mae = evaluate_split(model, splits.test, batch_size=config.batch_size, device=device,
@@ -308,6 +305,4 @@ def finish(run_dir: Path, config: TrainConfig, splits: Splits, model: torch.nn.M
         "dataset": dataset_info,
     }
     rundir.write_json(run_dir / rundir.METRICS, metrics)
-    plot_curves(history, run_dir / rundir.CURVES, f"{config.model}: {MODELS[config.model].description}",
-                baseline_val_mae=None if config.max_batches else baseline_mae(splits.val))
     return metrics

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 
 import torch
 
-from jenacast.rnn.ops import numba_cache, selfcheck
-
-numba_cache.configure()  # before any submodule imports numba
-
-from jenacast.rnn.ops.gru.fwbw import gru_fwbw  # noqa: E402
-from jenacast.rnn.ops.gru.reference import gru_reference  # noqa: E402
-from jenacast.rnn.ops.lstm.fwbw import lstm_fwbw  # noqa: E402
-from jenacast.rnn.ops.lstm.reference import lstm_reference  # noqa: E402
-from jenacast.rnn.ops.projection import projected, projected_pair  # noqa: E402
+from jenacast.rnn.ops import selfcheck, tuning
+from jenacast.rnn.ops.tuning import KernelOptions, options, set_options
+from jenacast.rnn.ops.fwbw.gru import gru_fwbw
+from jenacast.rnn.ops.fwbw.lstm import lstm_fwbw
+from jenacast.rnn.ops.projection import projected, projected_pair
+from jenacast.rnn.ops.reference.gru import gru_reference
+from jenacast.rnn.ops.reference.lstm import lstm_reference
 
 log = logging.getLogger("jenacast")
 
@@ -59,13 +56,13 @@ def tier_ops(tier: str) -> dict:
     if tier in _MODULE and not available(tier):
         raise ValueError(f"backend {tier!r} needs {_MODULE[tier]}, which is not installed: {_INSTALL_HINT[tier]}.")
     if tier == "cpu":
-        from jenacast.rnn.ops.gru.cpu import gru_cpu
-        from jenacast.rnn.ops.lstm.cpu import lstm_cpu
+        from jenacast.rnn.ops.cpu.gru import gru_cpu
+        from jenacast.rnn.ops.cpu.lstm import lstm_cpu
 
         return {"lstm": lstm_cpu, "gru": gru_cpu}
     if tier == "triton":
-        from jenacast.rnn.ops.gru.triton import gru_triton
-        from jenacast.rnn.ops.lstm.triton import lstm_triton
+        from jenacast.rnn.ops.triton.gru import gru_triton
+        from jenacast.rnn.ops.triton.lstm import lstm_triton
 
         return {"lstm": lstm_triton, "gru": gru_triton}
     raise ValueError(f"unknown backend {tier!r}; expected one of {', '.join(BACKENDS)}.")
@@ -110,12 +107,12 @@ def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = t
 
 
 def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
-    """The whole layer, input projection and recurrence (see ``cpu_layer`` for the signatures): the ``cpu``
+    """The whole layer, input projection and recurrence (see ``cpu.layer`` for the signatures): the ``cpu``
     tier projects inside its kernels, the others project with torch (``projection``) and call ``get_op``'s op."""
     tier = _tier_for(backend, device, dtype)
     op = tier_ops(tier)[cell]  # raises the install hint of a missing tier
     if tier == "cpu":
-        from jenacast.rnn.ops.cpu_layer import gru_layer_cpu, lstm_layer_cpu
+        from jenacast.rnn.ops.cpu.layer import gru_layer_cpu, lstm_layer_cpu
 
         return lstm_layer_cpu if cell == "lstm" else gru_layer_cpu
     layer = projected(cell, op)
@@ -126,11 +123,11 @@ def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dty
 
 def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
     """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier:
-    one launch per recurrence for both, see ``lstm.triton``); None where the directions run one by one."""
-    if _tier_for(backend, device, dtype) != "triton" or os.environ.get("JENACAST_TRITON_PAIRED") == "0":
-        return None  # (JENACAST_TRITON_PAIRED=0 runs the directions one by one, for measuring both)
-    from jenacast.rnn.ops.gru.triton import gru_triton_pair
-    from jenacast.rnn.ops.lstm.triton import lstm_triton_pair
+    one launch per recurrence for both, see ``triton.lstm``); None where the directions run one by one."""
+    if _tier_for(backend, device, dtype) != "triton" or not tuning.current().triton_paired:
+        return None  # (the triton_paired option off runs the directions one by one, for measuring both)
+    from jenacast.rnn.ops.triton.gru import gru_triton_pair
+    from jenacast.rnn.ops.triton.lstm import lstm_triton_pair
 
     pair = projected_pair(cell, lstm_triton_pair if cell == "lstm" else gru_triton_pair)
     if backend == "auto":
@@ -151,5 +148,5 @@ def _falls_back(device: torch.device):
     return fall_back
 
 
-__all__ = ["BACKENDS", "TIERS", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",
+__all__ = ["BACKENDS", "TIERS", "KernelOptions", "options", "set_options", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",
            "gru_reference", "lstm_reference", "resolve", "tier_ops"]

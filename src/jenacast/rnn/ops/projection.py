@@ -4,7 +4,7 @@
 or ``[G, B, F]``. The result is ``[B, T, G*H]`` as a view of time-major memory ``[T, B, G*H]``: the
 fused kernels read (and write the gradient of) one step of every sequence as one contiguous block,
 and a stacked layer's input, the time-major outputs of the layer below, needs no copy. Every tier
-but ``cpu`` projects this way (the ``cpu`` tier projects inside its kernels, see ``cpu_layer``).
+but ``cpu`` projects this way (the ``cpu`` tier projects inside its kernels, see ``cpu.layer``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def project_torch(x: torch.Tensor, mask: torch.Tensor | None, kernel: torch.Tens
 
 
 def projected(cell: str, op):
-    """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu_layer``): this projection, then ``op``."""
+    """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu.layer``): this projection, then ``op``."""
     if cell == "lstm":
         def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
             return op(project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask, reverse)

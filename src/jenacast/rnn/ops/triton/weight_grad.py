@@ -8,29 +8,27 @@ program ``(g, p)`` reads its share of the rows ``(t, b)`` once (``h_{t-1}`` stra
 outputs or ``h0``, the mask applied on the fly), accumulates ``[H, H]`` with ``tl.dot`` and writes it
 to its own slice of a ``[P, H, G*H]`` buffer (one per direction of a pair); summing over ``P``
 afterwards keeps the result deterministic (no atomics), which CUDA-graph replays and reruns rely on.
-``JENACAST_TRITON_WEIGHT_GRAD=torch`` switches back to the torch version (for measuring both).
+The ``triton_weight_grad="torch"`` option (``ops.options``) switches back to the torch version (for measuring both).
 """
 
 from __future__ import annotations
 
-import os
 
 import torch
 import triton
 import triton.language as tl
 
+from jenacast.rnn.ops import tuning
 from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
-from jenacast.rnn.ops.triton_common import block_h, expand_mask, pair_offsets, pairable
+from jenacast.rnn.ops.triton.common import block_h, expand_mask, pair_offsets, pairable
 
 ROWS = 64  # rows (t, b) per dot
 MAX_PARTS = 64  # programs per gate: at the chapter's 30,720 rows 60 of 512 rows, 180-240 programs for 132 SMs
 
 
 def weight_grad_in_triton() -> bool:
-    value = os.environ.get("JENACAST_TRITON_WEIGHT_GRAD", "triton")
-    if value not in ("triton", "torch"):
-        raise ValueError(f"JENACAST_TRITON_WEIGHT_GRAD must be triton or torch, got {value!r}.")
-    return value == "triton"
+    """Whether the recurrent weight gradient runs as this kernel (the ``triton_weight_grad`` option)."""
+    return tuning.current().triton_weight_grad == "triton"
 
 
 @triton.jit
@@ -39,7 +37,7 @@ def _recurrent_weight_grad(hs_ptr, h0_ptr, d_ptr, sdr, m_ptr, smg, smb, smh, out
                            HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BR: tl.constexpr, BH: tl.constexpr):
     g = tl.program_id(0)
     part = tl.program_id(1)
-    if PAIRED:  # programs (g, p, 1): a bidirectional layer's second direction (see lstm/triton_rows.py)
+    if PAIRED:  # programs (g, p, 1): a bidirectional layer's second direction (see lstm_rows.py)
         second = tl.program_id(2)
         hs_ptr += second * hs_second
         h0_ptr += second * h0_second

@@ -1,6 +1,6 @@
 """GRU with a hand-written backward in torch: the structure the fused kernels port.
 
-Same arguments and returns as ``reference.gru_reference``. The forward saves the activated
+Same arguments and returns as ``reference.gru.gru_reference``. The forward saves the activated
 gates ``z, r, hh`` and, per step, the recurrent candidate term (``h_h U_h + b'_h`` with
 ``reset_after``, else ``r * h_h``), so the backward needs no matmul but the recurrent one.
 

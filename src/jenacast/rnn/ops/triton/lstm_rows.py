@@ -1,13 +1,13 @@
 """LSTM as persistent Triton kernels, one sequence per program: a warp owns a sequence, a thread a unit.
 
-The layout of :mod:`jenacast.rnn.ops.triton_common`'s "rows" kernels: program ``b`` runs sequence ``b``
+The layout of :mod:`jenacast.rnn.ops.triton.common`'s "rows" kernels: program ``b`` runs sequence ``b``
 over all steps in one warp; thread ``j`` holds column ``j`` of each gate's recurrent matrix (the
 ``H`` weights that produce unit ``j``, with the sequence's recurrent mask already multiplied in) and
 computes that unit's four gates, cell and output. A step's products are in-thread sums over the
 previous output, broadcast to every thread once per step. The backward mirrors it: thread ``k``
 holds row ``k`` of each gate matrix and sums the gradient reaching ``h_{t-1}[k]`` over the four
 gates' gradients, broadcast once per step each. Same arguments and results as
-:mod:`jenacast.rnn.ops.lstm.triton`'s kernels (saved tensors, gradient layout). A bidirectional
+:mod:`jenacast.rnn.ops.triton.lstm`'s kernels (saved tensors, gradient layout). A bidirectional
 layer's two directions share one launch (``PAIRED``): programs ``(b, 1)`` run the second direction,
 whose tensors they reach through element offsets from the first's, its outputs stacked after the first's.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, gate_rows_matrix, lstm_cell_grads,
+from jenacast.rnn.ops.triton.common import (block_h, gate_columns, gate_rows, gate_rows_matrix, lstm_cell_grads,
                                             pair_offsets, sequence_grad_args, sequence_grad_step, state_grad_args,
                                             step_input, tanh)
 
@@ -36,7 +36,7 @@ def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr,
                    x_second: tl.int64, h0_second: tl.int64, c0_second: tl.int64, w_second: tl.int64, m_second: tl.int64,
                    HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, PAIRED: tl.constexpr,
                    BH: tl.constexpr):
-    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written.
+    # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written.
     # The *_second offsets are int64 whatever their size: a type chosen by value could change between the warm-up
     # and a CUDA graph's capture (other allocations) and compile a new kernel while capturing.
     b = tl.program_id(0)

@@ -4,7 +4,7 @@ Each step the kernels mask the state once per gate (the coefficients of the gate
 in the backward sum the gates' shares of dh through the same masks. Done one row and one gate at a
 time, as plain loops, each of those 32-value loops spent more on its set-up (views, alias checks,
 trip counts) than on its work, a visible share of a stacked GRU upper layer's backward (see
-benchmarks/RESULTS.md). Here one :func:`cpu_vector.elementwise` loop covers a block's rows and every
+benchmarks/RESULTS.md). Here one :func:`vector.elementwise` loop covers a block's rows and every
 gate, with the masks as ``[G or 1, B, width]`` arrays (one shared mask serves every gate) or absent.
 
 ``mask_rows_G(out, src, m, b0, has_mask)``: ``out[r, g] = src[r] * m_g[b0 + r]`` for an ``out`` block
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numba
 
-from jenacast.rnn.ops.cpu_vector import elementwise
+from jenacast.rnn.ops.cpu.vector import elementwise
 
 
 def _scatter(groups: int, masked: bool):

@@ -2,17 +2,17 @@
 
 The kernels are persistent: a program keeps the recurrent matrices in registers and loops over all
 time steps, so a layer's whole recurrence is one launch. The input projection (before) and the
-weight gradients (after) stay large cuBLAS matmuls. Two layouts (``JENACAST_TRITON_KERNELS``):
+weight gradients (after) stay large cuBLAS matmuls. Two layouts (the ``triton_layout`` option, ``ops.options``):
 
 * ``rows`` (the default up to 32 units): one sequence per program and one warp, a unit per thread, each thread
   holding its unit's column of every gate's matrix with the sequence's mask multiplied in; a
-  step's products are in-thread sums over the previous output (``lstm/triton_rows.py``,
-  ``gru/triton_rows.py``). A bidirectional layer's two directions share one launch each way (programs
+  step's products are in-thread sums over the previous output (``lstm_rows.py``,
+  ``gru_rows.py``). A bidirectional layer's two directions share one launch each way (programs
   ``(b, 1)`` run the second direction, reaching its tensors through element offsets from the first's).
   A time step is a short chain of per-thread instructions with one barrier (``benchmarks/triton_static.py``
   counts them; figures in benchmarks/RESULTS.md).
 * ``tiles``: ``BLOCK_B`` = 16 sequences per program and 4 warps, the products as ``tl.dot`` of
-  16-row tiles (``lstm/triton.py``, ``gru/triton.py``): several times the instructions of ``rows`` and
+  16-row tiles (``lstm_tiles.py``, ``gru_tiles.py``): several times the instructions of ``rows`` and
   more barriers a step, and slower at the chapter's sizes (see benchmarks/RESULTS.md).
 
 ``TRITON_INTERPRET=1`` runs the same kernels on CPU tensors (that is how CI tests them).
@@ -25,6 +25,8 @@ import os
 import torch
 import triton
 import triton.language as tl
+
+from jenacast.rnn.ops import tuning
 
 BLOCK_B = 16  # sequences per program; tl.dot needs at least 16 rows
 
@@ -39,29 +41,23 @@ def check_device(tensor: torch.Tensor) -> None:
 
 
 def num_warps() -> int:
-    """Warps per program (default 4); ``JENACAST_TRITON_WARPS`` overrides it, for tuning."""
-    return int(os.environ.get("JENACAST_TRITON_WARPS", "4"))
+    """Warps per program of the ``tiles`` kernels (the ``triton_warps`` option, default 4)."""
+    return tuning.current().triton_warps
 
 
 def dot_precision() -> str:
-    """The recurrent dots' ``input_precision``: ``"ieee"`` (float32, the default) unless ``JENACAST_TRITON_PRECISION``
-    says ``"tf32"`` (tensor cores on Ampere and later; about 1e-3 relative error per dot), for measuring both."""
-    value = os.environ.get("JENACAST_TRITON_PRECISION", "ieee")
-    if value not in ("ieee", "tf32"):
-        raise ValueError(f"JENACAST_TRITON_PRECISION must be ieee or tf32, got {value!r}.")
-    return value
+    """The recurrent dots' ``input_precision``: ``"ieee"`` (float32, the default) or, with the ``triton_precision``
+    option, ``"tf32"`` (tensor cores on Ampere and later; about 1e-3 relative error per dot), for measuring both."""
+    return tuning.current().triton_precision
 
 
 ROWS_MAX_UNITS = 32  # a thread holds G x units weights; at 64 units the LSTM's 512 would spill
 
 
 def kernel_layout(units: int) -> str:
-    """``"rows"`` or ``"tiles"`` (see the module's docstring): ``JENACAST_TRITON_KERNELS`` when set, else rows up
+    """``"rows"`` or ``"tiles"`` (see the module's docstring): the ``triton_layout`` option when set, else rows up
     to ``ROWS_MAX_UNITS`` units (every layer of the chapter) and tiles above."""
-    value = os.environ.get("JENACAST_TRITON_KERNELS") or ("rows" if units <= ROWS_MAX_UNITS else "tiles")
-    if value not in ("rows", "tiles"):
-        raise ValueError(f"JENACAST_TRITON_KERNELS must be rows or tiles, got {value!r}.")
-    return value
+    return tuning.current().triton_layout or ("rows" if units <= ROWS_MAX_UNITS else "tiles")
 
 
 def block_h(units: int) -> int:

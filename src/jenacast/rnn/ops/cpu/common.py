@@ -1,7 +1,7 @@
 """What the CPU tier's Numba kernels share: the compile options, mask handling, array conversions.
 
-The cells' arithmetic (activations included) lives in ``cpu_vector``, the products in ``cpu_simd``.
-Kernels are compiled on first use and cached on disk (see ``numba_cache``), so later runs start
+The cells' arithmetic (activations included) lives in ``vector``, the products in ``simd``.
+Kernels are compiled on first use and cached on disk (see ``cache``), so later runs start
 in well under a second.
 """
 
@@ -15,7 +15,8 @@ import torch
 
 import numba
 
-from jenacast.rnn.ops.cpu_simd import accumulate
+from jenacast.rnn.ops import tuning
+from jenacast.rnn.ops.cpu.simd import accumulate
 
 ONE = np.float32(1.0)
 # sequences per block of work (a thread's unit, and the rows of each step's products, in register blocks of 4):
@@ -26,7 +27,7 @@ jit = numba.njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 
 
 # Plain loops, not slice assignments: Numba's parallel pass turns ``a[:] = b`` into a parfor and drops it as
-# dead when ``a`` is read afterwards only through a reshaped alias (as ``cpu_simd.accumulate`` reads it).
+# dead when ``a`` is read afterwards only through a reshaped alias (as ``simd.accumulate`` reads it).
 @numba.njit(inline="always")
 def copy_into(dst, src):
     """The first ``min(len(dst), len(src))`` values of ``src`` into ``dst``."""
@@ -51,13 +52,11 @@ def block_rows(batch: int) -> int:
     two blocks, else the smallest. Larger blocks mean fewer, longer calls per step (each step's products,
     masks and cells run once per block) and fewer per-block weight gradients to sum. Side by side on the
     chapter's batch, 64 rows was the fastest of 8, 32, 64 and 128 (128: one block per thread) for both the
-    stacked GRU and the LSTM with dropout; see benchmarks/RESULTS.md. ``JENACAST_CPU_BLOCK_ROWS``
-    (a positive integer) overrides the choice."""
-    forced = os.environ.get("JENACAST_CPU_BLOCK_ROWS", "").strip()
-    if forced:
-        if not forced.isdigit() or int(forced) < 1:
-            raise ValueError(f"JENACAST_CPU_BLOCK_ROWS must be a positive integer, got {forced!r}.")
-        return int(forced)
+    stacked GRU and the LSTM with dropout; see benchmarks/RESULTS.md. The ``cpu_block_rows`` option
+    overrides the choice."""
+    forced = tuning.current().cpu_block_rows
+    if forced is not None:
+        return forced
     threads = numba.get_num_threads()
     for rows in BLOCK_ROWS_CHOICES:
         if -(-batch // rows) >= 2 * threads:
@@ -79,7 +78,7 @@ def dw_batch_steps(rows: int) -> int:
 @numba.njit(inline="always")
 def unmask_into(dh, back, m, b, has_mask):
     """``dh = sum_g mask_g[b] * back_g`` for one row: the input's gradient through each gate's masked product
-    (a mask per gate on the input: no chapter model has one; the states' masks go through ``cpu_masks``)."""
+    (a mask per gate on the input: no chapter model has one; the states' masks go through ``masks``)."""
     hidden = dh.shape[0]
     per_gate = has_mask and m.shape[0] > 1
     m0 = m[0, b if has_mask else 0]

@@ -3,7 +3,7 @@
 Only the recurrence is inside the time loop. The input projection is precomputed by the layer
 (one large matmul), and the recurrent weight gradient is one large matmul over all steps after
 the backward loop. The forward saves the activated gates and the cell states, so the backward
-never recomputes a matmul. Same arguments and returns as ``reference.lstm_reference``.
+never recomputes a matmul. Same arguments and returns as ``reference.lstm.lstm_reference``.
 
 Glossary: B batch, T steps, H units, G = 4 gates; tensors saved time-major ``[T, B, ...]``.
 """

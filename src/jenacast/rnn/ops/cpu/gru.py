@@ -1,8 +1,8 @@
 """GRU as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
 Glossary: B batch, T steps, F inputs, H units, G = 3 gates (z, r, h), R sequences per block
-(``cpu_common.block_rows``), spread over the cores. As in the LSTM kernels, each step masks the state
-per gate and multiplies it with the shared recurrent kernel through ``cpu_simd.accumulate``, and runs either
+(``common.block_rows``), spread over the cores. As in the LSTM kernels, each step masks the state
+per gate and multiplies it with the shared recurrent kernel through ``simd.accumulate``, and runs either
 on the layer's input (projected in the loop into its own buffer: the candidate keeps its input
 and recurrent terms apart) or on a projection made outside (:class:`CpuGRUKernels`). The forward
 saves the gates and the candidate's recurrent term (``h_h U_h + b'_h`` with ``reset_after``, else
@@ -15,13 +15,13 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (ONE, PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
+from jenacast.rnn.ops.cpu.common import (ONE, PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
-from jenacast.rnn.ops.cpu_masks import (mask_rows, mask_rows_1, mask_rows_3, one_group, unmask_rows_2_plus,
+from jenacast.rnn.ops.cpu.masks import (mask_rows, mask_rows_1, mask_rows_3, one_group, unmask_rows_2_plus,
                                          unmask_rows_3_plus)
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
-from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
+from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
+from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused, zeros_if_none
 
 

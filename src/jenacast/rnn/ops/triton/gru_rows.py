@@ -1,8 +1,8 @@
 """GRU as persistent Triton kernels, one sequence per program: a warp owns a sequence, a thread a unit.
 
-The "rows" layout of :mod:`jenacast.rnn.ops.lstm.triton_rows` for Keras' GRU (gate order z, r, h;
+The "rows" layout of :mod:`jenacast.rnn.ops.triton.lstm_rows` for Keras' GRU (gate order z, r, h;
 ``reset_after`` as Keras' default, or the original formulation). Same arguments and results as
-:mod:`jenacast.rnn.ops.gru.triton`'s kernels; paired directions as in the LSTM's.
+:mod:`jenacast.rnn.ops.triton.gru`'s kernels; paired directions as in the LSTM's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton_common import (block_h, gate_columns, gate_rows, gate_rows_matrix, pair_offsets,
+from jenacast.rnn.ops.triton.common import (block_h, gate_columns, gate_rows, gate_rows_matrix, pair_offsets,
                                             sequence_grad_args, sequence_grad_step, state_grad_args, step_input, tanh)
 
 
@@ -42,11 +42,11 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
                   x_second: tl.int64, h0_second: tl.int64, w_second: tl.int64, b_second: tl.int64, m_second: tl.int64,
                   HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
                   SAVE: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
-    # swr stays unspecialised (see triton_common.gate_columns); without SAVE (evaluation) only the outputs are written
+    # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
-    if PAIRED:  # programs (b, 1) run the second direction (see lstm/triton_rows.py)
+    if PAIRED:  # programs (b, 1) run the second direction (see lstm_rows.py)
         flip = tl.program_id(1)
         x_ptr += flip * x_second
         h0_ptr += flip * h0_second
@@ -71,7 +71,7 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
         b_h = tl.load(b_ptr + 2 * H + j, mask=on, other=0.0)
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
     row = x_ptr + b * sxb
-    # the inputs load two steps ahead of their use (see lstm/triton_rows.py)
+    # the inputs load two steps ahead of their use (see lstm_rows.py)
     x_z, x_r, x_h = _inputs(row, 0, sxt, sxg, T, H, REVERSE, flip, BH)
     y_z, y_r, y_h = _inputs(row, 1, sxt, sxg, T, H, REVERSE, flip, BH)
     for s in range(T):
@@ -119,7 +119,7 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, h0_ptr, wt_ptr, swg
     b = tl.program_id(0)
     j = tl.arange(0, BH)
     on = j < H
-    if PAIRED:  # programs (b, 1) run the second direction (see lstm/triton_rows.py)
+    if PAIRED:  # programs (b, 1) run the second direction (see lstm_rows.py)
         second = tl.program_id(1)
         dhs_ptr += second * dhs_second
         dhT_ptr += second * dhT_second

@@ -1,11 +1,11 @@
 """LSTM as fused Numba kernels for the CPU: the whole layer in one compiled loop per direction.
 
 Glossary: B batch, T steps, F inputs, H units, G = 4 gates (i, f, c, o), R sequences per block
-(``cpu_common.block_rows``); blocks are spread over the cores (``numba.prange``). Each step masks
+(``common.block_rows``); blocks are spread over the cores (``numba.prange``). Each step masks
 the input and the state once per gate and multiplies them with ``[W; U]`` through
-``cpu_simd.accumulate`` (accumulators in registers); the cells' arithmetic is ``cpu_vector`` code.
+``simd.accumulate`` (accumulators in registers); the cells' arithmetic is ``vector`` code.
 The kernels run in two modes: on the layer's input, projecting it in the loop (``run_forward`` /
-``run_backward`` with a ``projection``, what ``cpu_layer`` uses), or on a projection made outside,
+``run_backward`` with a ``projection``, what ``cpu.layer`` uses), or on a projection made outside,
 time-major ``[T, B, G*H]`` (:class:`CpuLSTMKernels`, the ``fused.lstm_fused`` protocol the other
 tiers share). Float32 only.
 """
@@ -16,12 +16,12 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu_common import (PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
+from jenacast.rnn.ops.cpu.common import (PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
                                           block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
                                           jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
-from jenacast.rnn.ops.cpu_masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
-from jenacast.rnn.ops.cpu_simd import accumulate, offset_tables, prefetch, store_fence
-from jenacast.rnn.ops.cpu_vector import elementwise, sigmoid, tanh
+from jenacast.rnn.ops.cpu.masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
+from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
+from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused, zeros_if_none
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.cpu_common import check_input, time_major
-from jenacast.rnn.ops.cpu_simd import LANES
+from jenacast.rnn.ops.cpu.common import check_input, time_major
+from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
-from jenacast.rnn.ops.gru import cpu as gru_kernels
-from jenacast.rnn.ops.lstm import cpu as lstm_kernels
+from jenacast.rnn.ops.cpu import gru as gru_kernels
+from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 
 
 def input_grad(d_pre: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
