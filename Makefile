@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MINIMAL := .venv-minimal
 MINIMAL_STAMP := $(MINIMAL)/.installed
 
-.PHONY: setup test test-minimal data-demo chapter bench clean
+.PHONY: setup lint test test-minimal data-demo chapter bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ $(MINIMAL_STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# The test suite with every extra installed (what CI runs, after test-minimal).
+# Style: ruff's lint and format checks (configured in pyproject.toml); `ruff format` fixes the format.
+lint: $(MINIMAL_STAMP)
+	$(MINIMAL)/bin/ruff check src tests benchmarks
+	$(MINIMAL)/bin/ruff format --check src tests benchmarks
+
+# The test suite with every extra installed (what CI runs, after lint and test-minimal).
 test: $(STAMP)
 	$(PY) -m pytest -q
 

@@ -49,7 +49,10 @@ def main() -> None:
         save_binary(load_csv(csv_path), npz_path)
         cold = measure("csv", csv_path)
         cached = measure("npz", npz_path)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}"
+    )
     print(f"rows: {len(table):,}  csv: {csv_path.name}")
     print(f"generate_synthetic (full size)  {generate_s:6.3f} s")
     print(f"parse CSV, cold (best of 3)     {cold:6.3f} s   target < 2 s")

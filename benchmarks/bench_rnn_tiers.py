@@ -35,7 +35,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     x = torch.randn(256, 120, 14)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per forward+backward (median of {args.repeats})")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per forward+backward (median of "
+        f"{args.repeats})"
+    )
     tiers = [t for t in TIERS if available(t) and (t != "triton" or x.is_cuda)]  # Triton needs CUDA
     print(f"{'layer':<20}" + "".join(f"{t:>12}" for t in tiers))
     for name, make in CASES:

@@ -26,10 +26,35 @@ from jenacast import models  # noqa: E402
 from jenacast.training.optim import KerasRMSprop  # noqa: E402
 from jenacast.training.step import step_body  # noqa: E402
 
-NOT_KERNELS = {"detach", "view", "t", "transpose", "expand", "unsqueeze", "select", "slice", "permute", "_unsafe_view",
-               "alias", "as_strided", "squeeze", "_reshape_alias", "reshape", "split", "unbind", "empty", "empty_like",
-               "new_empty", "empty_strided", "new_empty_strided", "is_same_size", "lift_fresh", "_to_copy",
-               "_record_function_enter_new", "_record_function_exit"}
+NOT_KERNELS = {
+    "detach",
+    "view",
+    "t",
+    "transpose",
+    "expand",
+    "unsqueeze",
+    "select",
+    "slice",
+    "permute",
+    "_unsafe_view",
+    "alias",
+    "as_strided",
+    "squeeze",
+    "_reshape_alias",
+    "reshape",
+    "split",
+    "unbind",
+    "empty",
+    "empty_like",
+    "new_empty",
+    "empty_strided",
+    "new_empty_strided",
+    "is_same_size",
+    "lift_fresh",
+    "_to_copy",
+    "_record_function_enter_new",
+    "_record_function_exit",
+}
 
 
 class _Counting(TorchDispatchMode):
@@ -79,8 +104,10 @@ def main() -> None:
     for name in names:
         c = count(name)
         total = sum(c.ops.values()) + sum(c.launches.values())
-        print(f"{name:<14} about {total} kernels: {sum(c.launches.values())} Triton {dict(c.launches)}, "
-              f"{sum(c.ops.values())} ATen {dict(c.ops.most_common())}")
+        print(
+            f"{name:<14} about {total} kernels: {sum(c.launches.values())} Triton {dict(c.launches)}, "
+            f"{sum(c.ops.values())} ATen {dict(c.ops.most_common())}"
+        )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,11 @@ def graphed(fn):
     return graph.replay
 
 
-VARIANTS = {"rows": {"triton_layout": "rows"},
-            "tiles-w4": {"triton_layout": "tiles", "triton_warps": 4},
-            "tiles-w8": {"triton_layout": "tiles", "triton_warps": 8}}
+VARIANTS = {
+    "rows": {"triton_layout": "rows"},
+    "tiles-w4": {"triton_layout": "tiles", "triton_warps": 4},
+    "tiles-w8": {"triton_layout": "tiles", "triton_warps": 8},
+}
 
 
 def use(variant: str, precision: str = "ieee") -> None:
@@ -69,14 +71,19 @@ def kernel_graphs() -> None:
         b = torch.zeros(g * h, device="cuda", requires_grad=True)
         mask = torch.bernoulli(torch.full((g, B, h), 0.75, device="cuda")) / 0.75
         op = tier_ops("triton")[cell]
-        call = (lambda: op(x, h0, c0, w, mask, False)) if cell == "lstm" else (lambda: op(x, h0, w, b, mask, False, True))
+        call = (
+            (lambda: op(x, h0, c0, w, mask, False)) if cell == "lstm" else (lambda: op(x, h0, w, b, mask, False, True))
+        )
         grad = torch.randn(B, T, h, device="cuda")
         for variant in VARIANTS:
             use(variant)
             try:
                 fwd = timed(graphed(lambda: call()))
                 both = timed(graphed(lambda: torch.autograd.backward(call()[0], grad)))
-                print(f"graphed {cell}({h}) per-gate masks, {variant}: forward {fwd:6.0f} us, forward+backward {both:6.0f} us")
+                print(
+                    f"graphed {cell}({h}) per-gate masks, {variant}: forward {fwd:6.0f} us, forward+backward "
+                    f"{both:6.0f} us"
+                )
             except Exception as exc:
                 print(f"graphed {cell}({h}) {variant} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     use("rows")
@@ -102,15 +109,20 @@ def kernels() -> None:
             out = call()
             grad = torch.randn_like(out[0])
             both = timed(lambda: torch.autograd.backward(call()[0], grad))
-            print(f"{cell}({h}) per-gate masks, triton {variant} {precision}: forward {fwd:7.0f} us, "
-                  f"forward+backward {both:7.0f} us")
+            print(
+                f"{cell}({h}) per-gate masks, triton {variant} {precision}: forward {fwd:7.0f} us, "
+                f"forward+backward {both:7.0f} us"
+            )
         use("rows")
     for name, layer in (("lstm", nn.LSTM(F, 32, batch_first=True)), ("gru", nn.GRU(F, 32, batch_first=True))):
         layer = layer.cuda()
         x = torch.randn(B, T, F, device="cuda")
         fwd = timed(lambda: layer(x))
         both = timed(lambda: layer(x)[0].sum().backward())
-        print(f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward {both:7.0f} us")
+        print(
+            f"cuDNN nn.{name.upper()}(32), input projection included: forward {fwd:7.0f} us, forward+backward "
+            f"{both:7.0f} us"
+        )
 
 
 def step_kernels(device: str = "cuda", replays: int = 10, top: int = 12) -> None:
@@ -138,17 +150,29 @@ def step_kernels(device: str = "cuda", replays: int = 10, top: int = 12) -> None
             if device == "cuda":  # the kernels themselves (operators' device totals would count them twice)
                 if getattr(event, "device_type", None) != DeviceType.CUDA:
                     continue
-                spent = next((getattr(event, attr) for attr in ("self_device_time_total", "self_cuda_time_total",
-                                                                 "device_time_total", "cuda_time_total")
-                              if hasattr(event, attr)), 0)
+                spent = next(
+                    (
+                        getattr(event, attr)
+                        for attr in (
+                            "self_device_time_total",
+                            "self_cuda_time_total",
+                            "device_time_total",
+                            "cuda_time_total",
+                        )
+                        if hasattr(event, attr)
+                    ),
+                    0,
+                )
             else:
                 spent = event.self_cpu_time_total
             if spent > 0:
                 rows.append((spent / replays, event.count / replays, event.key))
         rows.sort(reverse=True)
         total = sum(r[0] for r in rows)
-        print(f"{name}: {total:.0f} us of kernels per step in {sum(r[1] for r in rows):.0f} launches "
-              f"({'one CUDA graph' if step.graphed else 'eager'})")
+        print(
+            f"{name}: {total:.0f} us of kernels per step in {sum(r[1] for r in rows):.0f} launches "
+            f"({'one CUDA graph' if step.graphed else 'eager'})"
+        )
         for spent, count, key in rows[:top]:
             print(f"    {spent:8.1f} us  x{count:<4g} {key[:100]}")
 

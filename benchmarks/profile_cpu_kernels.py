@@ -63,8 +63,11 @@ def annotate(entry: tuple[int, int, str], samples: collections.Counter, top: int
     with tempfile.NamedTemporaryFile(suffix=".bin") as code:
         code.write(ctypes.string_at(address, size))
         code.flush()
-        listing = subprocess.run(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", f"--adjust-vma={address:#x}",
-                                  code.name], capture_output=True, text=True).stdout.splitlines()
+        listing = subprocess.run(
+            ["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", f"--adjust-vma={address:#x}", code.name],
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
     total = sum(samples.values())
     if listing_path:  # the whole body with each instruction's samples, to read a hotspot in its loop
         with open(listing_path, "w") as out:
@@ -87,10 +90,18 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="stacked-gru")
     parser.add_argument("--seconds", type=float, default=12.0, help="sampling time after warm-up")
     parser.add_argument("--annotate", type=int, default=0, metavar="N", help="print the N hottest instructions")
-    parser.add_argument("--body", type=int, default=1, metavar="K",
-                        help="with --annotate: the K-th busiest kernel body (1: the busiest)")
-    parser.add_argument("--listing", metavar="FILE", help="with --annotate: write the hottest body's whole listing, "
-                        "each instruction with its samples")
+    parser.add_argument(
+        "--body",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with --annotate: the K-th busiest kernel body (1: the busiest)",
+    )
+    parser.add_argument(
+        "--listing",
+        metavar="FILE",
+        help="with --annotate: write the hottest body's whole listing, each instruction with its samples",
+    )
     parser.add_argument("--eval", action="store_true", help="profile the evaluation forward (no gradient) instead")
     args = parser.parse_args(argv)
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="jenacast-profile-")  # before numba is imported
@@ -98,9 +109,9 @@ def main(argv=None) -> int:
 
     from jenacast.bench import evaluation_step, training_step
     from jenacast.models import build
-    from jenacast.rnn.ops.cpu import simd as cpu_simd
     from jenacast.rnn.ops.cpu import gru as gru_cpu
     from jenacast.rnn.ops.cpu import lstm as lstm_cpu
+    from jenacast.rnn.ops.cpu import simd as cpu_simd
     from jenacast.training.memory import keep_freed_memory
     from jenacast.training.optim import KerasRMSprop
 
@@ -108,8 +119,11 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = build(args.model, 14, backend="cpu").train(not args.eval)
     batch = torch.randn(256, 120, 14)
-    step = (evaluation_step(model, batch) if args.eval
-            else training_step(model, KerasRMSprop(model.parameters()), batch, torch.randn(256) * 8))
+    step = (
+        evaluation_step(model, batch)
+        if args.eval
+        else training_step(model, KerasRMSprop(model.parameters()), batch, torch.randn(256) * 8)
+    )
 
     print(f"compiling and warming up {args.model} ...", flush=True)
     for _ in range(3):
@@ -118,8 +132,26 @@ def main(argv=None) -> int:
     entries = write_perf_map(compiled_functions(kernels), f"/tmp/perf-{os.getpid()}.map")
     data = tempfile.mktemp(suffix=".perf")
     try:  # the steps run here, in the main thread, as in training, while perf samples the whole process
-        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-p", str(os.getpid()), "-o",
-                                 data, "--", "sleep", str(args.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        perf = subprocess.Popen(
+            [
+                "perf",
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "4000",
+                "-p",
+                str(os.getpid()),
+                "-o",
+                data,
+                "--",
+                "sleep",
+                str(args.seconds),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     except FileNotFoundError:
         print("perf is not installed (Debian: apt-get install linux-perf).")
         return 1
@@ -131,21 +163,36 @@ def main(argv=None) -> int:
         print(f"perf record failed: {perf.stderr.read().decode().strip()[:300]} (perf_event_paranoid must allow it)")
         return 1
     print(f"{steps} steps in {time.perf_counter() - started:.1f} s while sampling")
-    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio",
-                             "--percent-limit", "0.3"],
-                            capture_output=True, text=True).stdout
-    print("\n".join(line[:150] for line in report.splitlines() if "%" in line and not line.startswith("#"))
-          if report else "perf report printed nothing")
+    report = subprocess.run(
+        ["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "--percent-limit", "0.3"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    print(
+        "\n".join(line[:150] for line in report.splitlines() if "%" in line and not line.startswith("#"))
+        if report
+        else "perf report printed nothing"
+    )
     if args.annotate:
         ips = subprocess.run(["perf", "script", "-i", data, "-F", "ip"], capture_output=True, text=True).stdout.split()
         samples = collections.Counter(int(ip, 16) for ip in ips)
-        bodies = [e for e in entries if "parfor_gufunc" in e[2] and not e[2].startswith(("cfunc", "_ZN7cpython"))
-                  and "__gufunc__" not in e[2] and ".kernel." not in e[2]]
+        bodies = [
+            e
+            for e in entries
+            if "parfor_gufunc" in e[2]
+            and not e[2].startswith(("cfunc", "_ZN7cpython"))
+            and "__gufunc__" not in e[2]
+            and ".kernel." not in e[2]
+        ]
         if bodies:
             ranked = sorted(bodies, key=lambda e: -sum(c for a, c in samples.items() if e[0] <= a < e[0] + e[1]))
             hottest = ranked[min(args.body, len(ranked)) - 1]
-            annotate(hottest, collections.Counter({a: c for a, c in samples.items()
-                                                   if hottest[0] <= a < hottest[0] + hottest[1]}), args.annotate, args.listing)
+            annotate(
+                hottest,
+                collections.Counter({a: c for a, c in samples.items() if hottest[0] <= a < hottest[0] + hottest[1]}),
+                args.annotate,
+                args.listing,
+            )
     os.unlink(data)
     return 0
 

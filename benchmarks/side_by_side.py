@@ -32,9 +32,13 @@ def renamed_copy(rev: str, name: str, into: Path) -> None:
     """``src/jenacast`` at ``rev`` (or the working tree for ``WORK``) as the package ``name`` under ``into``."""
     target = into / name
     if rev == "WORK":
-        files = {p.relative_to(ROOT / "src" / "jenacast"): p.read_bytes() for p in (ROOT / "src" / "jenacast").rglob("*.py")}
+        files = {
+            p.relative_to(ROOT / "src" / "jenacast"): p.read_bytes() for p in (ROOT / "src" / "jenacast").rglob("*.py")
+        }
     else:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src/jenacast"], capture_output=True, check=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "src/jenacast"], capture_output=True, check=True
+        )
         with tempfile.TemporaryDirectory() as tmp:
             tar = Path(tmp) / "src.tar"
             tar.write_bytes(archive.stdout)
@@ -74,8 +78,11 @@ def main(argv=None) -> int:
         for model_name in models:
             torch.manual_seed(0)
             model = build(model_name, 14, backend="cpu").train(not args.eval)
-            step = (evaluation_step(model, x) if args.eval
-                    else training_step(model, optim.KerasRMSprop(model.parameters()), x, y))
+            step = (
+                evaluation_step(model, x)
+                if args.eval
+                else training_step(model, optim.KerasRMSprop(model.parameters()), x, y)
+            )
             print(f"warming up {model_name} of {args.revs[names.index(name)]} ...", flush=True)
             for _ in range(3):
                 step()
@@ -88,8 +95,11 @@ def main(argv=None) -> int:
                 times[name, model_name].append(1000 * best)
     for model_name in models:
         first = statistics.median(times[names[0], model_name])
-        cells = [f"{rev}: {min(times[n, model_name]):6.2f} / {statistics.median(times[n, model_name]):6.2f}"
-                 f" ({statistics.median(times[n, model_name]) / first:.3f})" for rev, n in zip(args.revs, names)]
+        cells = [
+            f"{rev}: {min(times[n, model_name]):6.2f} / {statistics.median(times[n, model_name]):6.2f}"
+            f" ({statistics.median(times[n, model_name]) / first:.3f})"
+            for rev, n in zip(args.revs, names)
+        ]
         print(f"{model_name:14} ms min / median (ratio of medians)  " + "   ".join(cells))
     return 0
 

@@ -29,11 +29,16 @@ def main() -> None:
         checks = compare_to_jena(table)
         per_seed.append(checks)
         failed = [c.name for c in checks if not c.ok]
-        print(f"seed {seed}: generated in {generated:.2f} s; baseline val {checks[-2].value:.3f} test {checks[-1].value:.3f}; "
-              + (f"off target: {', '.join(failed)}" if failed else "every target met"), flush=True)
+        print(
+            f"seed {seed}: generated in {generated:.2f} s; baseline val {checks[-2].value:.3f} test "
+            f"{checks[-1].value:.3f}; " + (f"off target: {', '.join(failed)}" if failed else "every target met"),
+            flush=True,
+        )
     first = per_seed[0]
     if args.markdown:
-        print(f"\n| target | real | seed 0 | worst share of the tolerance, seeds 0-{args.seeds - 1} |\n|---|---|---|---|")
+        print(
+            f"\n| target | real | seed 0 | worst share of the tolerance, seeds 0-{args.seeds - 1} |\n|---|---|---|---|"
+        )
     for index, check in enumerate(first):
         worst = max(checks[index].share for checks in per_seed)
         if args.markdown:

@@ -9,7 +9,8 @@ instructions, barriers (``BAR``, each a wait for all warps), shared-memory loads
 IR, the layout conversions and shared-memory allocations inside the loop. These are the
 latency-bound loops' costs per time step, known before any GPU time is spent.
 
-    PYTHONPATH=src python benchmarks/triton_static.py [--layout rows|tiles] [--warps 4] [--precision ieee|tf32] [--ir DIR]
+    PYTHONPATH=src python benchmarks/triton_static.py [--layout rows|tiles] [--warps 4] [--precision ieee|tf32]
+        [--ir DIR]
 
 Use the Triton version of the GPU machine (``pip install --target DIR triton==X`` and put DIR
 first on PYTHONPATH): code generation differs between versions.
@@ -29,7 +30,8 @@ from pathlib import Path
 import torch
 import triton
 from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource, compile as triton_compile, make_backend
+from triton.compiler import ASTSource, make_backend
+from triton.compiler import compile as triton_compile
 from triton.runtime.jit import JITFunction, create_function_from_signature
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -79,7 +81,7 @@ def longest_loop(lines: list[str], labels: dict[str, int]) -> list[str]:
         target = re.search(r"BRA\s+`\((\.L_x_\d+)\)", line)
         start = labels.get(target.group(1)) if target else None
         if start is not None and start <= i and i + 1 - start > len(best):
-            best = lines[start:i + 1]
+            best = lines[start : i + 1]
     return best
 
 
@@ -104,15 +106,22 @@ def analyse(name: str, kernel, ir_dir: Path | None = None) -> dict:
     for line in loop:
         counts[opcode(line)] = counts.get(opcode(line), 0) + 1
     ttgir = kernel.asm["ttgir"]
-    body = ttgir[ttgir.find("scf.for"):]
+    body = ttgir[ttgir.find("scf.for") :]
     regs, spill = resources(kernel.asm["cubin"])
     if ir_dir is not None:
         ir_dir.mkdir(parents=True, exist_ok=True)
         (ir_dir / f"{name}.ttgir").write_text(ttgir)
         (ir_dir / f"{name}.sass").write_text("\n".join(lines))
-    return {"kernel": name, "registers": regs, "spill_bytes": spill, "shared_bytes": kernel.metadata.shared,
-            "loop_instructions": len(loop), **{op: counts.get(op, 0) for op in PICKED},
-            "layout_conversions": body.count("ttg.convert_layout"), "shared_allocs": body.count("ttg.local_alloc")}
+    return {
+        "kernel": name,
+        "registers": regs,
+        "spill_bytes": spill,
+        "shared_bytes": kernel.metadata.shared,
+        "loop_instructions": len(loop),
+        **{op: counts.get(op, 0) for op in PICKED},
+        "layout_conversions": body.count("ttg.convert_layout"),
+        "shared_allocs": body.count("ttg.local_alloc"),
+    }
 
 
 def compile_layers(ir_dir: Path | None = None) -> list[dict]:
@@ -128,12 +137,14 @@ def compile_layers(ir_dir: Path | None = None) -> list[dict]:
     for module in (common, gru, lstm):
         module.check_device = lambda tensor: None
     b, t = 256, 120
-    cases = [("lstm32", lambda: lstm.lstm_triton(*lstm_args(b, t, 32))),
-             ("lstm16", lambda: lstm.lstm_triton(*lstm_args(b, t, 16))),
-             ("gru32", lambda: gru.gru_triton(*gru_args(b, t, 32))),
-             # the chapter's Bidirectional(LSTM(16)): both directions in one launch (rows; tiles launches each)
-             ("bilstm16", lambda: lstm.lstm_triton_pair(lstm_args(b, t, 16)[:5], lstm_args(b, t, 16)[:5])[0]),
-             ("bigru32", lambda: gru.gru_triton_pair(gru_args(b, t, 32)[:5], gru_args(b, t, 32)[:5])[0])]
+    cases = [
+        ("lstm32", lambda: lstm.lstm_triton(*lstm_args(b, t, 32))),
+        ("lstm16", lambda: lstm.lstm_triton(*lstm_args(b, t, 16))),
+        ("gru32", lambda: gru.gru_triton(*gru_args(b, t, 32))),
+        # the chapter's Bidirectional(LSTM(16)): both directions in one launch (rows; tiles launches each)
+        ("bilstm16", lambda: lstm.lstm_triton_pair(lstm_args(b, t, 16)[:5], lstm_args(b, t, 16)[:5])[0]),
+        ("bigru32", lambda: gru.gru_triton_pair(gru_args(b, t, 32)[:5], gru_args(b, t, 32)[:5])[0]),
+    ]
     reports = []
     for label, call in cases:
         compiled.clear()
@@ -168,9 +179,12 @@ def main() -> None:
     shape = "1 warp" if args.layout == "rows" else f"{args.warps} warps, {args.precision} dots"
     print(f"Triton {triton.__version__}, sm_90, {args.layout} kernels ({shape}); batch 256 x 120 steps, per-gate masks")
     for r in reports:
-        print(f"{r['kernel']:<10} regs {r['registers']}, spill {r['spill_bytes']} B, smem {r['shared_bytes']} B; "
-              f"loop: {r['loop_instructions']} instructions, " + ", ".join(f"{op} {r[op]}" for op in PICKED)
-              + f"; IR: {r['layout_conversions']} layout conversions, {r['shared_allocs']} shared allocs")
+        print(
+            f"{r['kernel']:<10} regs {r['registers']}, spill {r['spill_bytes']} B, smem {r['shared_bytes']} B; "
+            f"loop: {r['loop_instructions']} instructions, "
+            + ", ".join(f"{op} {r[op]}" for op in PICKED)
+            + f"; IR: {r['layout_conversions']} layout conversions, {r['shared_allocs']} shared allocs"
+        )
     sys.stdout.flush()
 
 

@@ -10,9 +10,12 @@ if not torch.cuda.is_available():
 
 # Until each test isolates it (below), jenacast's cache is the repository's ignored pytest cache: the
 # CPU kernels compiled at import go there, not to the user's cache folder.
-os.environ["JENACAST_CACHE"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, ".pytest_cache", "jenacast")
+os.environ["JENACAST_CACHE"] = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), os.pardir, ".pytest_cache", "jenacast"
+)
 
 import pytest  # noqa: E402
+
 
 def _filled_with_nan(allocate):
     def allocate_nan(*args, **kwargs):

@@ -34,13 +34,32 @@ CASES = [
     ([*TRAIN, "--out", "a-file/run"], 1, "a-file/run cannot be a run folder (not a directory); choose another --out."),
     ([*TRAIN, "--dataset", "tiny.csv", "--out", "run"], 1, "these windows need at least 6,287 rows."),
     ([*TRAIN, "--backend", "triton", "--out", "run"], 1, "--backend triton runs on CUDA devices only"),
-    ([*TRAIN, "--seed", "99999999999999999999999", "--out", "run"], 1, "--seed must be an integer from 0 to 1,099,511,627,775"),
-    ([*TRAIN, "--device", "meta", "--out", "run"], 1, "--device 'meta' cannot train a model here; use auto, cpu or cuda."),
-    ([*TRAIN, "--device", "cuda:7", "--out", "run"], 1, "--device cuda was asked for, but this torch sees no CUDA device."),
-    (["chapter", "--smoke", "--dataset", "small.csv", "--models", "dense", "--out", "a-file"], 1,
-     "a-file cannot be a chapter folder (it is a file); choose another --out."),
+    (
+        [*TRAIN, "--seed", "99999999999999999999999", "--out", "run"],
+        1,
+        "--seed must be an integer from 0 to 1,099,511,627,775",
+    ),
+    (
+        [*TRAIN, "--device", "meta", "--out", "run"],
+        1,
+        "--device 'meta' cannot train a model here; use auto, cpu or cuda.",
+    ),
+    (
+        [*TRAIN, "--device", "cuda:7", "--out", "run"],
+        1,
+        "--device cuda was asked for, but this torch sees no CUDA device.",
+    ),
+    (
+        ["chapter", "--smoke", "--dataset", "small.csv", "--models", "dense", "--out", "a-file"],
+        1,
+        "a-file cannot be a chapter folder (it is a file); choose another --out.",
+    ),
     (["chapter", "--smoke", "--dataset", "binary.csv", "--out", "chapter"], 1, "binary.csv is a binary file"),
-    ([*TRAIN, "--batch-size", "0"], 2, "argument --batch-size: expected a positive integer, got '0' (see jenacast train --help)"),
+    (
+        [*TRAIN, "--batch-size", "0"],
+        2,
+        "argument --batch-size: expected a positive integer, got '0' (see jenacast train --help)",
+    ),
     ([*TRAIN, "--lr", "nan"], 2, "argument --lr: expected a positive number, got 'nan'"),
     (["chapter", "--quick", "--smoke"], 2, "argument --smoke: not allowed with argument --quick"),
     (["train", "gru"], 2, "invalid choice: 'gru'"),
@@ -53,8 +72,9 @@ def test_bad_input_is_one_sentence_and_leaves_nothing(folder, argv, status, mess
         pytest.skip("this machine has CUDA")
     before = sorted(os.listdir(folder))
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # the kernels' interpreter is for tests
-    done = subprocess.run([sys.executable, "-m", "jenacast", *argv], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "jenacast", *argv], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == status, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("jenacast") and message in done.stderr, done.stderr
     assert "Traceback" not in done.stdout + done.stderr

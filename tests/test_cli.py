@@ -25,8 +25,22 @@ def run(capsys, *argv):
 
 def test_train_then_evaluate(small_csv, tmp_path, capsys):
     out = tmp_path / "run"
-    code, stdout, _ = run(capsys, "train", "lstm", "--dataset", small_csv, "--epochs", 2, "--max-batches", 3,
-                          "--out", out, "--quiet", "--device", "cpu")
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        "lstm",
+        "--dataset",
+        small_csv,
+        "--epochs",
+        2,
+        "--max-batches",
+        3,
+        "--out",
+        out,
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert code == 0 and "test MAE" in stdout
     for name in (rundir.CONFIG, rundir.HISTORY, rundir.BEST, rundir.LAST, rundir.METRICS, rundir.CURVES):
         assert (out / name).exists()
@@ -36,8 +50,25 @@ def test_train_then_evaluate(small_csv, tmp_path, capsys):
     result = json.loads(stdout)
     assert code == 0 and result["test_mae"] == pytest.approx(metrics["test_mae"], rel=1e-6)
     # --resume on a finished run trains nothing more and reports the same
-    code, stdout, _ = run(capsys, "train", "lstm", "--dataset", small_csv, "--epochs", 2, "--max-batches", 3,
-                          "--out", out, "--quiet", "--device", "cpu", "--resume", "--json", "--no-cuda-graph")
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        "lstm",
+        "--dataset",
+        small_csv,
+        "--epochs",
+        2,
+        "--max-batches",
+        3,
+        "--out",
+        out,
+        "--quiet",
+        "--device",
+        "cpu",
+        "--resume",
+        "--json",
+        "--no-cuda-graph",
+    )
     assert code == 0 and json.loads(stdout)["test_mae"] == pytest.approx(metrics["test_mae"])
 
 
@@ -56,13 +87,16 @@ def test_evaluate_bad_folders(tmp_path, capsys):
     assert code == 1 and "is not a readable jenacast checkpoint" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "gru"], "invalid choice: 'gru'"),
-    (["train", "lstm", "--lr", "-1"], "expected a positive number"),
-    (["train", "lstm", "--epochs", "0"], "expected a positive integer"),
-    (["chapter", "--models", "lstm,nope"], "unknown model nope"),
-    (["chapter", "--seeds", "x"], "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "gru"], "invalid choice: 'gru'"),
+        (["train", "lstm", "--lr", "-1"], "expected a positive number"),
+        (["train", "lstm", "--epochs", "0"], "expected a positive integer"),
+        (["chapter", "--models", "lstm,nope"], "unknown model nope"),
+        (["chapter", "--seeds", "x"], "expected a positive integer"),
+    ],
+)
 def test_bad_options_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -76,25 +110,50 @@ def test_train_with_a_bad_dataset_path(tmp_path, capsys):
 
 def test_chapter_smoke_writes_report_and_reuses_finished_runs(small_csv, tmp_path, capsys):
     out = tmp_path / "chapter"
-    argv = ["chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2, "--out", out, "--json"]
+    argv = [
+        "chapter",
+        "--smoke",
+        "--dataset",
+        small_csv,
+        "--models",
+        "dense,lstm",
+        "--seeds",
+        2,
+        "--out",
+        out,
+        "--json",
+    ]
     code, stdout, _ = run(capsys, *argv)
     assert code == 0
     results = json.loads(stdout)
     assert results == json.loads((out / "results.json").read_text())
-    assert set(results["dataset"]) >= {"name", "rows", "sha256", "synthetic"} and results["dataset"]["synthetic"] is False
+    assert (
+        set(results["dataset"]) >= {"name", "rows", "sha256", "synthetic"} and results["dataset"]["synthetic"] is False
+    )
     assert list(results["models"]) == ["baseline", "dense", "lstm"]
     for m in results["models"].values():
-        assert set(m) >= {"val_mae", "test_mae", "test_mae_std", "seeds", "epochs", "seconds_per_epoch", "params",
-                          "book_test_mae"}
+        assert set(m) >= {
+            "val_mae",
+            "test_mae",
+            "test_mae_std",
+            "seeds",
+            "epochs",
+            "seconds_per_epoch",
+            "params",
+            "book_test_mae",
+        }
     assert results["models"]["lstm"]["seeds"] == 2 and results["models"]["lstm"]["book_test_mae"] == 2.55
     assert results["models"]["baseline"]["book_test_mae"] == 2.62
     report = (out / "report.md").read_text()
     assert "| lstm |" in report and "comparison.png" in report and (out / "comparison.png").stat().st_size > 1000
-    assert "## The chapter's lessons" in report and "A small LSTM beats the baseline" in report and "Smoke mode" in report
+    assert (
+        "## The chapter's lessons" in report and "A small LSTM beats the baseline" in report and "Smoke mode" in report
+    )
     assert [c["model"] for c in results["lessons"]] == ["dense", "lstm"]
     assert (out / "runs" / "lstm" / "seed-1" / rundir.CURVES).exists()
-    code, stdout, _ = run(capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2,
-                          "--out", out)
+    code, stdout, _ = run(
+        capsys, "chapter", "--smoke", "--dataset", small_csv, "--models", "dense,lstm", "--seeds", 2, "--out", out
+    )
     assert code == 0 and "| dense |" in stdout and "the lessons are not judged" in stdout
     assert json.loads((out / "results.json").read_text())["models"]["lstm"] == results["models"]["lstm"]
 
@@ -106,7 +165,9 @@ def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv,
     from jenacast.models import MODELS
 
     monkeypatch.setattr(jenacast.chapter, "SMOKE_MAX_BATCHES", 2)  # so that a loop cut like smoke's would show
-    code, stdout, _ = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "conv", "--out", tmp_path, "--json")
+    code, stdout, _ = run(
+        capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "conv", "--out", tmp_path, "--json"
+    )
     assert code == 0
     results = json.loads(stdout)
     assert results["settings"]["mode"] == "quick" and results["settings"]["max_batches"] is None
@@ -157,7 +218,9 @@ def test_train_records_what_auto_resolved_to(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr("jenacast.data.select.download", offline)
     out = tmp_path / "run"
-    code, _, _ = run(capsys, "train", "dense", "--epochs", 1, "--max-batches", 1, "--out", out, "--quiet", "--device", "cpu")
+    code, _, _ = run(
+        capsys, "train", "dense", "--epochs", 1, "--max-batches", 1, "--out", out, "--quiet", "--device", "cpu"
+    )
     assert code == 0
     recorded = json.loads((out / rundir.CONFIG).read_text())
     assert recorded["dataset"] == "synthetic" and recorded["dataset_info"]["name"] == "synthetic"
@@ -169,8 +232,23 @@ def test_evaluate_refuses_a_foreign_or_corrupted_checkpoint(small_csv, tmp_path,
     import torch
 
     for model in ("dense", "lstm"):
-        assert run(capsys, "train", model, "--dataset", small_csv, "--epochs", 1, "--max-batches", 2,
-                   "--out", tmp_path / model, "--quiet")[0] == 0
+        assert (
+            run(
+                capsys,
+                "train",
+                model,
+                "--dataset",
+                small_csv,
+                "--epochs",
+                1,
+                "--max-batches",
+                2,
+                "--out",
+                tmp_path / model,
+                "--quiet",
+            )[0]
+            == 0
+        )
     (tmp_path / "lstm" / rundir.BEST).write_bytes((tmp_path / "dense" / rundir.BEST).read_bytes())
     code, _, err = run(capsys, "evaluate", tmp_path / "lstm")
     assert code == 1 and "holds another run than the folder's config.json (model 'lstm' there, 'dense' here)" in err
@@ -213,7 +291,10 @@ def test_chapter_auto_without_real_data_says_it_uses_synthetic(tmp_path, capsys,
     monkeypatch.setattr("jenacast.data.select.download", offline)
     code, stdout, err = run(capsys, "chapter", "--smoke", "--models", "dense", "--out", tmp_path)
     assert code == 0
-    assert "using the synthetic Jena-like dataset" in stdout + err and "could not be downloaded (no network)" in stdout + err
+    assert (
+        "using the synthetic Jena-like dataset" in stdout + err
+        and "could not be downloaded (no network)" in stdout + err
+    )
     assert "report in" in stdout + err
     assert (tmp_path / "report.md").read_text().startswith("# jenacast chapter 10 on the synthetic Jena-like dataset")
 
@@ -226,8 +307,19 @@ def test_help_explains(capsys):
 
 
 def test_bench_json_lists_each_model_and_backend(capsys):
-    code, stdout, _ = run(capsys, "bench", "--device", "cpu", "--models", "dense,lstm", "--backends", "fwbw,torch",
-                          "--repeats", 1, "--json")
+    code, stdout, _ = run(
+        capsys,
+        "bench",
+        "--device",
+        "cpu",
+        "--models",
+        "dense,lstm",
+        "--backends",
+        "fwbw,torch",
+        "--repeats",
+        1,
+        "--json",
+    )
     assert code == 0
     rows = json.loads(stdout)
     assert [(r["model"], r["backend"]) for r in rows] == [("dense", "-"), ("lstm", "fwbw"), ("lstm", "torch")]
@@ -242,8 +334,11 @@ def test_bench_on_cpu_times_the_cpu_tier_by_default(capsys, monkeypatch):
     import jenacast.bench
 
     asked = {}
-    monkeypatch.setattr(jenacast.bench, "run_bench",
-                        lambda models, backends, device, **kw: asked.update(b=backends, graph=kw["cuda_graph"]) or [])
+    monkeypatch.setattr(
+        jenacast.bench,
+        "run_bench",
+        lambda models, backends, device, **kw: asked.update(b=backends, graph=kw["cuda_graph"]) or [],
+    )
     assert run(capsys, "bench", "--device", "cpu", "--json")[0] == 0
     assert asked == {"b": ("cpu", "fwbw", "torch"), "graph": True}
     assert run(capsys, "bench", "--device", "cpu", "--json", "--no-cuda-graph")[0] == 0

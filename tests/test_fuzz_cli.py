@@ -48,15 +48,17 @@ def mutated_csv(draw) -> bytes:
         kind = draw(st.sampled_from(["cut", "insert", "replace", "truncate", "delimiter", "duplicate line"]))
         at = draw(st.integers(0, max(len(data) - 1, 0)))
         if kind == "cut":
-            del data[at:at + draw(st.integers(1, 400))]
+            del data[at : at + draw(st.integers(1, 400))]
         elif kind == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=20))
         elif kind == "replace" and data:
-            data[at] = draw(st.sampled_from(b"0123456789.,;-\t\"\n xeE\x00\xff"))
+            data[at] = draw(st.sampled_from(b'0123456789.,;-\t"\n xeE\x00\xff'))
         elif kind == "truncate":
             del data[at:]
         elif kind == "delimiter":
-            data = bytearray(bytes(data).replace(b",", draw(st.sampled_from([b";", b"\t", b" "])), draw(st.integers(1, 50))))
+            data = bytearray(
+                bytes(data).replace(b",", draw(st.sampled_from([b";", b"\t", b" "])), draw(st.integers(1, 50)))
+            )
         elif kind == "duplicate line":
             lines = bytes(data).split(b"\n")
             index = draw(st.integers(0, len(lines) - 1))
@@ -75,18 +77,54 @@ def test_data_info_on_a_mutated_csv(content):
     assert_clean(code, err)
 
 
-VALUES = st.sampled_from(["0", "1", "2", "-1", "nan", "inf", "1e-9", "3.5", "abc", "", "99999999999999999999", "cpu",
-                          "cuda", "meta", "auto", "fwbw", "triton", "reference", "rmsprop", "adam", "sgd"])
+VALUES = st.sampled_from(
+    [
+        "0",
+        "1",
+        "2",
+        "-1",
+        "nan",
+        "inf",
+        "1e-9",
+        "3.5",
+        "abc",
+        "",
+        "99999999999999999999",
+        "cpu",
+        "cuda",
+        "meta",
+        "auto",
+        "fwbw",
+        "triton",
+        "reference",
+        "rmsprop",
+        "adam",
+        "sgd",
+    ]
+)
 # --epochs and --max-batches stay at 1: a valid huge value would train for ages
-OPTIONS = st.sampled_from(["--batch-size", "--lr", "--optimizer", "--patience", "--seed", "--device", "--backend", "--dataset"])
+OPTIONS = st.sampled_from(
+    ["--batch-size", "--lr", "--optimizer", "--patience", "--seed", "--device", "--backend", "--dataset"]
+)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 # dense only: the options are what is fuzzed, and a recurrent model would add a kernel compilation to some examples
 @given(st.lists(st.tuples(OPTIONS, VALUES), max_size=4))
 def test_train_with_random_options(options):
-    argv = ["train", "dense", "--dataset", str(FOLDER / "small.csv"), "--epochs", "1", "--max-batches", "1", "--quiet",
-            "--out", str(Path(tempfile.mkdtemp(dir=FOLDER)) / "run")]
+    argv = [
+        "train",
+        "dense",
+        "--dataset",
+        str(FOLDER / "small.csv"),
+        "--epochs",
+        "1",
+        "--max-batches",
+        "1",
+        "--quiet",
+        "--out",
+        str(Path(tempfile.mkdtemp(dir=FOLDER)) / "run"),
+    ]
     for name, value in options:
         argv += [name, value if name != "--dataset" else str(FOLDER / value)]
     code, err = run_cli(argv)

@@ -12,6 +12,7 @@ def test_uninitialised_allocations_hold_nan():
 def test_an_output_a_kernel_forgets_to_write_fails_the_comparison():
     """What the guard is for: a kernel that writes two of its three outputs, where the right answer is zeros
     (what fresh memory often holds), fails the comparison instead of passing by luck."""
+
     def forgetful_kernel(n):
         out = torch.empty(n)
         out[: n - 1] = 0.0

@@ -23,8 +23,22 @@ def runs(tmp_path_factory):
 
 
 def command(runs, out):
-    return [sys.executable, "-m", "jenacast", "train", "lstm-dropout", "--dataset", str(runs / "station.csv"),
-            "--epochs", "3", "--device", "cpu", "--quiet", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "jenacast",
+        "train",
+        "lstm-dropout",
+        "--dataset",
+        str(runs / "station.csv"),
+        "--epochs",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +48,9 @@ def straight(runs):
 
 
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_mid_epoch_stops_cleanly_and_the_resumed_run_ends_as_an_uninterrupted_one(runs, straight, signum, status):
+def test_a_signal_mid_epoch_stops_cleanly_and_the_resumed_run_ends_as_an_uninterrupted_one(
+    runs, straight, signum, status
+):
     out = runs / signum.name
     process = subprocess.Popen(command(runs, out), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -44,7 +60,9 @@ def test_a_signal_mid_epoch_stops_cleanly_and_the_resumed_run_ends_as_an_uninter
     process.send_signal(signum)
     err = process.communicate(timeout=120)[1]
     assert process.returncode == status, err
-    assert err.strip().endswith(f"continue with: jenacast train lstm-dropout --out {out} --resume (and the same options)")
+    assert err.strip().endswith(
+        f"continue with: jenacast train lstm-dropout --out {out} --resume (and the same options)"
+    )
     assert "Traceback" not in err
     assert load_checkpoint(out / rundir.LAST)["epoch"] in (1, 2) and not (out / rundir.METRICS).exists()
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]

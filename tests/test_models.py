@@ -6,8 +6,15 @@ import torch
 
 from jenacast.models import MODELS, build, count_parameters
 
-KERAS_PARAMS = {"dense": 26913, "conv": 3873, "lstm": 2001, "lstm-dropout": 6049, "stacked-gru": 10977,
-                "bidirectional": 4001, "reversed-lstm": 2001}  # model.count_params() of the book's Keras models
+KERAS_PARAMS = {
+    "dense": 26913,
+    "conv": 3873,
+    "lstm": 2001,
+    "lstm-dropout": 6049,
+    "stacked-gru": 10977,
+    "bidirectional": 4001,
+    "reversed-lstm": 2001,
+}  # model.count_params() of the book's Keras models
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -51,9 +58,18 @@ def test_dense_and_conv_equal_keras_with_copied_weights():
     L = keras.layers
     x = np.random.default_rng(0).normal(size=(3, 120, 14)).astype(np.float32)
     dense_k = keras.Sequential([keras.Input((120, 14)), L.Flatten(), L.Dense(16, activation="relu"), L.Dense(1)])
-    conv_k = keras.Sequential([keras.Input((120, 14)), L.Conv1D(8, 24, activation="relu"), L.MaxPooling1D(2),
-                               L.Conv1D(8, 12, activation="relu"), L.MaxPooling1D(2), L.Conv1D(8, 6, activation="relu"),
-                               L.GlobalAveragePooling1D(), L.Dense(1)])
+    conv_k = keras.Sequential(
+        [
+            keras.Input((120, 14)),
+            L.Conv1D(8, 24, activation="relu"),
+            L.MaxPooling1D(2),
+            L.Conv1D(8, 12, activation="relu"),
+            L.MaxPooling1D(2),
+            L.Conv1D(8, 6, activation="relu"),
+            L.GlobalAveragePooling1D(),
+            L.Dense(1),
+        ]
+    )
     assert dense_k.count_params() == KERAS_PARAMS["dense"] and conv_k.count_params() == KERAS_PARAMS["conv"]
     dense, conv = build("dense"), build("conv")
     with torch.no_grad():

@@ -37,7 +37,7 @@ class _TorchRNN(nn.Module):
         out, _ = self.rnn(x)
         if not self.bidirectional:
             return out[:, -1]
-        return torch.cat([out[:, -1, :self.units], out[:, 0, self.units:]], dim=-1)
+        return torch.cat([out[:, -1, : self.units], out[:, 0, self.units :]], dim=-1)
 
 
 def torch_native(name: str, features: int = 14) -> nn.Module:
@@ -85,12 +85,21 @@ def _median_ms(step, device: torch.device, repeats: int) -> tuple[float, float]:
     return 1000 * statistics.median(times), 1000 * min(times)
 
 
-def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 20, batch_size: int = 256,
-              steps: int = 120, features: int = 14, cuda_graph: bool = True) -> dict:
+def bench_one(
+    name: str,
+    backend: str,
+    device: torch.device,
+    *,
+    repeats: int = 20,
+    batch_size: int = 256,
+    steps: int = 120,
+    features: int = 14,
+    cuda_graph: bool = True,
+) -> dict:
     """One model on one backend: the eager step, and on CUDA the step replayed as one CUDA graph (as training
     runs it); ``ms_per_batch`` is the way training runs, ``eager_ms`` the eager step beside it."""
     torch.manual_seed(0)
-    model = (torch_native(name, features) if backend == "torch" else build(name, features, steps=steps, backend=backend))
+    model = torch_native(name, features) if backend == "torch" else build(name, features, steps=steps, backend=backend)
     model = model.to(device).train()
     optimizer = KerasRMSprop(model.parameters())
     x = torch.randn(batch_size, steps, features, device=device)
@@ -105,9 +114,18 @@ def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 2
     for _ in range(2):
         step()
     eager, eager_min = _median_ms(step, device, repeats)
-    result = {"model": name, "device": str(device), "backend": backend, "ms_per_batch": eager, "ms_min": eager_min,
-              "eager_ms": eager, "mode": "eager", "first_batch_ms": 1000 * first, "repeats": repeats,
-              "params": count_parameters(model)}
+    result = {
+        "model": name,
+        "device": str(device),
+        "backend": backend,
+        "ms_per_batch": eager,
+        "ms_min": eager_min,
+        "eager_ms": eager,
+        "mode": "eager",
+        "first_batch_ms": 1000 * first,
+        "repeats": repeats,
+        "params": count_parameters(model),
+    }
     if cuda_graph and device.type == "cuda":
         graphed = TrainingStep(model, optimizer, device)
         graphed(x, y)  # warm-up and capture
@@ -117,17 +135,19 @@ def bench_one(name: str, backend: str, device: torch.device, *, repeats: int = 2
     return result
 
 
-def run_bench(models, backends, device: torch.device, *, repeats: int = 20, cuda_graph: bool = True,
-              say=print) -> list[dict]:
+def run_bench(
+    models, backends, device: torch.device, *, repeats: int = 20, cuda_graph: bool = True, say=print
+) -> list[dict]:
     """Every model on every backend; non-recurrent models are timed once (they have no backend)."""
     results = []
     for name in models:
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; expected names from {', '.join(MODELS)}.")
-        for backend in (backends if name in RECURRENT else ("-",)):
+        for backend in backends if name in RECURRENT else ("-",):
             try:
-                result = bench_one(name, "auto" if backend == "-" else backend, device, repeats=repeats,
-                                   cuda_graph=cuda_graph)
+                result = bench_one(
+                    name, "auto" if backend == "-" else backend, device, repeats=repeats, cuda_graph=cuda_graph
+                )
             except Exception as exc:  # one broken case must not hide the others' numbers
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 say(f"{name:<14} {backend:<10} error: {message}")
@@ -135,6 +155,9 @@ def run_bench(models, backends, device: torch.device, *, repeats: int = 20, cuda
                 continue
             result["backend"] = backend
             eager = f"eager {result['eager_ms']:.2f} ms, " if result["mode"] == "cuda-graph" else ""
-            say(f"{name:<14} {backend:<10} {result['ms_per_batch']:9.2f} ms/batch   ({eager}first {result['first_batch_ms']:.0f} ms)")
+            say(
+                f"{name:<14} {backend:<10} {result['ms_per_batch']:9.2f} ms/batch   ({eager}first "
+                f"{result['first_batch_ms']:.0f} ms)"
+            )
             results.append(result)
     return results

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from jenacast import __version__
 from jenacast.data.select import open_dataset
 from jenacast.data.windows import make_splits
+from jenacast.errors import ConfigError, literal
 from jenacast.evaluate import baseline_mae
 from jenacast.models import BASELINE_BOOK, MODELS
-from jenacast.report.plots import draw_run_curves
 from jenacast.report.chapter import dataset_title, write_report
 from jenacast.report.lessons import check_lessons
+from jenacast.report.plots import draw_run_curves
 from jenacast.training import rundir
-from jenacast.errors import ConfigError, literal
 from jenacast.training.config import TrainConfig
 from jenacast.training.trainer import fit, resolve_device
 
@@ -53,7 +53,9 @@ class ChapterOptions:
             raise ConfigError(f"unknown chapter mode {self.mode!r}; expected one of {', '.join(MODES)}.")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
-            raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}.")
+            raise ConfigError(
+                f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}."
+            )
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"{{seeds}} must be a positive integer, got {literal(repr(self.seeds))}.", worded=True)
 
@@ -62,35 +64,65 @@ def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable
     started = time.perf_counter()
     dataset = open_dataset(options.dataset, clean_wind=options.clean_wind, progress=progress)
     title = dataset_title(dataset.info())
-    say(f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)" + (f"; {dataset.note}" if dataset.note else ""))
+    say(
+        f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)"
+        + (f"; {dataset.note}" if dataset.note else "")
+    )
     splits = make_splits(dataset.table)
     rundir.make_folder(options.out, "chapter folder")
     with rundir.locked(options.out, say):  # one chapter writes a folder at a time
         return _run_models(options, dataset, splits, title, started, progress=progress, say=say)
 
 
-def _run_models(options: ChapterOptions, dataset, splits, title: str, started: float, *, progress: bool,
-                say: Callable[[str], None]) -> dict:
+def _run_models(
+    options: ChapterOptions, dataset, splits, title: str, started: float, *, progress: bool, say: Callable[[str], None]
+) -> dict:
     max_batches = SMOKE_MAX_BATCHES if options.mode == "smoke" else None
     device = str(resolve_device(options.device))
     batch = options.batch_size
-    models = {"baseline": {
-        "val_mae": baseline_mae(splits.val, batch_size=batch, max_batches=max_batches),
-        "test_mae": baseline_mae(splits.test, batch_size=batch, max_batches=max_batches),
-        "test_mae_std": 0.0, "seeds": 1, "epochs": 0, "seconds_per_epoch": None, "params": 0,
-        "book_test_mae": BASELINE_BOOK["test_mae"],
-    }}
+    models = {
+        "baseline": {
+            "val_mae": baseline_mae(splits.val, batch_size=batch, max_batches=max_batches),
+            "test_mae": baseline_mae(splits.test, batch_size=batch, max_batches=max_batches),
+            "test_mae_std": 0.0,
+            "seeds": 1,
+            "epochs": 0,
+            "seconds_per_epoch": None,
+            "params": 0,
+            "book_test_mae": BASELINE_BOOK["test_mae"],
+        }
+    }
     say(f"baseline: val MAE {models['baseline']['val_mae']:.3f}, test MAE {models['baseline']['test_mae']:.3f}")
     for name in options.models:
         model_started = time.perf_counter()
         runs = []
         for seed in range(options.seeds):
-            config = TrainConfig(model=name, epochs=model_epochs(name, options), batch_size=batch, lr=options.lr,
-                                 optimizer=options.optimizer, seed=seed, device=device, backend=options.backend,
-                                 max_batches=max_batches, dataset=dataset.name, clean_wind=options.clean_wind)
+            config = TrainConfig(
+                model=name,
+                epochs=model_epochs(name, options),
+                batch_size=batch,
+                lr=options.lr,
+                optimizer=options.optimizer,
+                seed=seed,
+                device=device,
+                backend=options.backend,
+                max_batches=max_batches,
+                dataset=dataset.name,
+                clean_wind=options.clean_wind,
+            )
             run_dir = options.out / "runs" / name / f"seed-{seed}"
-            runs.append(_train_or_reuse(config, splits, dataset.info(), run_dir, progress=progress, say=say,
-                                        cuda_graph=options.cuda_graph, force=options.force))
+            runs.append(
+                _train_or_reuse(
+                    config,
+                    splits,
+                    dataset.info(),
+                    run_dir,
+                    progress=progress,
+                    say=say,
+                    cuda_graph=options.cuda_graph,
+                    force=options.force,
+                )
+            )
             draw_run_curves(run_dir, None if max_batches else models["baseline"]["val_mae"])
         tests = [r["test_mae"] for r in runs]
         models[name] = {
@@ -103,22 +135,36 @@ def _run_models(options: ChapterOptions, dataset, splits, title: str, started: f
             "params": runs[0]["params"],
             "book_test_mae": MODELS[name].book_test_mae,
         }
-        say(f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f} "
-            f"({_duration(time.perf_counter() - model_started)})")
+        say(
+            f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f} "
+            f"({_duration(time.perf_counter() - model_started)})"
+        )
     results = {
         "dataset": dataset.info(),
         "models": models,
         "lessons": check_lessons(models),
-        "settings": {"mode": options.mode, "quick": options.mode == "quick", "epochs": options.epochs or options.mode,
-                     "seeds": options.seeds, "batch_size": batch,
-                     "optimizer": options.optimizer, "lr": options.lr, "device": device, "backend": options.backend,
-                     "max_batches": max_batches, "clean_wind": options.clean_wind,
-                     "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
+        "settings": {
+            "mode": options.mode,
+            "quick": options.mode == "quick",
+            "epochs": options.epochs or options.mode,
+            "seeds": options.seeds,
+            "batch_size": batch,
+            "optimizer": options.optimizer,
+            "lr": options.lr,
+            "device": device,
+            "backend": options.backend,
+            "max_batches": max_batches,
+            "clean_wind": options.clean_wind,
+            "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        },
         "note": dataset.note,
         "jenacast_version": __version__,
     }
     write_report(options.out, results)
-    say(f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title}; {_duration(time.perf_counter() - started)})")
+    say(
+        f"jenacast chapter: report in {options.out / 'report.md'} (dataset: {title}; "
+        f"{_duration(time.perf_counter() - started)})"
+    )
     return results
 
 
@@ -135,8 +181,17 @@ def model_epochs(name: str, options: ChapterOptions) -> int:
     return {"book": spec.epochs, "quick": spec.quick_epochs, "smoke": SMOKE_EPOCHS}[options.mode]
 
 
-def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Path, *, progress: bool, say,
-                    cuda_graph: bool = True, force: bool = False) -> dict:
+def _train_or_reuse(
+    config: TrainConfig,
+    splits,
+    dataset_info: dict,
+    run_dir: Path,
+    *,
+    progress: bool,
+    say,
+    cuda_graph: bool = True,
+    force: bool = False,
+) -> dict:
     """A finished run with the same settings and data is reused; an interrupted one is resumed. A run with other
     settings or data is refused, or with ``force`` trained again in its folder."""
     metrics_path, config_path = run_dir / rundir.METRICS, run_dir / rundir.CONFIG
@@ -149,13 +204,26 @@ def _train_or_reuse(config: TrainConfig, splits, dataset_info: dict, run_dir: Pa
         elif changed := rundir.data_differences(recorded.get("dataset_info", {}), dataset_info):
             problem = f"a run trained on other data ({changed})"
         if problem and not force:
-            raise ConfigError(f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
-                              "train it again.", worded=True)
+            raise ConfigError(
+                f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
+                "train it again.",
+                worded=True,
+            )
         if problem:
             say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
-            return fit(config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph)
+            return fit(
+                config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph
+            )
         if metrics_path.exists():
             say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
             return rundir.read_json(metrics_path)
-    return fit(config, splits, dataset_info, run_dir, resume=(run_dir / rundir.LAST).exists(), progress=progress, say=say,
-               cuda_graph=cuda_graph)
+    return fit(
+        config,
+        splits,
+        dataset_info,
+        run_dir,
+        resume=(run_dir / rundir.LAST).exists(),
+        progress=progress,
+        say=say,
+        cuda_graph=cuda_graph,
+    )

@@ -44,7 +44,6 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from jenacast.data import generate_synthetic, write_csv
-
     from jenacast.data.synthetic import MAX_YEARS, MIN_YEARS
 
     if not MIN_YEARS <= args.years <= MAX_YEARS:
@@ -82,7 +81,9 @@ def _names(allowed_of, noun: str):
         names = tuple(n.strip() for n in text.split(",") if n.strip())
         unknown = [n for n in names if n not in allowed]
         if unknown or not names:
-            raise argparse.ArgumentTypeError(f"unknown {noun} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {noun} {', '.join(unknown) or '(none)'}; choose from {', '.join(allowed)}"
+            )
         return names
 
     return parse
@@ -120,31 +121,58 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from jenacast.training import TrainConfig, fit
 
     def settings(dataset_name: str) -> TrainConfig:
-        return TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           optimizer=args.optimizer, patience=args.patience, seed=args.seed, device=args.device,
-                           backend=args.backend, max_batches=args.max_batches, dataset=dataset_name,
-                           clean_wind=args.clean_wind)
+        return TrainConfig(
+            model=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            patience=args.patience,
+            seed=args.seed,
+            device=args.device,
+            backend=args.backend,
+            max_batches=args.max_batches,
+            dataset=dataset_name,
+            clean_wind=args.clean_wind,
+        )
 
     settings(args.dataset)  # bad options are reported before any data is read
     out = args.out or Path("runs") / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     say = _say(args)
     dataset = open_dataset(args.dataset, clean_wind=args.clean_wind, progress=not args.quiet)
     config = settings(dataset.name)  # what "auto" resolved to, or the file's full path
-    say(f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
-        + (f"; {dataset.note}" if dataset.note else ""))
+    say(
+        f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
+        + (f"; {dataset.note}" if dataset.note else "")
+    )
     splits = make_splits(dataset.table)
     try:
-        metrics = fit(config, splits, dataset.info(), out, resume=args.resume, force=args.force,
-                      progress=not (args.quiet or args.json), say=say, cuda_graph=args.cuda_graph)
+        metrics = fit(
+            config,
+            splits,
+            dataset.info(),
+            out,
+            resume=args.resume,
+            force=args.force,
+            progress=not (args.quiet or args.json),
+            say=say,
+            cuda_graph=args.cuda_graph,
+        )
     except KeyboardInterrupt:
-        print(f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the same options)",
-              file=sys.stderr)
+        print(
+            f"jenacast: interrupted; continue with: jenacast train {args.model} --out {out} --resume (and the "
+            "same options)",
+            file=sys.stderr,
+        )
         return _interrupted_status()
     draw_run_curves(out, None if args.max_batches else baseline_mae(splits.val))
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        print(f"{out}: best epoch {metrics['best_epoch']}, val MAE {metrics['best_val_mae']:.3f}, test MAE {metrics['test_mae']:.3f}")
+        print(
+            f"{out}: best epoch {metrics['best_epoch']}, val MAE {metrics['best_val_mae']:.3f}, test MAE "
+            f"{metrics['test_mae']:.3f}"
+        )
     return 0
 
 
@@ -155,7 +183,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['model']} (epoch {result['epoch']}): val MAE {result['val_mae']:.3f}, test MAE {result['test_mae']:.3f}")
+        print(
+            f"{result['model']} (epoch {result['epoch']}): val MAE {result['val_mae']:.3f}, test MAE "
+            f"{result['test_mae']:.3f}"
+        )
     return 0
 
 
@@ -163,14 +194,26 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     from jenacast.chapter import ChapterOptions, run_chapter
     from jenacast.models import MODELS
 
-    options = ChapterOptions(dataset=args.dataset, mode=args.mode, seeds=args.seeds, force=args.force, models=args.models or tuple(MODELS),
-                             out=args.out, epochs=args.epochs, device=args.device, backend=args.backend,
-                             clean_wind=args.clean_wind, cuda_graph=args.cuda_graph)
+    options = ChapterOptions(
+        dataset=args.dataset,
+        mode=args.mode,
+        seeds=args.seeds,
+        force=args.force,
+        models=args.models or tuple(MODELS),
+        out=args.out,
+        epochs=args.epochs,
+        device=args.device,
+        backend=args.backend,
+        clean_wind=args.clean_wind,
+        cuda_graph=args.cuda_graph,
+    )
     try:
         results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
     except KeyboardInterrupt:
-        print(f"jenacast: interrupted; the same command continues where it stopped (runs in {args.out / 'runs'})",
-              file=sys.stderr)
+        print(
+            f"jenacast: interrupted; the same command continues where it stopped (runs in {args.out / 'runs'})",
+            file=sys.stderr,
+        )
         return _interrupted_status()
     if args.json:
         print(json.dumps(results, indent=2))
@@ -184,8 +227,10 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         if results["settings"]["mode"] == "smoke":
             print("\nSmoke mode: these numbers only show that every model runs; the lessons are not judged.")
         elif lessons:
-            print(f"\nThe chapter's lessons: {sum(c['holds'] for c in lessons)} of {len(lessons)} hold "
-                  f"({args.out / 'report.md'} has the book's numbers beside them)")
+            print(
+                f"\nThe chapter's lessons: {sum(c['holds'] for c in lessons)} of {len(lessons)} hold "
+                f"({args.out / 'report.md'} has the book's numbers beside them)"
+            )
             for c in lessons:
                 print(f"  {'holds' if c['holds'] else 'FAILS'}  {c['model']} {c['criterion']}: {c['result']}")
     return 0
@@ -214,13 +259,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
             kernels = tuning.current().triton_layout or "rows up to 32 units"
             setting = f"Triton {triton.__version__}, {kernels} kernels, {setting}"
-        say(f"jenacast bench on {torch.cuda.get_device_name(device)} (torch {torch.__version__}, {setting}): "
-            "ms per training batch of 256 x 120 x 14")
+        say(
+            f"jenacast bench on {torch.cuda.get_device_name(device)} (torch {torch.__version__}, {setting}): "
+            "ms per training batch of 256 x 120 x 14"
+        )
     else:
-        say(f"jenacast bench on cpu (torch {torch.__version__}, {torch.get_num_threads()} threads): "
-            "ms per training batch of 256 x 120 x 14")
-    results = run_bench(args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, cuda_graph=args.cuda_graph,
-                        say=say)
+        say(
+            f"jenacast bench on cpu (torch {torch.__version__}, {torch.get_num_threads()} threads): "
+            "ms per training batch of 256 x 120 x 14"
+        )
+    results = run_bench(
+        args.models or DEFAULT_MODELS, backends, device, repeats=args.repeats, cuda_graph=args.cuda_graph, say=say
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
@@ -229,20 +279,32 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from jenacast.rnn import BACKENDS
 
-    parser.add_argument("--dataset", default="auto", metavar="auto|jena|synthetic|PATH",
-                        help="auto (default): the real data when cached or downloadable, else the synthetic dataset")
+    parser.add_argument(
+        "--dataset",
+        default="auto",
+        metavar="auto|jena|synthetic|PATH",
+        help="auto (default): the real data when cached or downloadable, else the synthetic dataset",
+    )
     parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="recurrent-op implementation (default auto)")
-    parser.add_argument("--clean-wind", action="store_true", help="replace the -9999 wind sentinels by 0 (the book keeps them)")
+    parser.add_argument(
+        "--backend", default="auto", choices=BACKENDS, help="recurrent-op implementation (default auto)"
+    )
+    parser.add_argument(
+        "--clean-wind", action="store_true", help="replace the -9999 wind sentinels by 0 (the book keeps them)"
+    )
     _add_graph_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def _add_graph_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
-                        help="on a GPU, launch every training step's kernels one by one instead of replaying the step "
-                        "as one captured CUDA graph (the same training; the graph saves the launch overhead)")
+    parser.add_argument(
+        "--no-cuda-graph",
+        dest="cuda_graph",
+        action="store_false",
+        help="on a GPU, launch every training step's kernels one by one instead of replaying the step "
+        "as one captured CUDA graph (the same training; the graph saves the launch overhead)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -261,33 +323,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jenacast {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    data = commands.add_parser("data", help="download, inspect or synthesise the Jena climate data",
-                               description="Download, inspect or synthesise the Jena climate data.")
+    data = commands.add_parser(
+        "data",
+        help="download, inspect or synthesise the Jena climate data",
+        description="Download, inspect or synthesise the Jena climate data.",
+    )
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     download = data_commands.add_parser(
-        "download", help="download, validate and cache the real dataset",
+        "download",
+        help="download, validate and cache the real dataset",
         description="Download jena_climate_2009_2016.csv.zip (falling back across mirrors), validate its "
         "structure, cache the CSV and a fast binary copy under $JENACAST_CACHE (else the user cache folder) "
-        "and print its sha256. Instant when already cached.")
-    download.add_argument("--mirror", action="append", metavar="URL",
-                          help="download from this URL instead of the public mirrors (repeatable, tried in order)")
+        "and print its sha256. Instant when already cached.",
+    )
+    download.add_argument(
+        "--mirror",
+        action="append",
+        metavar="URL",
+        help="download from this URL instead of the public mirrors (repeatable, tried in order)",
+    )
     download.add_argument("--force", action="store_true", help="download again even when cached")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
     download.set_defaults(func=_cmd_data_download)
 
     info = data_commands.add_parser(
-        "info", help="rows, dates, column statistics, gaps, duplicates and -9999 sentinels",
+        "info",
+        help="rows, dates, column statistics, gaps, duplicates and -9999 sentinels",
         description="Describe a Jena-format CSV (or zip): rows, date range, per-column statistics, gaps, "
-        "duplicated timestamps and -9999 sentinels. Without PATH, the cached real dataset.")
-    info.add_argument("path", nargs="?", metavar="PATH", help="a Jena-format .csv or .zip (default: the cached dataset)")
+        "duplicated timestamps and -9999 sentinels. Without PATH, the cached real dataset.",
+    )
+    info.add_argument(
+        "path", nargs="?", metavar="PATH", help="a Jena-format .csv or .zip (default: the cached dataset)"
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_data_info)
 
     synth = data_commands.add_parser(
-        "synth", help="write a Jena-like synthetic CSV",
+        "synth",
+        help="write a Jena-like synthetic CSV",
         description="Write a Jena-like synthetic dataset in exactly the real file's format "
-        "(420,451 rows for 8 years; deterministic by seed).")
+        "(420,451 rows for 8 years; deterministic by seed).",
+    )
     synth.add_argument("--out", required=True, type=Path, metavar="PATH", help="where to write the CSV")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--years", type=float, default=8.0, help="length in years (default 8, the real file's span)")
@@ -298,73 +375,111 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_lines = "\n".join(f"  {name:<14} {spec.description} ({spec.epochs} epochs)" for name, spec in MODELS.items())
     train = commands.add_parser(
-        "train", help="train one of the chapter's models", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="train one of the chapter's models",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train one of the chapter's models with the book's settings (RMSprop with Keras' rule, MSE loss, "
-        "batch 256, shuffled windows, validation each epoch, best checkpoint by validation loss, reloaded for test).\n\n"
-        "Models:\n" + model_lines)
+        "batch 256, shuffled windows, validation each epoch, best checkpoint by validation loss, reloaded for "
+        "test).\n\n"
+        "Models:\n" + model_lines,
+    )
     train.add_argument("model", metavar="MODEL", choices=list(MODELS), help="one of: " + ", ".join(MODELS))
     train.add_argument("--epochs", type=_positive_int, help="epochs (default: the book's for the model)")
     train.add_argument("--batch-size", type=_positive_int, default=256, help="default 256")
     train.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
-    train.add_argument("--optimizer", choices=("rmsprop", "adam"), default="rmsprop", help="default rmsprop (the book's)")
+    train.add_argument(
+        "--optimizer", choices=("rmsprop", "adam"), default="rmsprop", help="default rmsprop (the book's)"
+    )
     train.add_argument("--patience", type=_positive_int, help="stop after this many epochs without a better val loss")
     train.add_argument("--seed", type=int, default=0, help="seeds torch, numpy and random (default 0; recorded)")
     train.add_argument("--max-batches", type=_positive_int, help="cap every loop at this many batches (smoke runs)")
     train.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/MODEL-DATE-TIME)")
     again = train.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its last finished epoch (same options, same data)")
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last finished epoch (same options, same data)",
+    )
     again.add_argument("--force", action="store_true", help="discard the run that --out holds and start over")
     _add_run_options(train)
     train.set_defaults(func=_cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on val and test",
-                                   description="Rebuild a run's best model from its folder alone and evaluate it.")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a run's best checkpoint on val and test",
+        description="Rebuild a run's best model from its folder alone and evaluate it.",
+    )
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     chapter = commands.add_parser(
-        "chapter", help="train and evaluate every model of the chapter and write the report",
+        "chapter",
+        help="train and evaluate every model of the chapter and write the report",
         description="Reproduce chapter 10: the common-sense baseline and every model, trained with the book's settings "
         "for the book's epochs (about half an hour a seed on two CPU cores), evaluated on test, with each of the "
         "chapter's lessons checked; written to OUT/results.json, OUT/report.md and plots. Running it again reuses "
-        "finished runs and resumes interrupted ones.")
+        "finished runs and resumes interrupted ones.",
+    )
     quick_epochs = ", ".join(f"{name} {spec.quick_epochs}" for name, spec in MODELS.items())
     length = chapter.add_mutually_exclusive_group()
-    length.add_argument("--quick", dest="mode", action="store_const", const="quick", default="book",
-                        help=f"a few full epochs per model ({quick_epochs}), evaluated on the whole validation and test "
-                        "splits: the chapter's lessons in about three minutes on two CPU cores")
-    length.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
-                        help=f"{SMOKE_EPOCHS} epochs of at most {SMOKE_MAX_BATCHES} batches per loop: checks that every "
-                        "model runs end to end, in about a minute; its numbers mean nothing")
-    chapter.add_argument("--seeds", type=_positive_int, default=1, help="train each model with seeds 0..N-1 (default 1)")
+    length.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        default="book",
+        help=f"a few full epochs per model ({quick_epochs}), evaluated on the whole validation and test "
+        "splits: the chapter's lessons in about three minutes on two CPU cores",
+    )
+    length.add_argument(
+        "--smoke",
+        dest="mode",
+        action="store_const",
+        const="smoke",
+        help=f"{SMOKE_EPOCHS} epochs of at most {SMOKE_MAX_BATCHES} batches per loop: checks that every "
+        "model runs end to end, in about a minute; its numbers mean nothing",
+    )
+    chapter.add_argument(
+        "--seeds", type=_positive_int, default=1, help="train each model with seeds 0..N-1 (default 1)"
+    )
     chapter.add_argument("--models", type=_model_list, metavar="a,b,...", help="a subset (default: all)")
     chapter.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
-    chapter.add_argument("--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)")
-    chapter.add_argument("--force", action="store_true",
-                         help="train again the runs whose folders hold other settings or data (by default refused); "
-                         "finished runs with the same settings and data are still reused")
+    chapter.add_argument(
+        "--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)"
+    )
+    chapter.add_argument(
+        "--force",
+        action="store_true",
+        help="train again the runs whose folders hold other settings or data (by default refused); "
+        "finished runs with the same settings and data are still reused",
+    )
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
 
     from jenacast.bench import DEFAULT_MODELS
 
     bench = commands.add_parser(
-        "bench", help="milliseconds per training batch of each model on each backend",
+        "bench",
+        help="milliseconds per training batch of each model on each backend",
         description="Time a whole training step (forward, backward, RMSprop update; batch 256 x 120 x 14 on the "
         "device) of the chapter's models on each backend in one run. Backend 'torch' is torch.nn's own "
-        "LSTM/GRU (cuDNN on a GPU) without recurrent dropout, the baseline to beat.")
+        "LSTM/GRU (cuDNN on a GPU) without recurrent dropout, the baseline to beat.",
+    )
     bench.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    bench.add_argument("--models", type=_model_list, metavar="a,b,...",
-                       help=f"default: {','.join(DEFAULT_MODELS)}")
-    bench.add_argument("--backends", type=_backend_list, metavar="a,b,...",
-                       help="from reference, fwbw, cpu, triton, torch (default: triton,fwbw,torch on cuda, cpu,fwbw,torch "
-                       "on cpu)")
+    bench.add_argument("--models", type=_model_list, metavar="a,b,...", help=f"default: {','.join(DEFAULT_MODELS)}")
+    bench.add_argument(
+        "--backends",
+        type=_backend_list,
+        metavar="a,b,...",
+        help="from reference, fwbw, cpu, triton, torch (default: triton,fwbw,torch on cuda, cpu,fwbw,torch on cpu)",
+    )
     bench.add_argument("--repeats", type=_positive_int, default=20, help="timed batches per case (median reported)")
     _add_graph_option(bench)
-    bench.add_argument("--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}')
+    bench.add_argument(
+        "--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}'
+    )
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -7,8 +7,8 @@ recurrent layers), so it trains like the book's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -99,25 +99,76 @@ QUICK = {"dense": 10, "conv": 2, "lstm": 3, "lstm-dropout": 4, "stacked-gru": 2,
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
-        ModelSpec("dense", "Flatten -> Dense(16, relu) -> Dense(1)", 10,
-                  lambda f, t, be: Head(DenseBody(t, f), 16), None, "reruns: test 2.46-2.68", QUICK["dense"]),
-        ModelSpec("conv", "Conv1D(8,24) -> MaxPool(2) -> Conv1D(8,12) -> MaxPool(2) -> Conv1D(8,6) -> GlobalAvgPool -> Dense(1)", 10,
-                  lambda f, t, be: Head(ConvBody(f), 8), None, "book: val about 2.9; reruns: test 2.85-3.27", QUICK["conv"]),
-        ModelSpec("lstm", "LSTM(16) -> Dense(1)", 10,
-                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16), 2.55, "book: val 2.39, test 2.55", QUICK["lstm"]),
-        ModelSpec("lstm-dropout", "LSTM(32, recurrent_dropout=0.25) -> Dropout(0.5) -> Dense(1)", 50,
-                  lambda f, t, be: Head(LSTM(f, 32, recurrent_dropout=0.25, backend=be), 32, dropout=0.5), 2.45,
-                  "book: val 2.27, test 2.45", QUICK["lstm-dropout"]),
-        ModelSpec("stacked-gru", "GRU(32, rd=0.5, return_sequences) -> GRU(32, rd=0.5) -> Dropout(0.5) -> Dense(1)", 50,
-                  lambda f, t, be: Head(nn.Sequential(GRU(f, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
-                                                      GRU(32, 32, recurrent_dropout=0.5, backend=be)), 32, dropout=0.5),
-                  2.39, "book: test 2.39", QUICK["stacked-gru"]),
-        ModelSpec("bidirectional", "Bidirectional(LSTM(16)) -> Dense(1)", 10,
-                  lambda f, t, be: Head(Bidirectional(LSTM(f, 16, backend=be)), 32), None,
-                  "book: worse than the plain LSTM; rerun: val 2.46", QUICK["bidirectional"]),
-        ModelSpec("reversed-lstm", "LSTM(16) -> Dense(1) on time-reversed windows", 10,
-                  lambda f, t, be: Head(LSTM(f, 16, backend=be), 16, reverse=True), None,
-                  "book: far worse than the baseline", QUICK["reversed-lstm"]),
+        ModelSpec(
+            "dense",
+            "Flatten -> Dense(16, relu) -> Dense(1)",
+            10,
+            lambda f, t, be: Head(DenseBody(t, f), 16),
+            None,
+            "reruns: test 2.46-2.68",
+            QUICK["dense"],
+        ),
+        ModelSpec(
+            "conv",
+            "Conv1D(8,24) -> MaxPool(2) -> Conv1D(8,12) -> MaxPool(2) -> Conv1D(8,6) -> GlobalAvgPool -> Dense(1)",
+            10,
+            lambda f, t, be: Head(ConvBody(f), 8),
+            None,
+            "book: val about 2.9; reruns: test 2.85-3.27",
+            QUICK["conv"],
+        ),
+        ModelSpec(
+            "lstm",
+            "LSTM(16) -> Dense(1)",
+            10,
+            lambda f, t, be: Head(LSTM(f, 16, backend=be), 16),
+            2.55,
+            "book: val 2.39, test 2.55",
+            QUICK["lstm"],
+        ),
+        ModelSpec(
+            "lstm-dropout",
+            "LSTM(32, recurrent_dropout=0.25) -> Dropout(0.5) -> Dense(1)",
+            50,
+            lambda f, t, be: Head(LSTM(f, 32, recurrent_dropout=0.25, backend=be), 32, dropout=0.5),
+            2.45,
+            "book: val 2.27, test 2.45",
+            QUICK["lstm-dropout"],
+        ),
+        ModelSpec(
+            "stacked-gru",
+            "GRU(32, rd=0.5, return_sequences) -> GRU(32, rd=0.5) -> Dropout(0.5) -> Dense(1)",
+            50,
+            lambda f, t, be: Head(
+                nn.Sequential(
+                    GRU(f, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
+                    GRU(32, 32, recurrent_dropout=0.5, backend=be),
+                ),
+                32,
+                dropout=0.5,
+            ),
+            2.39,
+            "book: test 2.39",
+            QUICK["stacked-gru"],
+        ),
+        ModelSpec(
+            "bidirectional",
+            "Bidirectional(LSTM(16)) -> Dense(1)",
+            10,
+            lambda f, t, be: Head(Bidirectional(LSTM(f, 16, backend=be)), 32),
+            None,
+            "book: worse than the plain LSTM; rerun: val 2.46",
+            QUICK["bidirectional"],
+        ),
+        ModelSpec(
+            "reversed-lstm",
+            "LSTM(16) -> Dense(1) on time-reversed windows",
+            10,
+            lambda f, t, be: Head(LSTM(f, 16, backend=be), 16, reverse=True),
+            None,
+            "book: far worse than the baseline",
+            QUICK["reversed-lstm"],
+        ),
     ]
 }
 BASELINE_BOOK = {"val_mae": BOOK_BASELINE_MAE["val"], "test_mae": BOOK_BASELINE_MAE["test"]}

@@ -59,11 +59,20 @@ BAD_INPUTS = {
     "header only": (HEADER + "\n", "no data rows"),
     "wrong header": (HEADER.replace('"T (degC)"', '"Temp"') + "\n" + ROW, "missing 'T (degC)'"),
     "semicolons": (HEADER.replace(",", ";") + "\n" + ROW.replace(",", ";"), "separated by semicolons"),
-    "non-numeric": (f"{HEADER}\n{ROW}\n{ROW2.replace('-8.41', 'abc')}\n", "line 3, column 'T (degC)': 'abc' is not a number"),
+    "non-numeric": (
+        f"{HEADER}\n{ROW}\n{ROW2.replace('-8.41', 'abc')}\n",
+        "line 3, column 'T (degC)': 'abc' is not a number",
+    ),
     "truncated": (f"{HEADER}\n{ROW}\n{ROW2[:30]}", "line 3: found 3 fields, expected 15 (the file looks truncated)"),
     "extra field": (f"{HEADER}\n{ROW},1.0\n", "line 2: found 16 fields"),
-    "iso dates": (f"{HEADER}\n{ROW.replace('01.01.2009', '2009-01-01')}\n", "line 2: date '2009-01-01 00:10:00' is not a valid dd.mm.yyyy"),
-    "impossible date": (f"{HEADER}\n{ROW}\n{ROW2.replace('01.01.2009', '31.02.2009')}\n", "line 3: date '31.02.2009 00:20:00'"),
+    "iso dates": (
+        f"{HEADER}\n{ROW.replace('01.01.2009', '2009-01-01')}\n",
+        "line 2: date '2009-01-01 00:10:00' is not a valid dd.mm.yyyy",
+    ),
+    "impossible date": (
+        f"{HEADER}\n{ROW}\n{ROW2.replace('01.01.2009', '31.02.2009')}\n",
+        "line 3: date '31.02.2009 00:20:00'",
+    ),
     "nan": (f"{HEADER}\n{ROW}\n{ROW2.replace('93.40', 'nan')}\n", "line 3, column 'rh (%)': value is nan"),
     "binary": (bytes(range(256)) * 10, "binary file"),
     "latin-1": ((HEADER + "\n").encode() + b"\xe9\xe9\n", "not UTF-8"),
@@ -111,7 +120,9 @@ def test_cli_info_and_synth(tmp_path, capsys):
     assert "sha256" in capsys.readouterr().out
     assert main(["data", "info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert f"rows        {len(generate_synthetic(1, years=0.1)):,}" in text and "T (degC)" in text and "sentinels" in text
+    assert (
+        f"rows        {len(generate_synthetic(1, years=0.1)):,}" in text and "T (degC)" in text and "sentinels" in text
+    )
 
 
 def test_cli_info_without_cache_says_what_to_do(capsys):

@@ -65,7 +65,9 @@ def server():
 def test_falls_back_across_failing_mirrors_then_caches(server, tmp_path):
     url = server["url"]
     cache = tmp_path / "c"
-    info = jena.download(mirrors=[url("/missing.zip"), url("/corrupt.zip"), url("/good.zip")], cache=cache, progress=False)
+    info = jena.download(
+        mirrors=[url("/missing.zip"), url("/corrupt.zip"), url("/good.zip")], cache=cache, progress=False
+    )
     assert info.url == url("/good.zip") and info.rows == 420_451
     assert info.sha256 == server["sha256"] == hashlib.sha256(info.csv_path.read_bytes()).hexdigest()
     assert sorted(p.name for p in cache.iterdir()) == sorted([CSV_NAME, jena.BINARY_NAME, jena.META_NAME])
@@ -81,7 +83,13 @@ def test_falls_back_across_failing_mirrors_then_caches(server, tmp_path):
 def test_every_mirror_failing_names_each_reason_and_leaves_nothing(server, tmp_path):
     url = server["url"]
     cache = tmp_path / "c"
-    mirrors = [url("/missing.zip"), url("/corrupt.zip"), url("/small.zip"), url("/short.zip"), "http://127.0.0.1:9/x.zip"]
+    mirrors = [
+        url("/missing.zip"),
+        url("/corrupt.zip"),
+        url("/small.zip"),
+        url("/short.zip"),
+        "http://127.0.0.1:9/x.zip",
+    ]
     with pytest.raises(DownloadError) as err:
         jena.download(mirrors=mirrors, cache=cache, progress=False)
     text = str(err.value)

@@ -1,8 +1,8 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
-
-from dataclasses import replace
 
 from jenacast.data import COLUMNS, generate_synthetic, make_splits
 from jenacast.data.calibration import compare_to_jena
@@ -85,7 +85,13 @@ def test_calibration_checks_can_fail(full):
     values[:, COLUMNS.index("wv (m/s)")] *= 1.3
     values[:, 1] += np.random.default_rng(0).normal(0.0, 2.0, len(values)).astype(np.float32)  # a noisier T
     failed = {c.name for c in compare_to_jena(replace(full, values=values)) if not c.ok}
-    assert {"p (mbar) correlation with T", "p (mbar) std", "wv (m/s) std", "baseline val MAE", "baseline test MAE"} <= failed
+    assert {
+        "p (mbar) correlation with T",
+        "p (mbar) std",
+        "wv (m/s) std",
+        "baseline val MAE",
+        "baseline test MAE",
+    } <= failed
 
 
 def _raw_windows(split, splits, stride=7):
@@ -103,9 +109,11 @@ def _gain(features, train, test):
 
 def _advection(hours):
     """The wind along and across 200 degrees (where warm air comes from), mean over the given hours."""
+
     def features(x):
         speed, angle = x[:, hours, 11].clip(0), np.deg2rad(x[:, hours, 13] - 200)
         return np.stack([(speed * np.cos(angle)).mean(1), (speed * np.sin(angle)).mean(1), np.ones(len(x))], 1)
+
     return features
 
 

@@ -17,7 +17,11 @@ def book_windows(raw, spec, fractions=(0.5, 0.25), target_column=1):
     delay = spec.sampling_rate * (spec.sequence_length - 1) + spec.horizon  # the book: 6 * (120 + 24 - 1)
     data, targets = normed[:-delay], temperature[delay:]
     out = {}
-    for name, start, end in (("train", 0, num_train), ("val", num_train, num_train + num_val), ("test", num_train + num_val, None)):
+    for name, start, end in (
+        ("train", 0, num_train),
+        ("val", num_train, num_train + num_val),
+        ("test", num_train + num_val, None),
+    ):
         end = len(data) if end is None else end
         num_seqs = min(end - start - (spec.sequence_length - 1) * spec.sampling_rate, len(targets))
         xs, ys = [], []

@@ -59,7 +59,7 @@ def run(cell, op, tensors, in_mask, rec_mask, reverse, reset_after, input_grad):
 def test_cpu_layer_matches_reference(cell, b, t, f, h, in_mask, rec_mask, reverse):
     reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
     fused = get_layer_op(cell, "cpu", torch.device("cpu"))
-    for reset_after in ([True] if cell == "lstm" else [True, False]):
+    for reset_after in [True] if cell == "lstm" else [True, False]:
         tensors, m_in, m_rec = layer_inputs(cell, b, t, f, h, in_mask, rec_mask)
         input_grad = f > 7  # the lower layer of a stack needs its input's gradient; a first layer does not
         want = run(cell, reference, tensors, m_in, m_rec, reverse, reset_after, input_grad)
@@ -75,8 +75,9 @@ def test_cpu_layer_evaluation_path(cell):
     fused = get_layer_op(cell, "cpu", torch.device("cpu"))
     tensors, m_in, m_rec = layer_inputs(cell, 4, 6, 14, 16, "per_gate", "per_gate")
     with torch.no_grad():
-        for a, e in zip(call(cell, fused, tensors, m_in, m_rec, True, True),
-                        call(cell, reference, tensors, m_in, m_rec, True, True)):
+        for a, e in zip(
+            call(cell, fused, tensors, m_in, m_rec, True, True), call(cell, reference, tensors, m_in, m_rec, True, True)
+        ):
             torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
 
 
@@ -89,7 +90,7 @@ def test_cpu_layer_with_larger_blocks(kernel_options, cell, rows, b, t, f, h, re
     kernel_options(cpu_block_rows=rows)
     reference = projected(cell, lstm_reference if cell == "lstm" else gru_reference)
     fused = get_layer_op(cell, "cpu", torch.device("cpu"))
-    for reset_after in ([True] if cell == "lstm" else [True, False]):
+    for reset_after in [True] if cell == "lstm" else [True, False]:
         tensors, m_in, m_rec = layer_inputs(cell, b, t, f, h, "none", "per_gate", seed=rows)
         want = run(cell, reference, tensors, m_in, m_rec, reverse, reset_after, True)
         got = run(cell, fused, tensors, m_in, m_rec, reverse, reset_after, True)
@@ -110,8 +111,9 @@ def test_cpu_layer_with_whole_unaligned_chunks(cell):
         torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch,threads,rows", [(256, 2, 64), (103, 2, 32), (256, 16, 8), (13, 2, 8), (4096, 16, 64),
-                                                (1, 1, 8)])
+@pytest.mark.parametrize(
+    "batch,threads,rows", [(256, 2, 64), (103, 2, 32), (256, 16, 8), (13, 2, 8), (4096, 16, 64), (1, 1, 8)]
+)
 def test_block_rows_gives_every_thread_two_blocks(monkeypatch, batch, threads, rows):
     from jenacast.rnn.ops.cpu import common as cpu_common
 

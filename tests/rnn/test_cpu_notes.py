@@ -11,8 +11,10 @@ pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 
 
 def fake_kernel(index_path, compiled=False):
-    return SimpleNamespace(overloads={"sig": object()} if compiled else {},
-                           _cache=SimpleNamespace(_cache_file=SimpleNamespace(_index_path=str(index_path))))
+    return SimpleNamespace(
+        overloads={"sig": object()} if compiled else {},
+        _cache=SimpleNamespace(_cache_file=SimpleNamespace(_index_path=str(index_path))),
+    )
 
 
 def test_compiling_is_announced_once_and_only_without_a_cached_or_compiled_kernel(tmp_path, caplog):

@@ -14,19 +14,69 @@ pytestmark = pytest.mark.skipif(not available("cpu"), reason="needs numba")
 def accumulate():
     import numba
 
-    from jenacast.rnn.ops.cpu.simd import accumulate as product, offset_tables
+    from jenacast.rnn.ops.cpu.simd import accumulate as product
+    from jenacast.rnn.ops.cpu.simd import offset_tables
 
     @numba.njit
-    def run(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count, init,
-            init_base, init_row):
-        product(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
-                offset_tables(), init, init_base, init_row)
+    def run(
+        out,
+        out_row,
+        rows,
+        width,
+        coef,
+        coef_base,
+        coef_row,
+        coef_group,
+        coef_step,
+        group,
+        w,
+        w_row,
+        count,
+        init,
+        init_base,
+        init_row,
+    ):
+        product(
+            out,
+            out_row,
+            rows,
+            width,
+            coef,
+            coef_base,
+            coef_row,
+            coef_group,
+            coef_step,
+            group,
+            w,
+            w_row,
+            count,
+            offset_tables(),
+            init,
+            init_base,
+            init_row,
+        )
 
     return run
 
 
-def _expected(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
-              init, init_base, init_row):
+def _expected(
+    out,
+    out_row,
+    rows,
+    width,
+    coef,
+    coef_base,
+    coef_row,
+    coef_group,
+    coef_step,
+    group,
+    w,
+    w_row,
+    count,
+    init,
+    init_base,
+    init_row,
+):
     want = out.astype(np.float64)
     for r in range(rows):
         for col in range(width):
@@ -38,7 +88,9 @@ def _expected(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, 
 
 # rows: a single row, 4-row register blocks and the rows left over; widths: 1, 2 and 4 chunks of 16 lanes and a
 # plain-loop remainder; groups: gates of 32 (chunks in shared pairs), 16, 48 and 7 (no vectors at all)
-@pytest.mark.parametrize("rows, width, group", list(itertools.product([1, 4, 7, 9], [16, 40, 96, 160], [32, 16, 48, 7])))
+@pytest.mark.parametrize(
+    "rows, width, group", list(itertools.product([1, 4, 7, 9], [16, 40, 96, 160], [32, 16, 48, 7]))
+)
 @pytest.mark.parametrize("start", ["bias", "out", "zeros"])
 def test_every_row_and_column_of_a_product(accumulate, rows, width, group, start):
     rng = np.random.default_rng(rows * 1000 + width * 10 + group)

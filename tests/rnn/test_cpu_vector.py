@@ -15,9 +15,12 @@ def activations():
 
     from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 
-    kernel = elementwise(("x", "out"), {"x": ("x", 0)},
-                         [("tanh", "out", 0), ("sigmoid", "out", 1), ("scaled", "out", 2)],
-                         lambda v: {"tanh": tanh(v.x), "sigmoid": sigmoid(v.x), "scaled": (v.x - 1.0) * 2.0 / 4.0})
+    kernel = elementwise(
+        ("x", "out"),
+        {"x": ("x", 0)},
+        [("tanh", "out", 0), ("sigmoid", "out", 1), ("scaled", "out", 2)],
+        lambda v: {"tanh": tanh(v.x), "sigmoid": sigmoid(v.x), "scaled": (v.x - 1.0) * 2.0 / 4.0},
+    )
 
     @numba.njit
     def run(x, out, n):
@@ -33,9 +36,9 @@ def test_activations_match_torch_and_leave_the_rest_alone(activations, n):
     activations(x, out, n)
     want = torch.from_numpy(x[:n]).double()
     torch.testing.assert_close(torch.from_numpy(out[:n]).double(), torch.tanh(want), rtol=0, atol=3e-7)
-    torch.testing.assert_close(torch.from_numpy(out[n:2 * n]).double(), torch.sigmoid(want), rtol=0, atol=3e-7)
-    torch.testing.assert_close(torch.from_numpy(out[2 * n:3 * n]).double(), (want - 1) / 2, rtol=1e-6, atol=1e-6)
-    assert (out[3 * n:] == 123.0).all()
+    torch.testing.assert_close(torch.from_numpy(out[n : 2 * n]).double(), torch.sigmoid(want), rtol=0, atol=3e-7)
+    torch.testing.assert_close(torch.from_numpy(out[2 * n : 3 * n]).double(), (want - 1) / 2, rtol=1e-6, atol=1e-6)
+    assert (out[3 * n :] == 123.0).all()
 
 
 def test_tanh_is_odd_and_bounded(activations):
@@ -54,9 +57,12 @@ def test_a_block_of_rows_at_their_own_strides():
 
     from jenacast.rnn.ops.cpu.vector import elementwise
 
-    kernel = elementwise(("a", "b", "out"), {"a0": ("a", 0), "a1": ("a", 1), "b": ("b", 0)},
-                         [("sum", "out", 0), ("prod", "out", 1)],
-                         lambda v: {"sum": v.a0 + v.a1 + v.b, "prod": v.a0 * v.b})
+    kernel = elementwise(
+        ("a", "b", "out"),
+        {"a0": ("a", 0), "a1": ("a", 1), "b": ("b", 0)},
+        [("sum", "out", 0), ("prod", "out", 1)],
+        lambda v: {"sum": v.a0 + v.a1 + v.b, "prod": v.a0 * v.b},
+    )
 
     @numba.njit
     def run(a, b, out, n):
@@ -70,5 +76,5 @@ def test_a_block_of_rows_at_their_own_strides():
     run(a, wide[:, 1], out, n)
     b = wide[:, 1]
     np.testing.assert_allclose(out[:, :n], a[:, :n] + a[:, n:] + b, rtol=1e-6)
-    np.testing.assert_allclose(out[:, n:2 * n], a[:, :n] * b, rtol=1e-6)
-    assert (out[:, 2 * n:] == 7.0).all()
+    np.testing.assert_allclose(out[:, n : 2 * n], a[:, :n] * b, rtol=1e-6)
+    assert (out[:, 2 * n :] == 7.0).all()

@@ -5,8 +5,7 @@ import logging
 import pytest
 import torch
 
-from jenacast.rnn import GRU, LSTM, Bidirectional
-from jenacast.rnn import ops
+from jenacast.rnn import GRU, LSTM, Bidirectional, ops
 from jenacast.rnn.ops import available, gru_reference, lstm_reference, selfcheck, tier_ops, tuning
 
 pytestmark = [
@@ -53,8 +52,12 @@ def mask_of(kind, gates, h):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_lstm_triton_matches_reference_at_chapter_sizes(h, mask, reverse):
     torch.manual_seed(h)
-    tensors = [torch.randn(B, T, 4 * h, device="cuda"), torch.randn(B, h, device="cuda"), torch.randn(B, h, device="cuda"),
-               torch.randn(h, 4 * h, device="cuda") / h**0.5]
+    tensors = [
+        torch.randn(B, T, 4 * h, device="cuda"),
+        torch.randn(B, h, device="cuda"),
+        torch.randn(B, h, device="cuda"),
+        torch.randn(h, 4 * h, device="cuda") / h**0.5,
+    ]
     tensors = [t.requires_grad_() for t in tensors]
     m = mask_of(mask, 4, h)
     ref = lstm_reference(*tensors, m, reverse)
@@ -69,8 +72,11 @@ def test_lstm_triton_matches_reference_at_chapter_sizes(h, mask, reverse):
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gru_triton_matches_reference_at_chapter_sizes(h, mask, reverse, reset_after):
     torch.manual_seed(h)
-    tensors = [torch.randn(B, T, 3 * h, device="cuda"), torch.randn(B, h, device="cuda"),
-               torch.randn(h, 3 * h, device="cuda") / h**0.5]
+    tensors = [
+        torch.randn(B, T, 3 * h, device="cuda"),
+        torch.randn(B, h, device="cuda"),
+        torch.randn(h, 3 * h, device="cuda") / h**0.5,
+    ]
     if reset_after:
         tensors.append(torch.randn(3 * h, device="cuda"))
     tensors = [t.requires_grad_() for t in tensors]
@@ -82,12 +88,17 @@ def test_gru_triton_matches_reference_at_chapter_sizes(h, mask, reverse, reset_a
     close(grads_of(ref, tensors), grads_of(got, tensors), GRAD_TOL)
 
 
-@pytest.mark.parametrize("make", [
-    lambda be: LSTM(14, 32, recurrent_dropout=0.25, backend=be),
-    lambda be: torch.nn.Sequential(GRU(14, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
-                                   GRU(32, 32, recurrent_dropout=0.5, backend=be)),
-    lambda be: Bidirectional(LSTM(14, 16, backend=be)),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda be: LSTM(14, 32, recurrent_dropout=0.25, backend=be),
+        lambda be: torch.nn.Sequential(
+            GRU(14, 32, recurrent_dropout=0.5, return_sequences=True, backend=be),
+            GRU(32, 32, recurrent_dropout=0.5, backend=be),
+        ),
+        lambda be: Bidirectional(LSTM(14, 16, backend=be)),
+    ],
+)
 def test_chapter_layers_triton_equal_fwbw_with_the_same_masks(make):
     torch.manual_seed(0)
     a, b = make("fwbw").cuda().train(), make("triton").cuda().train()
@@ -112,9 +123,13 @@ def test_auto_keeps_triton_after_its_first_use_check_at_chapter_sizes(monkeypatc
     monkeypatch.setattr(ops, "_resolved", {})
     monkeypatch.setattr(selfcheck, "_checked", set())
     torch.manual_seed(0)
-    models = [torch.nn.Sequential(GRU(14, 32, recurrent_dropout=0.5, return_sequences=True),
-                                  GRU(32, 32, recurrent_dropout=0.5)),
-              Bidirectional(LSTM(14, 16)), LSTM(14, 32, recurrent_dropout=0.25)]
+    models = [
+        torch.nn.Sequential(
+            GRU(14, 32, recurrent_dropout=0.5, return_sequences=True), GRU(32, 32, recurrent_dropout=0.5)
+        ),
+        Bidirectional(LSTM(14, 16)),
+        LSTM(14, 32, recurrent_dropout=0.25),
+    ]
     x = torch.randn(B, T, 14, device="cuda")
     with caplog.at_level(logging.WARNING, logger="jenacast"):
         for model in models:

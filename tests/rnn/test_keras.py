@@ -17,7 +17,11 @@ TOL = dict(rtol=2e-5, atol=2e-5)
 
 def keras_out(layer, x, training=False):
     out = layer(x, training=training)
-    return [keras.ops.convert_to_numpy(o) for o in out] if isinstance(out, (list, tuple)) else keras.ops.convert_to_numpy(out)
+    return (
+        [keras.ops.convert_to_numpy(o) for o in out]
+        if isinstance(out, (list, tuple))
+        else keras.ops.convert_to_numpy(out)
+    )
 
 
 def ours(cls, keras_layer, **kwargs):
@@ -54,8 +58,9 @@ def test_gru_matches_keras(return_sequences, go_backwards, reset_after):
     k = keras.layers.GRU(5, return_sequences=return_sequences, go_backwards=go_backwards, reset_after=reset_after)
     k.build(x.shape)
     randomise_bias(k)
-    layer = ours(GRU, k, input_size=4, return_sequences=return_sequences, go_backwards=go_backwards,
-                 reset_after=reset_after).eval()
+    layer = ours(
+        GRU, k, input_size=4, return_sequences=return_sequences, go_backwards=go_backwards, reset_after=reset_after
+    ).eval()
     np.testing.assert_allclose(layer(torch.from_numpy(x)).detach().numpy(), keras_out(k, x), **TOL)
 
 

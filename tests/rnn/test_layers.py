@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from jenacast.rnn import GRU, LSTM, Bidirectional, DropoutMasks
-from jenacast.rnn.ops import TIERS, available
 from jenacast.rnn.masks import dropout_mask
+from jenacast.rnn.ops import TIERS, available
 
 BACKENDS = [t for t in TIERS if available(t)]
 
@@ -26,7 +26,7 @@ def torch_gru_from(layer: GRU) -> torch.nn.GRU:
     h = layer.units
 
     def reorder(w):
-        return torch.cat([w[..., h:2 * h], w[..., :h], w[..., 2 * h:]], dim=-1)
+        return torch.cat([w[..., h : 2 * h], w[..., :h], w[..., 2 * h :]], dim=-1)
 
     ref = torch.nn.GRU(layer.input_size, h, batch_first=True)
     with torch.no_grad():
@@ -88,7 +88,9 @@ def test_sampled_masks_follow_keras(cls, gates):
     assert abs((masks.recurrent == 0).float().mean().item() - 0.4) < 0.1
     # Keras' fused cell (recurrent_dropout == 0) draws one input mask for all gates
     assert cls(6, 5, dropout=0.3).train()._masks(torch.zeros(8, 3, 6), None).input.shape == (8, 6)
-    shared = cls(6, 5, dropout=0.3, recurrent_dropout=0.4, mask_mode="shared").train()._masks(torch.zeros(8, 3, 6), None)
+    shared = (
+        cls(6, 5, dropout=0.3, recurrent_dropout=0.4, mask_mode="shared").train()._masks(torch.zeros(8, 3, 6), None)
+    )
     assert shared.input.shape == (8, 6) and shared.recurrent.shape == (8, 5)
     assert layer.eval()._masks(torch.zeros(8, 3, 6), None) == DropoutMasks()
 
@@ -142,7 +144,9 @@ def test_keras_initialisers():
 def test_bidirectional_merges_forward_and_flipped_backward(merge_mode):
     torch.manual_seed(5)
     bi = Bidirectional(LSTM(3, 4, return_sequences=True), merge_mode=merge_mode)
-    assert bi.backward_layer.go_backwards and bi.backward_layer.recurrent_kernel is not bi.forward_layer.recurrent_kernel
+    assert (
+        bi.backward_layer.go_backwards and bi.backward_layer.recurrent_kernel is not bi.forward_layer.recurrent_kernel
+    )
     assert not torch.equal(bi.backward_layer.kernel, bi.forward_layer.kernel)  # own weights
     x = torch.randn(2, 5, 3)
     f, b = bi.forward_layer(x), bi.backward_layer(x).flip(1)
@@ -176,13 +180,19 @@ BAD = [
     (lambda: LSTM(3, 4, backend="cudnn"), "unknown backend 'cudnn'; expected one of auto, reference, fwbw"),
     (lambda: LSTM(3, 4, mask_mode="tied"), "unknown mask_mode 'tied'"),
     (lambda: Bidirectional(LSTM(3, 4), merge_mode="max"), "unknown merge_mode 'max'"),
-    (lambda: LSTM(3, 4).load_keras_weights([np.zeros((3, 16)), np.zeros((4, 16)), np.zeros(12)]),
-     r"Keras bias must have shape \(16,\), got \(12,\)"),
-    (lambda: GRU(3, 4).load_keras_weights([np.zeros((3, 12)), np.zeros((4, 12)), np.zeros(12)]),
-     r"Keras bias must have shape \(2, 12\), got \(12,\)"),
+    (
+        lambda: LSTM(3, 4).load_keras_weights([np.zeros((3, 16)), np.zeros((4, 16)), np.zeros(12)]),
+        r"Keras bias must have shape \(16,\), got \(12,\)",
+    ),
+    (
+        lambda: GRU(3, 4).load_keras_weights([np.zeros((3, 12)), np.zeros((4, 12)), np.zeros(12)]),
+        r"Keras bias must have shape \(2, 12\), got \(12,\)",
+    ),
     (lambda: LSTM(3, 4).load_keras_weights([np.zeros((3, 16))]), "expects 3 Keras weights, got 1"),
-    (lambda: LSTM(3, 4)(torch.zeros(2, 5, 3), masks=DropoutMasks(recurrent=torch.ones(3, 2, 4))),
-     r"recurrent dropout mask must have shape \[2, 4\] or \[4, 2, 4\], got \[3, 2, 4\]"),
+    (
+        lambda: LSTM(3, 4)(torch.zeros(2, 5, 3), masks=DropoutMasks(recurrent=torch.ones(3, 2, 4))),
+        r"recurrent dropout mask must have shape \[2, 4\] or \[4, 2, 4\], got \[3, 2, 4\]",
+    ),
 ]
 
 

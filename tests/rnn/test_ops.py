@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from jenacast.rnn.ops import gru_reference, lstm_reference
-from jenacast.rnn.ops import TIERS, available, tier_ops
+from jenacast.rnn.ops import TIERS, available, gru_reference, lstm_reference, tier_ops
 
 # the Triton tier in both kernel layouts (the triton_layout option): "triton" (rows, the default) and "triton-tiles"
 FAST_TIERS = [t for t in TIERS if t != "reference" and available(t)] + (["triton-tiles"] if available("triton") else [])
@@ -18,6 +17,8 @@ def tier(request, kernel_options):
         kernel_options(triton_layout="tiles")
         return "triton"
     return name
+
+
 MASKS = ["none", "shared", "per_gate"]
 
 
@@ -40,15 +41,22 @@ def make_mask(kind, gates, b, h, dtype):
 
 def lstm_inputs(b, t, h, dtype, mask):
     g = torch.Generator().manual_seed(b * 100 + t * 10 + h)
-    tensors = [torch.randn(b, t, 4 * h, generator=g, dtype=dtype), torch.randn(b, h, generator=g, dtype=dtype),
-               torch.randn(b, h, generator=g, dtype=dtype), torch.randn(h, 4 * h, generator=g, dtype=dtype) / h**0.5]
+    tensors = [
+        torch.randn(b, t, 4 * h, generator=g, dtype=dtype),
+        torch.randn(b, h, generator=g, dtype=dtype),
+        torch.randn(b, h, generator=g, dtype=dtype),
+        torch.randn(h, 4 * h, generator=g, dtype=dtype) / h**0.5,
+    ]
     return [x.requires_grad_() for x in tensors], make_mask(mask, 4, b, h, dtype)
 
 
 def gru_inputs(b, t, h, dtype, mask, with_bias=True):
     g = torch.Generator().manual_seed(b * 100 + t * 10 + h + 1)
-    tensors = [torch.randn(b, t, 3 * h, generator=g, dtype=dtype), torch.randn(b, h, generator=g, dtype=dtype),
-               torch.randn(h, 3 * h, generator=g, dtype=dtype) / h**0.5]
+    tensors = [
+        torch.randn(b, t, 3 * h, generator=g, dtype=dtype),
+        torch.randn(b, h, generator=g, dtype=dtype),
+        torch.randn(h, 3 * h, generator=g, dtype=dtype) / h**0.5,
+    ]
     if with_bias:
         tensors.append(torch.randn(3 * h, generator=g, dtype=dtype))
     return [x.requires_grad_() for x in tensors], make_mask(mask, 3, b, h, dtype)
@@ -56,8 +64,10 @@ def gru_inputs(b, t, h, dtype, mask, with_bias=True):
 
 def outputs_and_grads(fn, tensors):
     outs = fn()
-    upstream = [torch.randn(o.shape, generator=torch.Generator().manual_seed(i), dtype=o.dtype).to(o.device)
-                for i, o in enumerate(outs)]
+    upstream = [
+        torch.randn(o.shape, generator=torch.Generator().manual_seed(i), dtype=o.dtype).to(o.device)
+        for i, o in enumerate(outs)
+    ]
     grads = torch.autograd.grad(outs, tensors, upstream)
     return [o.detach() for o in outs], grads
 
@@ -124,7 +134,11 @@ def test_cpu_vector_path_matches_reference(b, t, h, mask, reverse):
 
 
 # which outputs the loss uses: autograd hands the fused tiers None for the others
-USES = {"sequence": lambda outs: outs[0], "last_h": lambda outs: outs[1], "last_state": lambda outs: outs[-1]}  # c for an LSTM
+USES = {
+    "sequence": lambda outs: outs[0],
+    "last_h": lambda outs: outs[1],
+    "last_state": lambda outs: outs[-1],
+}  # c for an LSTM
 
 
 @pytest.mark.parametrize("tier", FAST_TIERS, indirect=True)
@@ -193,8 +207,13 @@ def test_weight_grad_per_step_equals_one_gemm(mask, gates):
     torch.testing.assert_close(steps, one, rtol=1e-12, atol=1e-12)
     # and both equal the definition: sum_t (h_{t-1} * mask_g)^T @ d_g
     masks = [None] * gates if m is None else ([m] * gates if m.dim() == 2 else list(m))
-    expected = torch.cat([sum((h_prev[t] * (1 if mk is None else mk)).t() @ d_pre[t, :, k * 6:(k + 1) * 6] for t in range(7))
-                          for k, mk in enumerate(masks)], dim=1)
+    expected = torch.cat(
+        [
+            sum((h_prev[t] * (1 if mk is None else mk)).t() @ d_pre[t, :, k * 6 : (k + 1) * 6] for t in range(7))
+            for k, mk in enumerate(masks)
+        ],
+        dim=1,
+    )
     torch.testing.assert_close(one, expected, rtol=1e-12, atol=1e-12)
 
 

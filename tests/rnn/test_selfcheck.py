@@ -9,8 +9,7 @@ import logging
 import pytest
 import torch
 
-from jenacast.rnn import GRU, LSTM, Bidirectional
-from jenacast.rnn import ops
+from jenacast.rnn import GRU, LSTM, Bidirectional, ops
 from jenacast.rnn.ops import selfcheck
 from jenacast.rnn.ops.fwbw.gru import gru_fwbw
 from jenacast.rnn.ops.fwbw.lstm import lstm_fwbw
@@ -38,8 +37,12 @@ def layer_inputs(cell, h=3, b=B):
     """A layer op's arguments (see ``LSTM.layer_args``, ``GRU.layer_args``), then ``reverse`` (GRU: ``reset_after``)."""
     g = torch.Generator().manual_seed(0)
     gates = 4 if cell == "lstm" else 3
-    tensors = [torch.randn(b, T, F, generator=g), torch.randn(F, gates * h, generator=g),
-               torch.randn(gates * h, generator=g), torch.randn(b, h, generator=g)]
+    tensors = [
+        torch.randn(b, T, F, generator=g),
+        torch.randn(F, gates * h, generator=g),
+        torch.randn(gates * h, generator=g),
+        torch.randn(b, h, generator=g),
+    ]
     x, kernel, bias, h0 = (t.requires_grad_() for t in tensors)
     w_rec = (torch.randn(h, gates * h, generator=g) / h**0.5).requires_grad_()
     mask = torch.bernoulli(torch.full((gates, b, h), 0.7), generator=g) / 0.7
@@ -50,9 +53,11 @@ def layer_inputs(cell, h=3, b=B):
 
 def shifted(op, amount):
     """``op`` with its sequence output moved by ``amount`` (a forward that is wrong)."""
+
     def wrong(*args):
         hseq, *last = op(*args)
         return (hseq + amount, *last)
+
     return wrong
 
 
@@ -68,8 +73,10 @@ class _ScaledGrad(torch.autograd.Function):
 
 def wrong_backward(op):
     """``op`` whose input gradient is 1% off (a right forward, a wrong backward)."""
+
     def wrong(x, *rest):
         return op(_ScaledGrad.apply(x), *rest)
+
     return wrong
 
 
@@ -91,6 +98,7 @@ def wrong_for_the_top_layer(op):
     def wrong(*args):
         hseq, h, *rest = op(*args)
         return (*_WrongWithoutSequenceGrad.apply(hseq, h), *rest)
+
     return wrong
 
 
@@ -128,7 +136,9 @@ def test_a_pairs_last_h_alone_is_checked_in_each_direction():
 
     args = layer_inputs("lstm")[:-1]
     assert selfcheck.difference(pair, pair, (args, args, False)) is None
-    assert selfcheck.difference(wrong_pair, pair, (args, args, False)).startswith("gradient 5 for the last h")  # second x
+    assert selfcheck.difference(wrong_pair, pair, (args, args, False)).startswith(
+        "gradient 5 for the last h"
+    )  # second x
 
 
 @pytest.mark.parametrize("no_grad", [torch.no_grad, torch.inference_mode])
@@ -172,15 +182,21 @@ def test_each_configuration_is_checked_once_and_the_check_leaves_no_trace():
 def test_no_check_while_a_graph_is_captured(monkeypatch):
     monkeypatch.setattr(selfcheck, "_capturing", lambda: True)
     calls = []
-    run = selfcheck.checked("lstm", lambda *a: calls.append(1) or projected("lstm", lstm_fwbw)(*a),
-                            None, lambda: pytest.fail("no check"))
+    run = selfcheck.checked(
+        "lstm", lambda *a: calls.append(1) or projected("lstm", lstm_fwbw)(*a), None, lambda: pytest.fail("no check")
+    )
     run(*layer_inputs("lstm"))
     assert calls == [1]
 
 
-@pytest.mark.parametrize("make", [lambda be: LSTM(F, 3, recurrent_dropout=0.3, return_sequences=True, backend=be),
-                                  lambda be: GRU(F, 3, recurrent_dropout=0.3, backend=be),
-                                  lambda be: Bidirectional(LSTM(F, 3, backend=be))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda be: LSTM(F, 3, recurrent_dropout=0.3, return_sequences=True, backend=be),
+        lambda be: GRU(F, 3, recurrent_dropout=0.3, backend=be),
+        lambda be: Bidirectional(LSTM(F, 3, backend=be)),
+    ],
+)
 def test_auto_keeps_triton_kernels_that_pass(auto_prefers_triton, make, caplog):
     torch.manual_seed(0)
     auto, triton = make("auto").to(DEVICE).train(), make("triton").to(DEVICE).train()
@@ -196,8 +212,9 @@ def test_auto_keeps_triton_kernels_that_pass(auto_prefers_triton, make, caplog):
 
 
 @pytest.mark.parametrize("cell, bidirectional", [("lstm", False), ("gru", False), ("lstm", True), ("gru", True)])
-def test_auto_falls_back_to_fwbw_with_a_warning_when_the_kernels_fail(auto_prefers_triton, monkeypatch, caplog,
-                                                                      cell, bidirectional):
+def test_auto_falls_back_to_fwbw_with_a_warning_when_the_kernels_fail(
+    auto_prefers_triton, monkeypatch, caplog, cell, bidirectional
+):
     from jenacast.rnn.ops.triton import gru as gru_triton_module
     from jenacast.rnn.ops.triton import lstm as lstm_triton_module
 
@@ -213,8 +230,11 @@ def test_auto_falls_back_to_fwbw_with_a_warning_when_the_kernels_fail(auto_prefe
     else:
         monkeypatch.setattr(module, name, shifted(getattr(module, name), 0.5))
     layer_type = LSTM if cell == "lstm" else GRU
-    make = (lambda be: Bidirectional(layer_type(F, 3, backend=be))) if bidirectional else \
-        (lambda be: layer_type(F, 3, return_sequences=True, backend=be))
+    make = (
+        (lambda be: Bidirectional(layer_type(F, 3, backend=be)))
+        if bidirectional
+        else (lambda be: layer_type(F, 3, return_sequences=True, backend=be))
+    )
     torch.manual_seed(0)
     auto, fwbw = make("auto").to(DEVICE), make("fwbw").to(DEVICE)
     fwbw.load_state_dict(auto.state_dict())

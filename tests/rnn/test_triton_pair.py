@@ -14,6 +14,7 @@ pytest.importorskip("triton", reason="needs Triton (pip install 'jenacast[gpu]')
 
 from jenacast.rnn.ops.triton import gru_rows as gru_rows  # noqa: E402  (imports triton)
 from jenacast.rnn.ops.triton import lstm_rows as lstm_rows  # noqa: E402
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -41,8 +42,9 @@ def direction_inputs(cell, b, t, h, mask_kind, seed, with_bias=True):
     if cell == "lstm":
         tensors += [torch.randn(b, h, generator=g), torch.randn(h, gates * h, generator=g) / h**0.5]
     else:
-        tensors += [torch.randn(h, gates * h, generator=g) / h**0.5] + ([torch.randn(gates * h, generator=g)]
-                                                                      if with_bias else [])
+        tensors += [torch.randn(h, gates * h, generator=g) / h**0.5] + (
+            [torch.randn(gates * h, generator=g)] if with_bias else []
+        )
     shape = {"none": None, "shared": (b, h), "per_gate": (gates, b, h)}[mask_kind]
     mask = None if shape is None else (torch.bernoulli(torch.full(shape, 0.7)) / 0.7).to(DEVICE)
     tensors = [x.to(DEVICE).requires_grad_() for x in tensors]
@@ -65,8 +67,11 @@ def run_and_grads(fn, first, second, used):
     (by index within a direction: 0 the sequence, 1 the last h, 2 an LSTM's last c)."""
     outs = fn()
     per_direction = len(outs[0])
-    picked = [(o * torch.linspace(-1, 1, o.shape[-1], device=DEVICE)).sum() * (k + 1)
-              for k, o in enumerate(outs[0] + outs[1]) if k % per_direction in used]
+    picked = [
+        (o * torch.linspace(-1, 1, o.shape[-1], device=DEVICE)).sum() * (k + 1)
+        for k, o in enumerate(outs[0] + outs[1])
+        if k % per_direction in used
+    ]
     inputs = [x for x in first[:4] + second[:4] if x is not None]
     grads = torch.autograd.grad(sum(picked), inputs, allow_unused=True)
     return [o.detach() for o in outs[0] + outs[1]] + list(grads)
@@ -81,10 +86,19 @@ def assert_identical(got, want):
 
 # (cell, mask, reverse, outputs the loss uses); autograd hands the kernels None for the unused ones, which the
 # paired backward reads as zeros or not at all
-CASES = [("lstm", "none", False, (0,)), ("lstm", "none", True, (1,)), ("lstm", "shared", False, (1,)),
-         ("lstm", "shared", True, (0, 1, 2)), ("lstm", "per_gate", False, (0, 1, 2)), ("lstm", "per_gate", True, (0,)),
-         ("lstm", "per_gate", False, (1, 2)), ("gru", "none", True, (0, 1)), ("gru", "shared", False, (1,)),
-         ("gru", "per_gate", False, (0,)), ("gru", "per_gate", True, (0, 1))]
+CASES = [
+    ("lstm", "none", False, (0,)),
+    ("lstm", "none", True, (1,)),
+    ("lstm", "shared", False, (1,)),
+    ("lstm", "shared", True, (0, 1, 2)),
+    ("lstm", "per_gate", False, (0, 1, 2)),
+    ("lstm", "per_gate", True, (0,)),
+    ("lstm", "per_gate", False, (1, 2)),
+    ("gru", "none", True, (0, 1)),
+    ("gru", "shared", False, (1,)),
+    ("gru", "per_gate", False, (0,)),
+    ("gru", "per_gate", True, (0, 1)),
+]
 
 
 @pytest.mark.parametrize("cell, mask_kind, reverse, used", CASES)
@@ -93,8 +107,9 @@ def test_pair_equals_two_single_launches_bit_for_bit(cell, mask_kind, reverse, u
     first, second = direction_inputs(cell, 3, 6, 20, mask_kind, 1), direction_inputs(cell, 3, 6, 20, mask_kind, 2)
     paired = run_and_grads(lambda: pair(first, second, reverse), first, second, used)
     assert ("launch_forward", True) in launches and ("launch_backward", True) in launches
-    assert_identical(paired, run_and_grads(lambda: (single(first, reverse), single(second, not reverse)), first, second,
-                                           used))
+    assert_identical(
+        paired, run_and_grads(lambda: (single(first, reverse), single(second, not reverse)), first, second, used)
+    )
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
@@ -106,8 +121,12 @@ def test_gru_pair_without_reset_after(with_bias, launches):
     second = direction_inputs("gru", 3, 5, 16, "per_gate", 8, with_bias)
     paired = run_and_grads(lambda: pair(first, second, True, reset_after), first, second, (0, 1))
     assert ("launch_backward", True) in launches
-    assert_identical(paired, run_and_grads(lambda: (single(first, True, reset_after), single(second, False, reset_after)),
-                                           first, second, (0, 1)))
+    assert_identical(
+        paired,
+        run_and_grads(
+            lambda: (single(first, True, reset_after), single(second, False, reset_after)), first, second, (0, 1)
+        ),
+    )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -130,12 +149,16 @@ def test_pair_falls_back_to_single_launches(why, launches, kernel_options):
     second = direction_inputs("lstm", 3, 4, 16, "per_gate" if why == "tiles" else "none", 6)
     paired = run_and_grads(lambda: pair(first, second, False), first, second, (0, 1, 2))
     assert all(not pair for _, pair in launches)
-    assert_identical(paired, run_and_grads(lambda: (single(first, False), single(second, True)), first, second,
-                                           (0, 1, 2)))
+    assert_identical(
+        paired, run_and_grads(lambda: (single(first, False), single(second, True)), first, second, (0, 1, 2))
+    )
 
 
-LAYERS = {"lstm": lambda **kw: LSTM(5, 20, **kw), "gru": lambda **kw: GRU(5, 20, **kw),
-          "gru-v1": lambda **kw: GRU(5, 20, reset_after=False, **kw)}
+LAYERS = {
+    "lstm": lambda **kw: LSTM(5, 20, **kw),
+    "gru": lambda **kw: GRU(5, 20, **kw),
+    "gru-v1": lambda **kw: GRU(5, 20, reset_after=False, **kw),
+}
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -143,8 +166,13 @@ LAYERS = {"lstm": lambda **kw: LSTM(5, 20, **kw), "gru": lambda **kw: GRU(5, 20,
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_bidirectional_layer_on_the_pair_matches_reference(layer, return_sequences, go_backwards, launches):
     torch.manual_seed(2)
-    options = dict(dropout=0.2, recurrent_dropout=0.3, return_sequences=return_sequences, go_backwards=go_backwards,
-                   return_state=True)
+    options = dict(
+        dropout=0.2,
+        recurrent_dropout=0.3,
+        return_sequences=return_sequences,
+        go_backwards=go_backwards,
+        return_state=True,
+    )
     merge_mode = "mul" if go_backwards else "concat"
     fast = Bidirectional(LAYERS[layer](backend="triton", **options), merge_mode=merge_mode).to(DEVICE)
     ref = Bidirectional(LAYERS[layer](backend="reference", **options), merge_mode=merge_mode).to(DEVICE)

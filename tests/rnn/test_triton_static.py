@@ -26,8 +26,13 @@ def rows_reports():
     # a fresh process: the tests' own Triton runs in the interpreter, which compiles nothing
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.update(PYTHONPATH=str(ROOT / "src"), TRITON_DEFAULT_FP_FUSION="1")
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "triton_static.py"), "--layout", "rows", "--json"],
-                         capture_output=True, text=True, env=env, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "triton_static.py"), "--layout", "rows", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if run.returncode != 0 and "ptxas" in run.stderr:
         pytest.skip("this Triton has no ptxas to compile for sm_90")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -47,4 +52,3 @@ def test_every_rows_kernel_compiles_with_in_thread_sums(rows_reports):
     for r in rows_reports:
         if r["kernel"].startswith(("lstm32", "gru32", "bigru32")):
             assert r["SHFL"] == 0, r  # 32 units: a thread per unit, whole rows in registers
-

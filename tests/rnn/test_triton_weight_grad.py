@@ -13,8 +13,9 @@ from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
 pytestmark = pytest.mark.skipif(not available("triton"), reason="needs Triton")
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
-SIZES = [(7, 5, 20, 4), (3, 40, 16, 3), (30, 9, 32, 4), (1, 3, 5, 3)] + ([(120, 256, 32, 4), (120, 256, 32, 3)] if CUDA
-                                                                        else [])
+SIZES = [(7, 5, 20, 4), (3, 40, 16, 3), (30, 9, 32, 4), (1, 3, 5, 3)] + (
+    [(120, 256, 32, 4), (120, 256, 32, 3)] if CUDA else []
+)
 
 
 def mask_of(kind, gates, b, h):
@@ -27,10 +28,15 @@ def test_weight_grad_matches_torch(t, b, h, gates, kind):
     from jenacast.rnn.ops.triton.weight_grad import recurrent_weight_grad_triton
 
     g = torch.Generator().manual_seed(t * b + h)
-    hs, h0, d = torch.randn(t, b, h, generator=g), torch.randn(b, h, generator=g), torch.randn(t, b, gates * h, generator=g)
+    hs, h0, d = (
+        torch.randn(t, b, h, generator=g),
+        torch.randn(b, h, generator=g),
+        torch.randn(t, b, gates * h, generator=g),
+    )
     mask = mask_of(kind, gates, b, h)
-    want = recurrent_weight_grad(previous_states(h0, hs).double(), d.double(), None if mask is None else mask.double(),
-                                 gates, per_step=False)
+    want = recurrent_weight_grad(
+        previous_states(h0, hs).double(), d.double(), None if mask is None else mask.double(), gates, per_step=False
+    )
     moved = [x.to(DEVICE) for x in (h0, hs, d)]
     got = recurrent_weight_grad_triton(*moved, None if mask is None else mask.to(DEVICE), gates)
     assert got.shape == (h, gates * h) and got.dtype == torch.float32
@@ -65,7 +71,9 @@ def test_weight_grad_option_picks_the_kernel_or_torch(where, kernel_options, mon
     ref.load_state_dict(fast.state_dict())
     x = torch.randn(3, 7, 5, device=DEVICE)
     masks = fast.sample_masks(x)
-    grads = [torch.autograd.grad(layer(x, masks=masks).square().sum(), list(layer.parameters())) for layer in (fast, ref)]
+    grads = [
+        torch.autograd.grad(layer(x, masks=masks).square().sum(), list(layer.parameters())) for layer in (fast, ref)
+    ]
     assert bool(launched) == (where == "triton")
     for got, want in zip(*grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -78,7 +86,11 @@ def test_pair_equals_two_launches(kind):
 
     def direction(seed):
         g = torch.Generator().manual_seed(seed)
-        hs, h0, d = torch.randn(9, 6, 20, generator=g), torch.randn(6, 20, generator=g), torch.randn(9, 6, 80, generator=g)
+        hs, h0, d = (
+            torch.randn(9, 6, 20, generator=g),
+            torch.randn(6, 20, generator=g),
+            torch.randn(9, 6, 80, generator=g),
+        )
         return [x.to(DEVICE) for x in (h0, hs, d)] + [None if kind == "none" else mask_of(kind, 4, 6, 20).to(DEVICE)]
 
     first, second = direction(1), direction(2)

@@ -106,8 +106,11 @@ def test_a_failed_capture_leaves_the_eager_step_and_the_same_training(caplog):
     data = batches(1)
     eager = trained("lstm-dropout", lambda m, o: TrainingStep(m, o, "cpu", use_graph=False), data)
     with caplog.at_level(logging.INFO, logger="jenacast"):
-        failed = trained("lstm-dropout", lambda m, o: TrainingStep(m, o, "cpu", graph_factory=lambda: ReplayingGraph(m, fail=True)),
-                         data)
+        failed = trained(
+            "lstm-dropout",
+            lambda m, o: TrainingStep(m, o, "cpu", graph_factory=lambda: ReplayingGraph(m, fail=True)),
+            data,
+        )
     assert not failed[3].graphed
     assert "capturing the training step as a CUDA graph failed (RuntimeError" in caplog.text
     for a, b in zip(eager[2], failed[2]):

@@ -27,8 +27,16 @@ def run_steps(model_name, backend, use_graph, sizes):
     return model, torch.stack(stats), step
 
 
-@pytest.mark.parametrize("model_name,backend", [("lstm-dropout", "auto"), ("stacked-gru", "auto"), ("bidirectional", "auto"),
-                                                ("lstm-dropout", "fwbw"), ("conv", "auto")])
+@pytest.mark.parametrize(
+    "model_name,backend",
+    [
+        ("lstm-dropout", "auto"),
+        ("stacked-gru", "auto"),
+        ("bidirectional", "auto"),
+        ("lstm-dropout", "fwbw"),
+        ("conv", "auto"),
+    ],
+)
 def test_graph_replays_train_as_the_eager_step(model_name, backend):
     sizes = (B, B, 100, B, B)
     eager_model, eager_stats, _ = run_steps(model_name, backend, False, sizes)
@@ -41,7 +49,9 @@ def test_graph_replays_train_as_the_eager_step(model_name, backend):
 
 
 def test_fit_with_and_without_graphs(tmp_path):
-    splits = make_splits(generate_synthetic(0, years=0.3), spec=WindowSpec(sampling_rate=3, sequence_length=32, horizon=12))
+    splits = make_splits(
+        generate_synthetic(0, years=0.3), spec=WindowSpec(sampling_rate=3, sequence_length=32, horizon=12)
+    )
     config = TrainConfig(model="lstm-dropout", epochs=2, batch_size=64, max_batches=20, device="cuda", seed=1)
     info = {"name": "synthetic"}
     graphed = fit(config, splits, info, tmp_path / "graph", progress=False, say=lambda m: None)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from jenacast._atomic import atomic_path
-from jenacast.paths import cache_dir  # noqa: F401  (re-exported: the data's cache folder)
 from jenacast.data.table import Table
+from jenacast.paths import cache_dir  # noqa: F401  (re-exported: the data's cache folder)
 
 FORMAT_VERSION = 1
 

@@ -68,13 +68,17 @@ def compare_to_jena(table: Table, *, baseline: bool = True) -> list[Check]:
     checks = []
     for name, (mean, std, low, q25, q50, q75, high, corr) in JENA_HOURLY.items():
         column = hourly[:, table.names.index(name)]
-        checks.append(Check(f"{name} mean", mean, column.mean(), abs(column.mean() - mean) / (high - low), MEAN_OF_RANGE))
+        checks.append(
+            Check(f"{name} mean", mean, column.mean(), abs(column.mean() - mean) / (high - low), MEAN_OF_RANGE)
+        )
         checks.append(Check(f"{name} std", std, column.std(), abs(column.std() / std - 1), STD_RELATIVE))
         if name != "T (degC)":
             value = float(np.corrcoef(values[:, table.names.index(name)], temperature)[0, 1])
             checks.append(Check(f"{name} correlation with T", corr, value, abs(value - corr), CORRELATION))
         else:
-            for label, target, value in zip(("25 %", "50 %", "75 %"), (q25, q50, q75), np.percentile(column, [25, 50, 75])):
+            for label, target, value in zip(
+                ("25 %", "50 %", "75 %"), (q25, q50, q75), np.percentile(column, [25, 50, 75])
+            ):
                 checks.append(Check(f"T (degC) {label}", target, value, abs(value - target), QUARTILE_DEGREES))
     if baseline:
         from jenacast.data.windows import make_splits

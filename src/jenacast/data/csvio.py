@@ -95,7 +95,10 @@ def parse_csv_bytes(raw: bytes, name: str) -> Table:
     finite = np.isfinite(values)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
-        raise DataError(f"{name} line {row + 2}, column {COLUMNS[col]!r}: value is {values[row, col]} (NaN or infinite); every cell must be a finite number.")
+        raise DataError(
+            f"{name} line {row + 2}, column {COLUMNS[col]!r}: value is {values[row, col]} (NaN or infinite); "
+            "every cell must be a finite number."
+        )
     return Table(timestamps=timestamps, values=values, names=COLUMNS, source=name, sha256=digest)
 
 
@@ -104,7 +107,9 @@ def _check_header(header: str, name: str) -> None:
     if len(fields) == 1:
         for sep, sep_name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
             if sep in header:
-                raise DataError(f"{name} line 1: the header is separated by {sep_name}; expected a comma-separated Jena CSV.")
+                raise DataError(
+                    f"{name} line 1: the header is separated by {sep_name}; expected a comma-separated Jena CSV."
+                )
     expected = [DATE_COLUMN, *COLUMNS]
     if fields != expected:
         missing = [c for c in expected if c not in fields]
@@ -179,14 +184,16 @@ def format_csv(table: Table) -> bytes:
     months = ts.astype("datetime64[M]")
     years = ts.astype("datetime64[Y]").astype(np.int64) + 1970
     seconds = (ts - days).astype(np.int64)
-    parts = np.column_stack([
-        (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
-        months.astype(np.int64) % 12 + 1,
-        years,
-        seconds // 3600,
-        seconds // 60 % 60,
-        seconds % 60,
-    ]).tolist()
+    parts = np.column_stack(
+        [
+            (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
+            months.astype(np.int64) % 12 + 1,
+            years,
+            seconds // 3600,
+            seconds // 60 % 60,
+            seconds % 60,
+        ]
+    ).tolist()
     row_format = "%02d.%02d.%04d %02d:%02d:%02d," + ",".join(["%.2f"] * table.values.shape[1])
     rows = [row_format % (*p, *v) for p, v in zip(parts, table.values.astype(np.float64).tolist())]
     header = ",".join(f'"{n}"' for n in (DATE_COLUMN, *table.names))

@@ -13,9 +13,9 @@ import json
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from jenacast._atomic import atomic_path, write_text
 from jenacast.data.cache import cache_dir, load_binary, save_binary
@@ -152,4 +152,3 @@ def load_jena(
         table = validate_jena(load_csv(hit.csv_path))
         save_binary(table, hit.binary_path)
     return table.with_wind_sentinels_replaced() if clean_wind else table
-

@@ -26,8 +26,13 @@ class Dataset:
     note: str = ""  # why "auto" chose what it chose
 
     def info(self) -> dict:
-        return {"name": self.name, "rows": len(self.table), "columns": list(self.table.names), "sha256": self.sha256,
-                "synthetic": self.synthetic}
+        return {
+            "name": self.name,
+            "rows": len(self.table),
+            "columns": list(self.table.names),
+            "sha256": self.sha256,
+            "synthetic": self.synthetic,
+        }
 
 
 def fingerprint(table: Table) -> str:

@@ -45,7 +45,8 @@ def format_description(info: dict) -> str:
         f"sha256      {info['sha256'] or '-'}",
         f"rows        {info['rows']:,}",
         f"dates       {info['start']} .. {info['end']}",
-        f"gaps        {info['gaps']} (missing rows {info['missing_rows']:,}, largest {info['largest_gap_hours']:.1f} h)",
+        f"gaps        {info['gaps']} (missing rows {info['missing_rows']:,}, largest "
+        f"{info['largest_gap_hours']:.1f} h)",
         f"duplicated  {info['duplicated_timestamps']} timestamps; {info['backward_steps']} steps back in time",
         "sentinels   " + (", ".join(f"{k}: {v}" for k, v in info["sentinels"].items()) or "none") + " (-9999 cells)",
         "",

@@ -158,7 +158,9 @@ def _smooth_noise(rng: np.random.Generator, n: int, tau_steps: float) -> np.ndar
     return (series - series.mean()) / series.std()
 
 
-def _ou_noise(rng: np.random.Generator, n: int, tau_steps: float, smooth_steps: float = 2 * STEPS_PER_HOUR) -> np.ndarray:
+def _ou_noise(
+    rng: np.random.Generator, n: int, tau_steps: float, smooth_steps: float = 2 * STEPS_PER_HOUR
+) -> np.ndarray:
     """Unit-variance noise with an exponential autocorrelation (time constant ``tau_steps``), smoothed over
     ``smooth_steps`` by a Gaussian so that a 10-minute series is not jagged."""
     size = 1 << int(np.ceil(np.log2(n + 6 * tau_steps)))
@@ -174,7 +176,7 @@ def _highpass(x: np.ndarray, period_steps: float) -> np.ndarray:
     size = 1 << int(np.ceil(np.log2(len(x))))
     spectrum = np.fft.rfft(x, size)
     f = np.fft.rfftfreq(size) * period_steps
-    series = np.fft.irfft(spectrum * f**2 / (1 + f**2), size)[:len(x)]
+    series = np.fft.irfft(spectrum * f**2 / (1 + f**2), size)[: len(x)]
     return (series - series.mean()) / series.std()
 
 
@@ -202,7 +204,9 @@ def generate_synthetic(seed: int = 0, *, years: float = 8.0, calibration: Calibr
     grid = int(round(years * 365.25 * STEPS_PER_DAY))
     rows = int(round(grid * _REAL_ROWS / _REAL_GRID_ROWS))
     pressure_lead, advection_lead = int(c.pressure_lead_hours * h), int(c.advection_lead_hours * h)
-    n = grid + max(pressure_lead, advection_lead)  # the synoptic anomaly is drawn beyond the end: wind and pressure see it early
+    n = grid + max(
+        pressure_lead, advection_lead
+    )  # the synoptic anomaly is drawn beyond the end: wind and pressure see it early
 
     day = 10 * (np.arange(grid) + 1) / (60 * 24)
     hour = day % 1.0 * 24
@@ -219,27 +223,45 @@ def generate_synthetic(seed: int = 0, *, years: float = 8.0, calibration: Calibr
     regime = _smooth_noise(rng, grid, 36 * h)
     wander = _smooth_noise(rng, grid, 3 * h)
     synoptic_now = synoptic[:grid]
-    synoptic_ahead = synoptic[pressure_lead:pressure_lead + grid]
+    synoptic_ahead = synoptic[pressure_lead : pressure_lead + grid]
 
     lead = c.pressure_lead_weight
-    pressure = (989.2 + 8.36 * (np.sqrt(1 - lead**2) * system - lead * synoptic_ahead)
-                + 0.4 * np.cos(4 * np.pi * (hour - 10) / 24))  # plus the semidiurnal tide
-    cloud = 1 / (1 + np.exp(-(c.cloud_pressure * (989.2 - pressure) / 8.36 + c.cloud_noise * cloud_noise + c.cloud_bias)))
+    pressure = (
+        989.2
+        + 8.36 * (np.sqrt(1 - lead**2) * system - lead * synoptic_ahead)
+        + 0.4 * np.cos(4 * np.pi * (hour - 10) / 24)
+    )  # plus the semidiurnal tide
+    cloud = 1 / (
+        1 + np.exp(-(c.cloud_pressure * (989.2 - pressure) / 8.36 + c.cloud_noise * cloud_noise + c.cloud_bias))
+    )
     diurnal = np.cos(2 * np.pi * (hour - 15) / 24)
     amplitude = (c.diurnal_amplitude + c.diurnal_seasonal * season) * (1 - c.cloud_damping * cloud)
-    anomaly = (-c.easterly_cold * regime
-               + variability * ((c.slow_sd + c.slow_sd_seasonal * season) * slow + c.synoptic_sd * synoptic_now + c.fast_sd * fast)
-               + c.radiative * (0.5 - cloud) * season)
+    anomaly = (
+        -c.easterly_cold * regime
+        + variability
+        * ((c.slow_sd + c.slow_sd_seasonal * season) * slow + c.synoptic_sd * synoptic_now + c.fast_sd * fast)
+        + c.radiative * (0.5 - cloud) * season
+    )
     temperature = 9.45 + c.season_amplitude * season + amplitude * diurnal + anomaly
     temperature += c.sensor_noise * rng.standard_normal(grid)
 
-    depression = (c.dew_base + c.dew_seasonal * season + c.dew_cloud * (0.5 - cloud) + c.dew_anomaly * anomaly
-                  + c.dew_noise * dew_noise + amplitude * diurnal) * np.exp(c.dew_warm * (temperature - 9.45) / 8.42)
+    depression = (
+        c.dew_base
+        + c.dew_seasonal * season
+        + c.dew_cloud * (0.5 - cloud)
+        + c.dew_anomaly * anomaly
+        + c.dew_noise * dew_noise
+        + amplitude * diurnal
+    ) * np.exp(c.dew_warm * (temperature - 9.45) / 8.42)
     dew_point = temperature - np.maximum(depression, 0.0)
 
-    storm = (0.55 * gusts + 0.5 * np.abs(np.gradient(synoptic_ahead) * c.synoptic_hours * h)
-             + 0.45 * (989.2 - pressure) / 8.36 + 0.3 * rng.standard_normal(grid))
-    coming = synoptic[advection_lead:advection_lead + grid] - synoptic_now
+    storm = (
+        0.55 * gusts
+        + 0.5 * np.abs(np.gradient(synoptic_ahead) * c.synoptic_hours * h)
+        + 0.45 * (989.2 - pressure) / 8.36
+        + 0.3 * rng.standard_normal(grid)
+    )
+    coming = synoptic[advection_lead : advection_lead + grid] - synoptic_now
     easterly = regime > NormalDist().inv_cdf(1 - c.easterly_share)
     prevailing = np.where(easterly, c.easterly_from, c.prevailing_from) + c.direction_wander * wander
     u0, v0 = _wind_from(prevailing, c.flow * np.exp(0.3 * storm / storm.std()))
@@ -290,8 +312,10 @@ def _rows_outside_gaps(rng: np.random.Generator, grid: int, missing: int) -> np.
     keep = np.ones(grid, dtype=bool)
     if missing > 0:
         pieces = max(1, min(6, missing))
-        lengths = np.diff(np.sort(np.concatenate(([0, missing], rng.choice(np.arange(1, missing), pieces - 1, replace=False)))))
+        lengths = np.diff(
+            np.sort(np.concatenate(([0, missing], rng.choice(np.arange(1, missing), pieces - 1, replace=False))))
+        )
         starts = np.sort(rng.choice(np.arange(STEPS_PER_DAY, grid - STEPS_PER_DAY - missing), pieces, replace=False))
         for start, length in zip(starts, lengths):
-            keep[start:start + length] = False
+            keep[start : start + length] = False
     return np.flatnonzero(keep)

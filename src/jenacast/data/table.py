@@ -58,7 +58,7 @@ class Table:
         hits = self.values == np.float32(SENTINEL)
         return {name: int(n) for name, n in zip(self.names, hits.sum(axis=0)) if n}
 
-    def with_wind_sentinels_replaced(self, value: float = 0.0) -> "Table":
+    def with_wind_sentinels_replaced(self, value: float = 0.0) -> Table:
         """A copy with the -9999 wind sentinels set to ``value`` (the TensorFlow tutorial's cleaning).
 
         The book does not clean them; the chapter keeps them by default.

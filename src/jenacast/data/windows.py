@@ -12,8 +12,8 @@ by phase so that each window's rows lie together (:meth:`Split._tensors`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -55,8 +55,18 @@ class Split:
     predicts the raw target column at row ``start + p + delay``.
     """
 
-    def __init__(self, name: str, data: torch.Tensor, targets: torch.Tensor, start: int, count: int,
-                 spec: WindowSpec, target_column: int, mean: np.ndarray, std: np.ndarray):
+    def __init__(
+        self,
+        name: str,
+        data: torch.Tensor,
+        targets: torch.Tensor,
+        start: int,
+        count: int,
+        spec: WindowSpec,
+        target_column: int,
+        mean: np.ndarray,
+        std: np.ndarray,
+    ):
         self.name = name
         self.data = data  # [N, F] float32, normalised, shared by the three splits
         self.targets = targets  # [N] float32, the raw target column (degrees C)
@@ -93,8 +103,8 @@ class Split:
             per_phase = self._per_phase
             phased = torch.zeros(rate, per_phase, features, dtype=self.data.dtype)
             for phase in range(rate):
-                own = self.data[self.start + phase:self.start + self._rows:rate]
-                phased[phase, :len(own)] = own
+                own = self.data[self.start + phase : self.start + self._rows : rate]
+                phased[phase, : len(own)] = own
             phased = phased.to(key).reshape(rate * per_phase, features)
             windows = phased.as_strided((rate * per_phase - steps + 1, steps, features), (features, features, 1))
             self._on_device[key] = (windows, self.targets.to(key))
@@ -108,7 +118,9 @@ class Split:
         generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
         return torch.randperm(self.count, generator=generator)
 
-    def gather(self, positions: torch.Tensor, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def gather(
+        self, positions: torch.Tensor, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The windows ``positions`` as ``(x [B, T, F], y [B])``."""
         windows, targets = self._tensors(device)
         starts, target_rows = self._locate(positions.to(windows.device))
@@ -120,8 +132,13 @@ class Split:
         starts = (positions % rate) * self._per_phase + torch.div(positions, rate, rounding_mode="floor")
         return starts, self.start + positions + self.spec.delay
 
-    def batches(self, batch_size: int = 256, shuffle: bool = False, seed: int | None = None,
-                device: torch.device | str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x [B, T, F] float32 normalised, y [B] float32 degrees C)``; the last batch may be partial.
 
         With ``shuffle=False`` the batches equal Keras 3's ``timeseries_dataset_from_array`` for the
@@ -156,7 +173,9 @@ def split_bounds(n: int, spec: WindowSpec = WindowSpec(), fractions: tuple[float
     num_train, num_val = int(fractions[0] * n), int(fractions[1] * n)
     usable = n - spec.delay  # len(raw_data[:-delay]) == len(temperature[delay:])
     bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val), "test": (num_train + num_val, usable)}
-    return {name: (start, end, min(min(end, usable) - start - spec.span, usable)) for name, (start, end) in bounds.items()}
+    return {
+        name: (start, end, min(min(end, usable) - start - spec.span, usable)) for name, (start, end) in bounds.items()
+    }
 
 
 def minimum_rows(spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> int:
@@ -167,8 +186,13 @@ def minimum_rows(spec: WindowSpec = WindowSpec(), fractions: tuple[float, float]
     return n
 
 
-def make_splits(values: np.ndarray | Table, *, target_column: int = TEMPERATURE_COLUMN,
-                spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> Splits:
+def make_splits(
+    values: np.ndarray | Table,
+    *,
+    target_column: int = TEMPERATURE_COLUMN,
+    spec: WindowSpec = WindowSpec(),
+    fractions: tuple[float, float] = (0.5, 0.25),
+) -> Splits:
     """Split rows as the book does: ``num_train = int(f0*N)``, ``num_val = int(f1*N)``, test the rest;
     normalise every row with the mean and std (ddof=0) of the training rows; cut windows per split."""
     if isinstance(values, Table):
@@ -200,7 +224,9 @@ def make_splits(values: np.ndarray | Table, *, target_column: int = TEMPERATURE_
     targets = torch.from_numpy(values[:, target_column].astype(np.float32))
     splits = {}
     for name, (start, _, count) in bounds.items():
-        splits[name] = Split(name, data, targets, start, count, spec, target_column,
-                             mean.astype(np.float32), std.astype(np.float32))
-    return Splits(**splits, mean=mean.astype(np.float32), std=std.astype(np.float32), spec=spec,
-                  target_column=target_column)
+        splits[name] = Split(
+            name, data, targets, start, count, spec, target_column, mean.astype(np.float32), std.astype(np.float32)
+        )
+    return Splits(
+        **splits, mean=mean.astype(np.float32), std=std.astype(np.float32), spec=spec, target_column=target_column
+    )

@@ -34,23 +34,32 @@ def dataset_title(dataset: dict) -> str:
 def format_table(results: dict) -> str:
     models = results["models"]
     base = models["baseline"]["test_mae"]
-    lines = ["| model | best val MAE | test MAE | book (real data) | vs baseline | epochs | s/epoch | params |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | best val MAE | test MAE | book (real data) | vs baseline | epochs | s/epoch | params |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, m in models.items():
         test = f"{m['test_mae']:.3f}" + (f" ± {m['test_mae_std']:.3f}" if m["seeds"] > 1 else "")
         change = "" if name == "baseline" else f"{100 * (m['test_mae'] - base) / base:+.1f}%"
-        note = (f"val {BASELINE_BOOK['val_mae']}, test {BASELINE_BOOK['test_mae']}" if name == "baseline"
-                else MODELS[name].book_note)
+        note = (
+            f"val {BASELINE_BOOK['val_mae']}, test {BASELINE_BOOK['test_mae']}"
+            if name == "baseline"
+            else MODELS[name].book_note
+        )
         seconds = "" if m["seconds_per_epoch"] is None else f"{m['seconds_per_epoch']:.1f}"
         epochs = "" if name == "baseline" else str(m["epochs"])
-        lines.append(f"| {name} | {m['val_mae']:.3f} | {test} | {note} | {change} | {epochs} | {seconds} | {m['params']:,} |")
+        lines.append(
+            f"| {name} | {m['val_mae']:.3f} | {test} | {note} | {change} | {epochs} | {seconds} | {m['params']:,} |"
+        )
     return "\n".join(lines)
 
 
 def _length(settings: dict) -> str:
     if isinstance(settings["epochs"], int):
         return f"{settings['epochs']} epochs per model"
-    return {"book": "the book's epochs", "quick": "quick mode", "smoke": "smoke mode"}.get(settings.get("mode", "book"), "")
+    return {"book": "the book's epochs", "quick": "quick mode", "smoke": "smoke mode"}.get(
+        settings.get("mode", "book"), ""
+    )
 
 
 def write_report(out: Path, results: dict) -> None:
@@ -61,24 +70,29 @@ def write_report(out: Path, results: dict) -> None:
     title = f"jenacast chapter 10 on the {dataset_title(dataset)}"
     rows = [{"name": n, **m} for n, m in results["models"].items()]
     plot_comparison(rows, out / COMPARISON, f"Test MAE, {dataset_title(dataset)}")
-    curves = "\n".join(f"- {name}: ![{name}](runs/{name}/seed-0/curves.png)" for name in results["models"] if name != "baseline")
-    quoted = ("The book's numbers are quoted from the book and from public reruns on the real Jena data; they are not "
-              "reproduced here, since this run used " + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}."))
+    curves = "\n".join(
+        f"- {name}: ![{name}](runs/{name}/seed-0/curves.png)" for name in results["models"] if name != "baseline"
+    )
+    quoted = (
+        "The book's numbers are quoted from the book and from public reruns on the real Jena data; they are not "
+        "reproduced here, since this run used "
+        + ("the synthetic dataset." if dataset["synthetic"] else f"{dataset['name']}.")
+    )
     if dataset["name"] == "jena" and not dataset["synthetic"]:
         quoted = "The book's numbers are quoted from the book and from public reruns on the same real Jena data."
     lessons = results.get("lessons") or check_lessons(results["models"])
     mode_note = {
         "quick": "Quick mode: a few epochs per model (the table's epochs column), so the lessons show approximately; "
-                 "`jenacast chapter` without `--quick` trains for the book's epochs.",
+        "`jenacast chapter` without `--quick` trains for the book's epochs.",
         "smoke": "Smoke mode: a few batches per epoch; these numbers only show that every model runs.",
     }.get(settings.get("mode", "book"), "")
     text = f"""# {title}
 
-Dataset: {dataset['name']} ({dataset['rows']:,} rows, sha256 `{dataset['sha256'][:16]}...`){' (synthetic)' if dataset['synthetic'] and dataset['name'] != 'synthetic' else ''}.
-{results.get('note') or ''}
+Dataset: {dataset["name"]} ({dataset["rows"]:,} rows, sha256 `{dataset["sha256"][:16]}...`){" (synthetic)" if dataset["synthetic"] and dataset["name"] != "synthetic" else ""}.
+{results.get("note") or ""}
 
-Settings: {_length(settings)}, seeds {settings['seeds']}, batch {settings['batch_size']},
-{settings['optimizer']} lr {settings['lr']}, device {settings['device']}, backend {settings['backend']}{', at most ' + str(settings['max_batches']) + ' batches per loop' if settings['max_batches'] else ''};
+Settings: {_length(settings)}, seeds {settings["seeds"]}, batch {settings["batch_size"]},
+{settings["optimizer"]} lr {settings["lr"]}, device {settings["device"]}, backend {settings["backend"]}{", at most " + str(settings["max_batches"]) + " batches per loop" if settings["max_batches"] else ""};
 jenacast {__version__}. Test MAE is the best checkpoint's (lowest validation loss), reloaded.
 
 {format_table(results)}

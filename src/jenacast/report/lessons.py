@@ -11,8 +11,8 @@ dropout better than the plain LSTM and the bidirectional LSTM no better than it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -30,25 +30,56 @@ def _change(mae: dict[str, float], name: str) -> float:
 
 
 LESSONS: tuple[Lesson, ...] = (
-    Lesson(("dense",), "A dense network on the flattened window does not reliably beat the common-sense baseline",
-           "reruns 2.46-2.68 against 2.62 (-6 % to +2 %)", "no better than 6 % below the baseline",
-           lambda m: _change(m, "dense") >= -0.06),
-    Lesson(("conv",), "A convnet, whose assumption that a pattern means the same wherever it sits does not fit, "
-           "does worse than the baseline", "val about 2.9 against 2.44; reruns 2.85-3.27 (+9 % to +25 %)",
-           "no better than the baseline", lambda m: _change(m, "conv") >= 0),
-    Lesson(("lstm",), "A small LSTM beats the baseline, by a few percent", "test 2.55 (-3 %); reruns 2.41-2.60",
-           "1-9 % below the baseline", lambda m: -0.09 <= _change(m, "lstm") <= -0.01),
-    Lesson(("lstm-dropout", "lstm"), "Recurrent dropout fights the LSTM's overfitting: it does better than the plain LSTM",
-           "test 2.45 against the LSTM's 2.55", "below the LSTM", lambda m: m["lstm-dropout"] < m["lstm"]),
-    Lesson(("stacked-gru",), "Stacked, regularised GRUs gain a little more, up to about 10 % over the baseline",
-           "test 2.39 (-9 %); reruns 2.46-2.47", "5-12 % below the baseline",
-           lambda m: -0.12 <= _change(m, "stacked-gru") <= -0.05),
-    Lesson(("bidirectional", "lstm"), "A bidirectional LSTM does not help on this task",
-           "\"not as well as the plain LSTM\"; rerun val 2.46", "no better than the LSTM",
-           lambda m: m["bidirectional"] >= m["lstm"]),
-    Lesson(("reversed-lstm",), "Order matters: an LSTM fed the windows backwards does worse than the baseline",
-           "\"strongly underperforms even the common-sense baseline\"", "worse than the baseline",
-           lambda m: _change(m, "reversed-lstm") > 0),
+    Lesson(
+        ("dense",),
+        "A dense network on the flattened window does not reliably beat the common-sense baseline",
+        "reruns 2.46-2.68 against 2.62 (-6 % to +2 %)",
+        "no better than 6 % below the baseline",
+        lambda m: _change(m, "dense") >= -0.06,
+    ),
+    Lesson(
+        ("conv",),
+        "A convnet, whose assumption that a pattern means the same wherever it sits does not fit, "
+        "does worse than the baseline",
+        "val about 2.9 against 2.44; reruns 2.85-3.27 (+9 % to +25 %)",
+        "no better than the baseline",
+        lambda m: _change(m, "conv") >= 0,
+    ),
+    Lesson(
+        ("lstm",),
+        "A small LSTM beats the baseline, by a few percent",
+        "test 2.55 (-3 %); reruns 2.41-2.60",
+        "1-9 % below the baseline",
+        lambda m: -0.09 <= _change(m, "lstm") <= -0.01,
+    ),
+    Lesson(
+        ("lstm-dropout", "lstm"),
+        "Recurrent dropout fights the LSTM's overfitting: it does better than the plain LSTM",
+        "test 2.45 against the LSTM's 2.55",
+        "below the LSTM",
+        lambda m: m["lstm-dropout"] < m["lstm"],
+    ),
+    Lesson(
+        ("stacked-gru",),
+        "Stacked, regularised GRUs gain a little more, up to about 10 % over the baseline",
+        "test 2.39 (-9 %); reruns 2.46-2.47",
+        "5-12 % below the baseline",
+        lambda m: -0.12 <= _change(m, "stacked-gru") <= -0.05,
+    ),
+    Lesson(
+        ("bidirectional", "lstm"),
+        "A bidirectional LSTM does not help on this task",
+        '"not as well as the plain LSTM"; rerun val 2.46',
+        "no better than the LSTM",
+        lambda m: m["bidirectional"] >= m["lstm"],
+    ),
+    Lesson(
+        ("reversed-lstm",),
+        "Order matters: an LSTM fed the windows backwards does worse than the baseline",
+        '"strongly underperforms even the common-sense baseline"',
+        "worse than the baseline",
+        lambda m: _change(m, "reversed-lstm") > 0,
+    ),
 )
 
 
@@ -61,8 +92,16 @@ def check_lessons(models: dict[str, dict]) -> list[dict]:
         if "baseline" not in mae or any(name not in mae for name in lesson.models):
             continue
         result = "; ".join(_describe(models, name) for name in lesson.models)
-        checked.append({"model": lesson.models[0], "claim": lesson.claim, "book": lesson.book, "criterion": lesson.criterion,
-                        "result": result, "holds": bool(lesson.holds(mae))})
+        checked.append(
+            {
+                "model": lesson.models[0],
+                "claim": lesson.claim,
+                "book": lesson.book,
+                "criterion": lesson.criterion,
+                "result": result,
+                "holds": bool(lesson.holds(mae)),
+            }
+        )
     return checked
 
 
@@ -75,8 +114,12 @@ def _describe(models: dict[str, dict], name: str) -> str:
 
 def format_lessons(checked: list[dict]) -> str:
     """The lessons as a Markdown table."""
-    lines = ["| lesson (the book) | real data | criterion | this run (test MAE, vs baseline) | holds |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {c['claim']} | {c['book']} | {c['criterion']} | {c['result']} | {'yes' if c['holds'] else '**no**'} |"
-              for c in checked]
+    lines = [
+        "| lesson (the book) | real data | criterion | this run (test MAE, vs baseline) | holds |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['claim']} | {c['book']} | {c['criterion']} | {c['result']} | {'yes' if c['holds'] else '**no**'} |"
+        for c in checked
+    ]
     return "\n".join(lines)

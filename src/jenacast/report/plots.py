@@ -53,8 +53,14 @@ def plot_comparison(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xticks(list(positions), names)
     book = [(i, r["book_test_mae"]) for i, r in enumerate(rows) if r.get("book_test_mae") is not None]
     if book:
-        ax.plot([i for i, _ in book], [v for _, v in book], "r_", markersize=22, markeredgewidth=2,
-                label="book's test MAE (real data)")
+        ax.plot(
+            [i for i, _ in book],
+            [v for _, v in book],
+            "r_",
+            markersize=22,
+            markeredgewidth=2,
+            label="book's test MAE (real data)",
+        )
     base = next((r["test_mae"] for r in rows if r["name"] == "baseline"), None)
     if base is not None:
         ax.axhline(base, color="gray", linestyle="--", linewidth=1)
@@ -85,6 +91,10 @@ def draw_run_curves(run_dir: Path, baseline_val_mae: float | None = None) -> Pat
     run_dir = Path(run_dir)
     model = rundir.read_json(run_dir / rundir.CONFIG)["model"]
     path = run_dir / rundir.CURVES
-    plot_curves(rundir.read_history(run_dir / rundir.HISTORY), path, f"{model}: {MODELS[model].description}",
-                baseline_val_mae=baseline_val_mae)
+    plot_curves(
+        rundir.read_history(run_dir / rundir.HISTORY),
+        path,
+        f"{model}: {MODELS[model].description}",
+        baseline_val_mae=baseline_val_mae,
+    )
     return path

@@ -27,9 +27,19 @@ class _Recurrent(nn.Module):
     GATES = 0
     CELL = ""
 
-    def __init__(self, input_size: int, units: int, *, dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                 return_sequences: bool = False, go_backwards: bool = False, return_state: bool = False,
-                 mask_mode: str = "per_gate", backend: str = "auto"):
+    def __init__(
+        self,
+        input_size: int,
+        units: int,
+        *,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        go_backwards: bool = False,
+        return_state: bool = False,
+        mask_mode: str = "per_gate",
+        backend: str = "auto",
+    ):
         super().__init__()
         for name, value in (("input_size", input_size), ("units", units)):
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -47,10 +57,17 @@ class _Recurrent(nn.Module):
 
     def config(self) -> dict:
         """The constructor arguments, so that a copy (e.g. Bidirectional's backward layer) can be made."""
-        return dict(input_size=self.input_size, units=self.units, dropout=self.dropout,
-                    recurrent_dropout=self.recurrent_dropout, return_sequences=self.return_sequences,
-                    go_backwards=self.go_backwards, return_state=self.return_state, mask_mode=self.mask_mode,
-                    backend=self.backend)
+        return dict(
+            input_size=self.input_size,
+            units=self.units,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            return_state=self.return_state,
+            mask_mode=self.mask_mode,
+            backend=self.backend,
+        )
 
     @property
     def output_size(self) -> int:
@@ -83,9 +100,16 @@ class _Recurrent(nn.Module):
 
     def sample_masks(self, x: torch.Tensor) -> DropoutMasks:
         """The masks a training call on ``x`` ``[B, T, F]`` draws (from torch's global generator)."""
-        return sample_masks(gates=self.GATES, batch=x.shape[0], input_size=self.input_size, units=self.units,
-                            dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-                            mask_mode=self.mask_mode, like=x)
+        return sample_masks(
+            gates=self.GATES,
+            batch=x.shape[0],
+            input_size=self.input_size,
+            units=self.units,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            mask_mode=self.mask_mode,
+            like=x,
+        )
 
     def _masks(self, x: torch.Tensor, masks: DropoutMasks | None) -> DropoutMasks:
         """Explicit masks are used as given (in any mode); otherwise drawn in training mode only."""
@@ -146,7 +170,7 @@ class LSTM(_Recurrent):
         super().reset_parameters()
         with torch.no_grad():
             self.bias.zero_()
-            self.bias[self.units:2 * self.units] = 1.0  # unit_forget_bias
+            self.bias[self.units : 2 * self.units] = 1.0  # unit_forget_bias
 
     def forward(self, x: torch.Tensor, initial_state=None, masks: DropoutMasks | None = None):
         # each gate's (x * mask_g) @ W_g + b_g for every step, then the recurrence (see ops.get_layer_op)
@@ -170,7 +194,6 @@ class LSTM(_Recurrent):
         return x, masks.input, self.kernel, self.bias, h0, c0, self.recurrent_kernel, masks.recurrent
 
 
-
 class GRU(_Recurrent):
     """Keras' ``GRU`` (gate order z, r, h; ``reset_after=True`` by default, cuDNN's form) with
     per-gate input and recurrent dropout. Returns like :class:`LSTM`, with ``(output, h)`` states."""
@@ -182,7 +205,9 @@ class GRU(_Recurrent):
         super().__init__(input_size, units, **kwargs)
         self.reset_after = reset_after
         # Keras: bias [2, 3H] (input row, recurrent row) with reset_after, else [3H].
-        self.bias = nn.Parameter(torch.empty((2, self.GATES * self.units) if reset_after else (self.GATES * self.units,)))
+        self.bias = nn.Parameter(
+            torch.empty((2, self.GATES * self.units) if reset_after else (self.GATES * self.units,))
+        )
         self.reset_parameters()
 
     def config(self) -> dict:
@@ -211,7 +236,6 @@ class GRU(_Recurrent):
             (h0,) = h0
         input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
         return x, masks.input, self.kernel, input_bias, h0, self.recurrent_kernel, recurrent_bias, masks.recurrent
-
 
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")

@@ -36,8 +36,17 @@ def dropout_mask(shape: tuple[int, ...], rate: float, like: torch.Tensor) -> tor
     return (torch.rand(shape, device=like.device, dtype=like.dtype) < keep).to(like.dtype) / keep
 
 
-def sample_masks(*, gates: int, batch: int, input_size: int, units: int, dropout: float,
-                 recurrent_dropout: float, mask_mode: str, like: torch.Tensor) -> DropoutMasks:
+def sample_masks(
+    *,
+    gates: int,
+    batch: int,
+    input_size: int,
+    units: int,
+    dropout: float,
+    recurrent_dropout: float,
+    mask_mode: str,
+    like: torch.Tensor,
+) -> DropoutMasks:
     """Draw the masks Keras 3 would draw for one training call.
 
     ``per_gate`` follows Keras: with ``recurrent_dropout > 0`` its cell uses one mask per gate for

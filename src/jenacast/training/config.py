@@ -8,7 +8,6 @@ from jenacast.errors import ConfigError, literal
 from jenacast.models import MODELS
 from jenacast.training.optim import OPTIMIZERS
 
-
 MAX_SEED = 2**40 - 1  # the epochs' shuffling seeds (seed * 100,003 + epoch) must fit torch's 64 bits
 
 
@@ -40,15 +39,17 @@ class TrainConfig:
             object.__setattr__(self, "epochs", MODELS[self.model].epochs)
         for name in ("epochs", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{{{name}}} must be a positive integer, got {literal(repr(getattr(self, name)))}.",
-                                  worded=True)
+                raise ConfigError(
+                    f"{{{name}}} must be a positive integer, got {literal(repr(getattr(self, name)))}.", worded=True
+                )
         for name in ("patience", "max_batches"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{{{name}}} must be a positive integer, got {literal(repr(value))}.", worded=True)
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"{{seed}} must be an integer from 0 to {MAX_SEED:,}, got {literal(repr(self.seed))}.",
-                              worded=True)
+            raise ConfigError(
+                f"{{seed}} must be an integer from 0 to {MAX_SEED:,}, got {literal(repr(self.seed))}.", worded=True
+            )
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"{{lr}} must be a positive number, got {literal(repr(self.lr))}.", worded=True)
         if self.optimizer not in OPTIMIZERS:
@@ -58,15 +59,17 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def same_run_as(self, other: "TrainConfig") -> bool:
+    def same_run_as(self, other: TrainConfig) -> bool:
         """Whether ``other`` describes the same training (so its checkpoint can be resumed)."""
         return self.to_dict() == other.to_dict()
 
-    def differences(self, other: "TrainConfig") -> str:
+    def differences(self, other: TrainConfig) -> str:
         """The settings that differ, as ``"lr 0.001 there, 0.01 here; epochs 10 there, 3 here"`` (self is "there")."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return "; ".join(f"{name} {mine[name]!r} there, {theirs[name]!r} here" for name in mine if mine[name] != theirs[name])
+        return "; ".join(
+            f"{name} {mine[name]!r} there, {theirs[name]!r} here" for name in mine if mine[name] != theirs[name]
+        )

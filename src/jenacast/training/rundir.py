@@ -9,8 +9,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 try:
     import fcntl
@@ -59,8 +59,9 @@ def make_folder(folder: Path, what: str = "run folder") -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = "it is a file" if Path(folder).is_file() else (exc.strerror or str(exc)).lower()
-        raise FolderInUse(f"{literal(folder)} cannot be a {what} ({literal(reason)}); choose another {{out}}.",
-                          worded=True) from None
+        raise FolderInUse(
+            f"{literal(folder)} cannot be a {what} ({literal(reason)}); choose another {{out}}.", worded=True
+        ) from None
 
 
 @contextlib.contextmanager
@@ -80,8 +81,11 @@ def locked(folder: Path, say: Callable[[str], None] = print) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise FolderInUse(f"{literal(folder)} is being written by {literal(holder)}; wait for it to finish or choose "
-                              "another {out}.", worded=True) from None
+            raise FolderInUse(
+                f"{literal(folder)} is being written by {literal(holder)}; wait for it to finish or choose "
+                "another {out}.",
+                worded=True,
+            ) from None
         handle.seek(0)
         previous = handle.read().strip()
         if previous:
@@ -114,11 +118,15 @@ def read_json(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise JenacastError(f"{literal(path)} is unreadable ({type(exc).__name__}); delete that run folder or choose "
-                            "another {out}.", worded=True) from None
+        raise JenacastError(
+            f"{literal(path)} is unreadable ({type(exc).__name__}); delete that run folder or choose another {{out}}.",
+            worded=True,
+        ) from None
     if not isinstance(data, dict):
-        raise JenacastError(f"{literal(path)} is not a jenacast run file; delete that run folder or choose another {{out}}.",
-                            worded=True)
+        raise JenacastError(
+            f"{literal(path)} is not a jenacast run file; delete that run folder or choose another {{out}}.",
+            worded=True,
+        )
     return data
 
 

@@ -27,8 +27,10 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
         if (run_dir / rundir.CONFIG).exists():
             recorded = TrainConfig.from_dict(rundir.read_json(run_dir / rundir.CONFIG))
             if not recorded.same_run_as(config):
-                raise CheckpointError(f"{run_dir / rundir.BEST} holds another run than the folder's {rundir.CONFIG} "
-                                      f"({recorded.differences(config)}); it was copied in from elsewhere.")
+                raise CheckpointError(
+                    f"{run_dir / rundir.BEST} holds another run than the folder's {rundir.CONFIG} "
+                    f"({recorded.differences(config)}); it was copied in from elsewhere."
+                )
         bad = [name for name, tensor in state["model_state"].items() if not torch.isfinite(tensor).all()]
         if bad:
             raise CheckpointError(f"{run_dir / rundir.BEST} is corrupted: {bad[0]} holds NaN or infinite weights.")
@@ -36,8 +38,10 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
     except (KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{run_dir / rundir.BEST} lacks {exc}; it was not written by this jenacast.") from None
     if dataset.sha256 != state["dataset"]["sha256"]:
-        raise CheckpointError(f"{run_dir} was trained on data with sha256 {state['dataset']['sha256'][:12]}..., "
-                              f"but {config.dataset!r} now has {dataset.sha256[:12]}...; the results would not compare.")
+        raise CheckpointError(
+            f"{run_dir} was trained on data with sha256 {state['dataset']['sha256'][:12]}..., "
+            f"but {config.dataset!r} now has {dataset.sha256[:12]}...; the results would not compare."
+        )
     splits = make_splits(dataset.table)
     if not np.allclose(splits.mean, state["mean"].numpy()) or not np.allclose(splits.std, state["std"].numpy()):
         raise CheckpointError(f"{run_dir}: the normalisation statistics of the data differ from the checkpoint's.")
@@ -46,12 +50,24 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
     try:
         model.load_state_dict(state["model_state"])
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{run_dir / rundir.BEST} holds weights that do not fit its {config.model} model "
-                              f"({str(exc).splitlines()[0][:100]}); it was edited or copied in from elsewhere.") from None
+        raise CheckpointError(
+            f"{run_dir / rundir.BEST} holds weights that do not fit its {config.model} model "
+            f"({str(exc).splitlines()[0][:100]}); it was edited or copied in from elsewhere."
+        ) from None
     model.to(torch_device)
-    val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=torch_device,
-                                       max_batches=config.max_batches)
-    test_loss, test_mae = evaluate_split(model, splits.test, batch_size=config.batch_size, device=torch_device,
-                                         max_batches=config.max_batches)
-    return {"run": str(run_dir), "model": config.model, "epoch": state["epoch"], "val_loss": val_loss,
-            "val_mae": val_mae, "test_loss": test_loss, "test_mae": test_mae, "dataset": state["dataset"]}
+    val_loss, val_mae = evaluate_split(
+        model, splits.val, batch_size=config.batch_size, device=torch_device, max_batches=config.max_batches
+    )
+    test_loss, test_mae = evaluate_split(
+        model, splits.test, batch_size=config.batch_size, device=torch_device, max_batches=config.max_batches
+    )
+    return {
+        "run": str(run_dir),
+        "model": config.model,
+        "epoch": state["epoch"],
+        "val_loss": val_loss,
+        "val_mae": val_mae,
+        "test_loss": test_loss,
+        "test_mae": test_mae,
+        "dataset": state["dataset"],
+    }

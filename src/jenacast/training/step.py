@@ -26,8 +26,9 @@ log = logging.getLogger("jenacast")
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (the docs' recipe; compiles every kernel)
 
 
-def step_body(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              zero_grads: bool = True) -> torch.Tensor:
+def step_body(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, zero_grads: bool = True
+) -> torch.Tensor:
     """Forward, MSE, backward, update; returns ``[MSE, sum |error|]``. ``zero_grads=False`` for a capture,
     which starts with the grads set to None."""
     prediction = model(x)
@@ -65,7 +66,9 @@ def graph_unsupported(optimizer: torch.optim.Optimizer, device: torch.device) ->
     if device.type != "cuda":
         return "CUDA graphs need a CUDA device"
     if not hasattr(optimizer, "init_state"):
-        return f"{type(optimizer).__name__} keeps a host-side step count (only RMSprop, the book's optimizer, is captured)"
+        return (
+            f"{type(optimizer).__name__} keeps a host-side step count (only RMSprop, the book's optimizer, is captured)"
+        )
     return None
 
 
@@ -77,8 +80,15 @@ class TrainingStep:
     fallback) without CUDA.
     """
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, *,
-                 use_graph: bool = True, graph_factory=None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        *,
+        use_graph: bool = True,
+        graph_factory=None,
+    ):
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         reason = None if graph_factory is not None else graph_unsupported(optimizer, self.device)
         self.use_graph = use_graph and reason is None
@@ -120,12 +130,17 @@ class TrainingStep:
             self.optimizer.zero_grad(set_to_none=True)
             stats = _record(graph, lambda: step_body(self.model, self.optimizer, static_x, static_y, zero_grads=False))
         except Exception as exc:  # training goes on eagerly, from the saved state
-            log.info("jenacast: capturing the training step as a CUDA graph failed (%s: %s); steps run eagerly.",
-                     type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+            log.info(
+                "jenacast: capturing the training step as a CUDA graph failed (%s: %s); steps run eagerly.",
+                type(exc).__name__,
+                str(exc).splitlines()[0][:200] if str(exc) else "",
+            )
             self.optimizer.zero_grad(set_to_none=True)
             saved.restore()
             return
-        self._graph_grads = [p.grad for p in self.model.parameters() if p.grad is not None]  # keep the graph's grads alive
+        self._graph_grads = [
+            p.grad for p in self.model.parameters() if p.grad is not None
+        ]  # keep the graph's grads alive
         self._graph, self._static = graph, (static_x, static_y, stats)
         saved.restore()
 

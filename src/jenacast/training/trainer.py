@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -35,14 +35,20 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"{{device}} {literal(repr(name))} is not a device; use auto, cpu or cuda.", worded=True) from None
+        raise ConfigError(
+            f"{{device}} {literal(repr(name))} is not a device; use auto, cpu or cuda.", worded=True
+        ) from None
     if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"{{device}} {literal(repr(name))} cannot train a model here; use auto, cpu or cuda.", worded=True)
+        raise ConfigError(
+            f"{{device}} {literal(repr(name))} cannot train a model here; use auto, cpu or cuda.", worded=True
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("{device} cuda was asked for, but this torch sees no CUDA device.", worded=True)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"{{device}} {literal(repr(name))}: this machine has {torch.cuda.device_count()} CUDA device(s).",
-                          worded=True)
+        raise ConfigError(
+            f"{{device}} {literal(repr(name))}: this machine has {torch.cuda.device_count()} CUDA device(s).",
+            worded=True,
+        )
     return device
 
 
@@ -54,11 +60,13 @@ def check_backend(backend: str, device: torch.device) -> None:
 
     # where the device rules a backend out, say so first: installing it would not help
     if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise ConfigError("{backend} triton runs on CUDA devices only; on the CPU use {backend} auto, cpu or fwbw.",
-                          worded=True)
+        raise ConfigError(
+            "{backend} triton runs on CUDA devices only; on the CPU use {backend} auto, cpu or fwbw.", worded=True
+        )
     if backend == "cpu" and device.type != "cpu":
-        raise ConfigError(f"{{backend}} cpu runs on the CPU only; on {device.type} use {{backend}} auto, triton or fwbw.",
-                          worded=True)
+        raise ConfigError(
+            f"{{backend}} cpu runs on the CPU only; on {device.type} use {{backend}} auto, triton or fwbw.", worded=True
+        )
     if backend in ("cpu", "triton") and not available(backend):
         raise ConfigError(f"{{backend}} {backend} is not installed here: {install_hint(backend)}.", worded=True)
 
@@ -70,8 +78,9 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate_split(model: torch.nn.Module, split: Split, *, batch_size: int = 256, device=None,
-                   max_batches: int | None = None) -> tuple[float, float]:
+def evaluate_split(
+    model: torch.nn.Module, split: Split, *, batch_size: int = 256, device=None, max_batches: int | None = None
+) -> tuple[float, float]:
     """``(MSE, MAE)`` over the split's windows (or its first ``max_batches`` batches), in eval mode."""
     model.eval()
     totals = None  # float64 sums on the device, read once at the end (a read per batch would stall a GPU)
@@ -104,7 +113,7 @@ class EpochTotals:
 
     def catch_up(self) -> tuple[int, float] | None:
         """Read the rows added since the last read; ``(index, loss)`` of the first non-finite loss, if any."""
-        for offset, (loss, abs_sum) in enumerate(self.rows[self.read:len(self.sizes)].tolist()):
+        for offset, (loss, abs_sum) in enumerate(self.rows[self.read : len(self.sizes)].tolist()):
             if not math.isfinite(loss):
                 return self.read + offset, loss
             size = self.sizes[self.read + offset]
@@ -124,7 +133,11 @@ class EpochTotals:
 
 
 def _kept(best_epoch: int, run_dir: Path) -> str:
-    return f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}" if best_epoch else "no checkpoint was written"
+    return (
+        f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}"
+        if best_epoch
+        else "no checkpoint was written"
+    )
 
 
 def _shuffle_seed(seed: int, epoch: int) -> int:
@@ -152,18 +165,36 @@ def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> N
         _refuse_other_run(run_dir, TrainConfig.from_dict(saved), saved.get("dataset_info", {}), config, dataset_info)
 
 
-def _refuse_other_run(run_dir: Path, saved: TrainConfig, saved_data: dict, config: TrainConfig, dataset_info: dict) -> None:
+def _refuse_other_run(
+    run_dir: Path, saved: TrainConfig, saved_data: dict, config: TrainConfig, dataset_info: dict
+) -> None:
     if not saved.same_run_as(config):
-        raise TrainingError(f"{literal(run_dir)} holds a run with other settings ({literal(saved.differences(config))}); "
-                            "resume it with the same options, or start over with {force} or another {out}.", worded=True)
+        raise TrainingError(
+            f"{literal(run_dir)} holds a run with other settings ({literal(saved.differences(config))}); "
+            "resume it with the same options, or start over with {force} or another {out}.",
+            worded=True,
+        )
     changed = rundir.data_differences(saved_data, dataset_info)
     if changed:
-        raise TrainingError(f"{literal(run_dir)} was trained on other data ({literal(changed)}); resume it on the data it "
-                            "started on, or start over with {force} or another {out}.", worded=True)
+        raise TrainingError(
+            f"{literal(run_dir)} was trained on other data ({literal(changed)}); resume it on the data it "
+            "started on, or start over with {force} or another {out}.",
+            worded=True,
+        )
 
 
-def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, *, resume: bool = False,
-        force: bool = False, progress: bool = True, say: Callable[[str], None] = print, cuda_graph: bool = True) -> dict:
+def fit(
+    config: TrainConfig,
+    splits: Splits,
+    dataset_info: dict,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+    cuda_graph: bool = True,
+) -> dict:
     """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json.
 
     ``dataset_info`` (``Dataset.info()``) is recorded in the folder; ``resume`` continues from ``last.pt`` only
@@ -176,24 +207,50 @@ def fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, 
     check_backend(config.backend, device)
     rundir.make_folder(run_dir)
     with rundir.locked(run_dir, say):
-        return _fit(config, splits, dataset_info, run_dir, device, resume=resume, force=force, progress=progress, say=say,
-                    cuda_graph=cuda_graph)
+        return _fit(
+            config,
+            splits,
+            dataset_info,
+            run_dir,
+            device,
+            resume=resume,
+            force=force,
+            progress=progress,
+            say=say,
+            cuda_graph=cuda_graph,
+        )
 
 
-def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path, device: torch.device, *, resume: bool,
-         force: bool, progress: bool, say: Callable[[str], None], cuda_graph: bool) -> dict:
+def _fit(
+    config: TrainConfig,
+    splits: Splits,
+    dataset_info: dict,
+    run_dir: Path,
+    device: torch.device,
+    *,
+    resume: bool,
+    force: bool,
+    progress: bool,
+    say: Callable[[str], None],
+    cuda_graph: bool,
+) -> dict:
     from tqdm.auto import tqdm
 
     last_path = run_dir / rundir.LAST
     if force:
         rundir.clear(run_dir)
     elif not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
-        raise TrainingError(f"{literal(run_dir)} already holds a run; pass {{resume}} to continue it, {{force}} to start it "
-                            "over, or choose another {out}.", worded=True)
+        raise TrainingError(
+            f"{literal(run_dir)} already holds a run; pass {{resume}} to continue it, {{force}} to start it "
+            "over, or choose another {out}.",
+            worded=True,
+        )
     if resume:
         _check_same_run(run_dir, config, dataset_info)
     seed_everything(config.seed)
-    model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend).to(device)
+    model = build(
+        config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend
+    ).to(device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     history: list[dict] = []
     best_val, best_epoch, start_epoch = math.inf, 0, 0
@@ -203,24 +260,47 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
             _refuse_other_run(run_dir, TrainConfig.from_dict(state["config"]), state["dataset"], config, dataset_info)
             model.load_state_dict(state["model_state"])
             optimizer.load_state_dict(state["optimizer_state"])
-            history, best_val, best_epoch, start_epoch = state["history"], state["best_val_loss"], state["best_epoch"], state["epoch"]
-            if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)
-                    and isinstance(start_epoch, int) and isinstance(best_epoch, int) and isinstance(best_val, float)):
+            history, best_val, best_epoch, start_epoch = (
+                state["history"],
+                state["best_val_loss"],
+                state["best_epoch"],
+                state["epoch"],
+            )
+            if not (
+                isinstance(history, list)
+                and all(isinstance(row, dict) for row in history)
+                and isinstance(start_epoch, int)
+                and isinstance(best_epoch, int)
+                and isinstance(best_val, float)
+            ):
                 raise TypeError("its history, epoch or best validation loss has the wrong type")
             _set_rng_state(state["torch_rng"], device)
         except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
             if isinstance(exc, JenacastError):
                 raise
-            raise CheckpointError(f"{literal(last_path)} does not hold a resumable {config.model} run "
-                                  f"({type(exc).__name__}: {literal(str(exc).splitlines()[0][:100])}); start over with "
-                                  "{force} or another {out}.", worded=True) from None
+            raise CheckpointError(
+                f"{literal(last_path)} does not hold a resumable {config.model} run "
+                f"({type(exc).__name__}: {literal(str(exc).splitlines()[0][:100])}); start over with "
+                "{force} or another {out}.",
+                worded=True,
+            ) from None
         say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
 
     def checkpoint(path: Path, epoch: int) -> None:
-        save_checkpoint(path, config=config.to_dict(), model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
-                        epoch=epoch, best_val_loss=best_val, best_epoch=best_epoch, mean=torch.from_numpy(splits.mean),
-                        std=torch.from_numpy(splits.std), dataset=dataset_info, history=history,
-                        torch_rng=_rng_state(device))
+        save_checkpoint(
+            path,
+            config=config.to_dict(),
+            model_state=model.state_dict(),
+            optimizer_state=optimizer.state_dict(),
+            epoch=epoch,
+            best_val_loss=best_val,
+            best_epoch=best_epoch,
+            mean=torch.from_numpy(splits.mean),
+            std=torch.from_numpy(splits.std),
+            dataset=dataset_info,
+            history=history,
+            torch_rng=_rng_state(device),
+        )
 
     step = TrainingStep(model, optimizer, device, use_graph=cuda_graph)
     read_every = 1 if device.type == "cpu" else READ_EVERY  # on a CPU a read costs nothing
@@ -233,17 +313,27 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
         started = time.perf_counter()
         model.train()
         totals = EpochTotals(n_batches, device)
-        batches = splits.train.batches(config.batch_size, shuffle=True, seed=_shuffle_seed(config.seed, epoch), device=device)
+        batches = splits.train.batches(
+            config.batch_size, shuffle=True, seed=_shuffle_seed(config.seed, epoch), device=device
+        )
 
         def check(totals: EpochTotals) -> None:
             bad = totals.catch_up()
             if bad is not None:
-                raise TrainingError(f"training {config.model} diverged: the loss became {bad[1]} at epoch {epoch}, "
-                                    f"batch {bad[0] + 1}; {literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
-                                    worded=True)
+                raise TrainingError(
+                    f"training {config.model} diverged: the loss became {bad[1]} at epoch {epoch}, "
+                    f"batch {bad[0] + 1}; {literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
+                    worded=True,
+                )
 
-        with tqdm(total=n_batches, desc=f"{config.model} {epoch}/{config.epochs}", disable=None if progress else True, leave=False,
-                  unit="batch", dynamic_ncols=True) as bar:
+        with tqdm(
+            total=n_batches,
+            desc=f"{config.model} {epoch}/{config.epochs}",
+            disable=None if progress else True,
+            leave=False,
+            unit="batch",
+            dynamic_ncols=True,
+        ) as bar:
             for index, (x, y) in enumerate(batches):
                 if index >= n_batches:
                     break
@@ -254,13 +344,23 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
                 bar.update(1)
             check(totals)
         sq, ab, seen = totals.sq, totals.ab, totals.seen
-        val_loss, val_mae = evaluate_split(model, splits.val, batch_size=config.batch_size, device=device,
-                                           max_batches=config.max_batches)
+        val_loss, val_mae = evaluate_split(
+            model, splits.val, batch_size=config.batch_size, device=device, max_batches=config.max_batches
+        )
         if not math.isfinite(val_loss):
-            raise TrainingError(f"training {config.model} diverged: the validation loss became {val_loss} at epoch {epoch}; "
-                                f"{literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.", worded=True)
-        row = {"epoch": epoch, "loss": sq / seen, "mae": ab / seen, "val_loss": val_loss, "val_mae": val_mae,
-               "seconds": time.perf_counter() - started}
+            raise TrainingError(
+                f"training {config.model} diverged: the validation loss became {val_loss} at epoch {epoch}; "
+                f"{literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
+                worded=True,
+            )
+        row = {
+            "epoch": epoch,
+            "loss": sq / seen,
+            "mae": ab / seen,
+            "val_loss": val_loss,
+            "val_mae": val_mae,
+            "seconds": time.perf_counter() - started,
+        }
         history.append(row)
         improved = val_loss < best_val
         kept = epoch - 1  # what last.pt holds until this epoch is saved (0: nothing yet)
@@ -274,22 +374,38 @@ def _fit(config: TrainConfig, splits: Splits, dataset_info: dict, run_dir: Path,
                 rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
         except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
             where = exc.filename or run_dir
-            raise TrainingError(f"could not save epoch {epoch} ({literal(exc.strerror or exc)}: {literal(where)}); "
-                                + (f"the checkpoint of epoch {kept} is kept in {literal(run_dir)}; once the problem is "
-                                   "solved, continue with {resume}." if kept else "no checkpoint was written yet."),
-                                worded=True) from None
-        say(f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
-            f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}")
+            raise TrainingError(
+                f"could not save epoch {epoch} ({literal(exc.strerror or exc)}: {literal(where)}); "
+                + (
+                    f"the checkpoint of epoch {kept} is kept in {literal(run_dir)}; once the problem is "
+                    "solved, continue with {resume}."
+                    if kept
+                    else "no checkpoint was written yet."
+                ),
+                worded=True,
+            ) from None
+        say(
+            f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
+            f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}"
+        )
     return finish(run_dir, config, splits, model, device, history, dataset_info)
 
 
-def finish(run_dir: Path, config: TrainConfig, splits: Splits, model: torch.nn.Module, device: torch.device,
-           history: list[dict], dataset_info: dict) -> dict:
+def finish(
+    run_dir: Path,
+    config: TrainConfig,
+    splits: Splits,
+    model: torch.nn.Module,
+    device: torch.device,
+    history: list[dict],
+    dataset_info: dict,
+) -> dict:
     """Reload the best checkpoint, evaluate it on test, write metrics.json."""
     best = load_checkpoint(run_dir / rundir.BEST)
     model.load_state_dict(best["model_state"])
-    test_loss, test_mae = evaluate_split(model, splits.test, batch_size=config.batch_size, device=device,
-                                         max_batches=config.max_batches)
+    test_loss, test_mae = evaluate_split(
+        model, splits.test, batch_size=config.batch_size, device=device, max_batches=config.max_batches
+    )
     best_row = next(r for r in history if r["epoch"] == best["epoch"])
     metrics = {
         "model": config.model,

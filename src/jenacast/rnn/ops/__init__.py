@@ -19,12 +19,12 @@ import logging
 import torch
 
 from jenacast.rnn.ops import selfcheck, tuning
-from jenacast.rnn.ops.tuning import KernelOptions, options, set_options
 from jenacast.rnn.ops.fwbw.gru import gru_fwbw
 from jenacast.rnn.ops.fwbw.lstm import lstm_fwbw
 from jenacast.rnn.ops.projection import projected, projected_pair
 from jenacast.rnn.ops.reference.gru import gru_reference
 from jenacast.rnn.ops.reference.lstm import lstm_reference
+from jenacast.rnn.ops.tuning import KernelOptions, options, set_options
 
 log = logging.getLogger("jenacast")
 
@@ -91,7 +91,8 @@ def resolve(name: str, device: torch.device) -> str:
 
 
 def _tier_for(backend: str, device: torch.device, dtype: torch.dtype) -> str:
-    """The tier that runs: the fused kernels run float32, so "auto" uses ``fwbw`` for other dtypes (and says so once)."""
+    """The tier that runs: the fused kernels run float32, so "auto" uses ``fwbw`` for other dtypes (and says so
+    once)."""
     tier = resolve(backend, device)
     if backend == "auto" and tier in ("cpu", "triton") and dtype != torch.float32:
         if dtype not in _warned_dtypes:
@@ -142,11 +143,27 @@ def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torc
 
 def _falls_back(device: torch.device):
     """What a failed first-use check of the Triton tier does: "auto" on ``device``'s type uses ``fwbw`` from then on."""
+
     def fall_back() -> None:
         _resolved[device.type] = "fwbw"
 
     return fall_back
 
 
-__all__ = ["BACKENDS", "TIERS", "KernelOptions", "options", "set_options", "available", "install_hint", "check_backend", "get_op", "get_layer_op", "get_pair_layer_op",
-           "gru_reference", "lstm_reference", "resolve", "tier_ops"]
+__all__ = [
+    "BACKENDS",
+    "TIERS",
+    "KernelOptions",
+    "options",
+    "set_options",
+    "available",
+    "install_hint",
+    "check_backend",
+    "get_op",
+    "get_layer_op",
+    "get_pair_layer_op",
+    "gru_reference",
+    "lstm_reference",
+    "resolve",
+    "tier_ops",
+]

@@ -26,7 +26,9 @@ def recurrent_matmul(h: torch.Tensor, w_rec: torch.Tensor, mask: torch.Tensor | 
     return out.transpose(0, 1).reshape(h.shape[0], -1)
 
 
-def recurrent_matmul_backward(d_pre: torch.Tensor, w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
+def recurrent_matmul_backward(
+    d_pre: torch.Tensor, w_rec: torch.Tensor, mask: torch.Tensor | None, gates: int
+) -> torch.Tensor:
     """The gradient reaching ``h`` through :func:`recurrent_matmul`, given ``d_pre`` ``[B, G*H]``."""
     if mask is None:
         return d_pre @ w_rec.t()
@@ -42,8 +44,9 @@ def previous_states(h0: torch.Tensor, hs: torch.Tensor) -> torch.Tensor:
     return torch.cat([h0.unsqueeze(0), hs[:-1]])
 
 
-def recurrent_weight_grad(h_prev: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int,
-                          per_step: bool | None = None) -> torch.Tensor:
+def recurrent_weight_grad(
+    h_prev: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int, per_step: bool | None = None
+) -> torch.Tensor:
     """``dU`` ``[H, G*H]`` summed over all steps, as large matmuls outside the time loop.
 
     ``h_prev`` ``[T, B, H]`` holds each step's ``h_{t-1}``; ``d_pre`` ``[T, B, G*H]`` the gradients of

@@ -59,8 +59,9 @@ def lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse, weight_grad=torch_we
     return _input_order(d_pre, reverse), weight_grad(h0, hs, d_pre, rec_mask, 4)
 
 
-def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias,
-                         weight_grad=torch_weight_grad):
+def gru_grads_from_steps(
+    d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias, weight_grad=torch_weight_grad
+):
     """``(d_xproj, d_w, d_b)`` from the input-side ``d_x`` and (reset_after) recurrent-side ``d_rec``
     pre-activation gradients, both ``[T, B, 3H]`` in processing order (``weight_grad``: as above)."""
     hidden = hs.shape[2]
@@ -68,8 +69,8 @@ def gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_afte
         d_w = weight_grad(h0, hs, d_rec, rec_mask, 3)
         d_b = d_rec.sum(dim=(0, 1)) if has_bias else None
     else:
-        d_w_zr = weight_grad(h0, hs, d_x[..., :2 * hidden], _zr_mask(rec_mask), 2)
-        d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden:].reshape(-1, hidden)
+        d_w_zr = weight_grad(h0, hs, d_x[..., : 2 * hidden], _zr_mask(rec_mask), 2)
+        d_w_h = cand.reshape(-1, hidden).t() @ d_x[..., 2 * hidden :].reshape(-1, hidden)
         d_w, d_b = torch.cat([d_w_zr, d_w_h], dim=1), None
     return _input_order(d_x, reverse), d_w, d_b
 
@@ -95,8 +96,9 @@ class _LSTMFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
         h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs,
-                                                      ctx.reverse)
+        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(
+            d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, ctx.reverse
+        )
         return None, d_xproj, dh0, dc0, d_w, None, None
 
 
@@ -113,8 +115,9 @@ class _GRUFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
         h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(d_hseq, d_hT, h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs,
-                                                      ctx.reverse, ctx.reset_after)
+        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(
+            d_hseq, d_hT, h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after
+        )
         return None, d_xproj, dh0, d_w, d_b, None, None, None
 
 
@@ -127,8 +130,9 @@ class _LSTMPairFused(torch.autograd.Function):
         second = (x_b, h0_b.contiguous(), c0_b.contiguous(), w_b, mask_b)
         outs = kernels.forward_pair(first, second, reverse, True)
         # per direction: h0, c0, w_rec, mask, gates, cells, hs
-        ctx.save_for_backward(*(t for args, (hs, _, _, gates, cells) in zip((first, second), outs)
-                                for t in (*args[1:], gates, cells, hs)))
+        ctx.save_for_backward(
+            *(t for args, (hs, _, _, gates, cells) in zip((first, second), outs) for t in (*args[1:], gates, cells, hs))
+        )
         ctx.kernels, ctx.reverse = kernels, reverse
         ctx.set_materialize_grads(False)
         return tuple(t for hs, h_last, c_last, _, _ in outs for t in (hs.transpose(0, 1), h_last, c_last))
@@ -138,7 +142,8 @@ class _LSTMPairFused(torch.autograd.Function):
         saved = ctx.saved_tensors
         args = []
         for (d_hseq, d_hT, d_cT), (h0, c0, w_rec, mask, gates, cells, hs) in zip(
-                ((d_hseq_a, d_hT_a, d_cT_a), (d_hseq_b, d_hT_b, d_cT_b)), (saved[:7], saved[7:])):
+            ((d_hseq_a, d_hT_a, d_cT_a), (d_hseq_b, d_hT_b, d_cT_b)), (saved[:7], saved[7:])
+        ):
             args.append((d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs))
         (dx_a, dh0_a, dc0_a, dw_a), (dx_b, dh0_b, dc0_b, dw_b) = ctx.kernels.backward_pair(*args, ctx.reverse)
         return None, None, dx_a, dh0_a, dc0_a, dw_a, None, dx_b, dh0_b, dc0_b, dw_b, None
@@ -163,8 +168,13 @@ class _GRUPairFused(torch.autograd.Function):
         first, second = (x_a, h0_a.contiguous(), w_a, b_a, mask_a), (x_b, h0_b.contiguous(), w_b, b_b, mask_b)
         outs = kernels.forward_pair(first, second, reverse, reset_after, True)
         # per direction: h0, w_rec, mask, gates, cand, hs
-        ctx.save_for_backward(*(t for args, (hs, _, gates, cand) in zip((first, second), outs)
-                                for t in (args[1], args[2], args[4], gates, cand, hs)))
+        ctx.save_for_backward(
+            *(
+                t
+                for args, (hs, _, gates, cand) in zip((first, second), outs)
+                for t in (args[1], args[2], args[4], gates, cand, hs)
+            )
+        )
         ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_a is not None
         ctx.set_materialize_grads(False)
         return tuple(t for hs, h_last, _, _ in outs for t in (hs.transpose(0, 1), h_last))
@@ -172,18 +182,23 @@ class _GRUPairFused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hseq_a, d_hT_a, d_hseq_b, d_hT_b):
         saved = ctx.saved_tensors
-        args = [(d_hseq, d_hT, h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
-                for (d_hseq, d_hT), (h0, w_rec, mask, gates, cand, hs) in zip(((d_hseq_a, d_hT_a), (d_hseq_b, d_hT_b)),
-                                                                              (saved[:6], saved[6:]))]
-        (dx_a, dh0_a, dw_a, db_a), (dx_b, dh0_b, dw_b, db_b) = ctx.kernels.backward_pair(*args, ctx.reverse,
-                                                                                       ctx.reset_after)
+        args = [
+            (d_hseq, d_hT, h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
+            for (d_hseq, d_hT), (h0, w_rec, mask, gates, cand, hs) in zip(
+                ((d_hseq_a, d_hT_a), (d_hseq_b, d_hT_b)), (saved[:6], saved[6:])
+            )
+        ]
+        (dx_a, dh0_a, dw_a, db_a), (dx_b, dh0_b, dw_b, db_b) = ctx.kernels.backward_pair(
+            *args, ctx.reverse, ctx.reset_after
+        )
         return None, None, None, dx_a, dh0_a, dw_a, db_a, None, dx_b, dh0_b, dw_b, db_b, None
 
 
 def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        hs, h_last, c_last, _, _ = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse,
-                                                   False)
+        hs, h_last, c_last, _, _ = kernels.forward(
+            xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False
+        )
         return hs.transpose(0, 1), h_last, c_last
     return _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse)
 

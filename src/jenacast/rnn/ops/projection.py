@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 
 
-def project_torch(x: torch.Tensor, mask: torch.Tensor | None, kernel: torch.Tensor, bias: torch.Tensor,
-                  gates: int) -> torch.Tensor:
+def project_torch(
+    x: torch.Tensor, mask: torch.Tensor | None, kernel: torch.Tensor, bias: torch.Tensor, gates: int
+) -> torch.Tensor:
     b, t, f = x.shape
     x_steps = x.transpose(0, 1)  # [T, B, F]
     if mask is None or mask.dim() == 2:
@@ -29,6 +30,7 @@ def project_torch(x: torch.Tensor, mask: torch.Tensor | None, kernel: torch.Tens
 def projected(cell: str, op):
     """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu.layer``): this projection, then ``op``."""
     if cell == "lstm":
+
         def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
             return op(project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask, reverse)
 
@@ -47,7 +49,12 @@ def projected_pair(cell: str, op):
     gates = 4 if cell == "lstm" else 3
 
     def pair_layer(first, second, *shared):
-        return op(*((project_torch(x, in_mask, kernel, bias, gates), *rest)
-                    for x, in_mask, kernel, bias, *rest in (first, second)), *shared)
+        return op(
+            *(
+                (project_torch(x, in_mask, kernel, bias, gates), *rest)
+                for x, in_mask, kernel, bias, *rest in (first, second)
+            ),
+            *shared,
+        )
 
     return pair_layer

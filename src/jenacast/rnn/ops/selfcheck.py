@@ -79,8 +79,9 @@ def _results(op, args):
     generator = torch.Generator(device=flat[0].device).manual_seed(0)
     cotangents = [torch.randn(o.shape, generator=generator, device=o.device, dtype=o.dtype) for o in flat]
     for label, picked in (("every output", range(len(flat))), ("the last h", _last_h_positions(outputs))):
-        grads = torch.autograd.grad([flat[k] for k in picked], leaves, [cotangents[k] for k in picked],
-                                    retain_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(
+            [flat[k] for k in picked], leaves, [cotangents[k] for k in picked], retain_graph=True, allow_unused=True
+        )
         named += [(f"gradient {k} for {label}", g) for k, g in enumerate(grads)]
     return named
 
@@ -129,9 +130,12 @@ def checked(name: str, op, reference, on_failure):
         if found is None:
             return op(*args)
         on_failure()
-        log.warning("jenacast: the Triton kernels failed their first-use check against 'fwbw' (%s: %s); "
-                    "backend 'auto' uses 'fwbw' from now on (backend='triton' forces them; please report this).",
-                    name, found)
+        log.warning(
+            "jenacast: the Triton kernels failed their first-use check against 'fwbw' (%s: %s); "
+            "backend 'auto' uses 'fwbw' from now on (backend='triton' forces them; please report this).",
+            name,
+            found,
+        )
         return reference(*args)
 
     return run

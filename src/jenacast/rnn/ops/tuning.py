@@ -22,8 +22,11 @@ import dataclasses
 import os
 from collections.abc import Iterator
 
-_CHOICES = {"triton_layout": (None, "rows", "tiles"), "triton_precision": ("ieee", "tf32"),
-            "triton_weight_grad": ("triton", "torch")}
+_CHOICES = {
+    "triton_layout": (None, "rows", "tiles"),
+    "triton_precision": ("ieee", "tf32"),
+    "triton_weight_grad": ("triton", "torch"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +66,19 @@ def parse(text: str) -> dict:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or name not in fields:
-            raise ValueError(f"{item!r} is not a kernel option; expected name=value with a name from "
-                             f"{', '.join(sorted(fields))}.")
+            raise ValueError(
+                f"{item!r} is not a kernel option; expected name=value with a name from {', '.join(sorted(fields))}."
+            )
         lowered = value.lower()
-        changes[name] = (None if lowered == "none" else lowered == "true" if lowered in ("true", "false")
-                         else int(value) if value.isdigit() else value)
+        changes[name] = (
+            None
+            if lowered == "none"
+            else lowered == "true"
+            if lowered in ("true", "false")
+            else int(value)
+            if value.isdigit()
+            else value
+        )
     return changes
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import os
 
+import numba
 import numpy as np
 import torch
-
-import numba
 
 from jenacast.rnn.ops import tuning
 from jenacast.rnn.ops.cpu.simd import accumulate
@@ -85,7 +84,7 @@ def unmask_into(dh, back, m, b, has_mask):
     for k in range(hidden):
         dh[k] = back[k] * m0[k] if per_gate else back[k]
     for g in range(1, back.shape[0] // hidden):
-        back_g = back[g * hidden:(g + 1) * hidden]
+        back_g = back[g * hidden : (g + 1) * hidden]
         if per_gate:
             m_g = m[g, b]
             for k in range(hidden):
@@ -110,8 +109,23 @@ def add_rows_into(dst, flat, count, tables, one):
 
 
 @numba.njit(inline="always")
-def weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_rec_flat, d_in_flat, count, tables, one,
-                 db, rec_bias, db_in):
+def weight_grads(
+    dw,
+    dw_in,
+    has_proj,
+    hm_flat,
+    rec_groups,
+    xm_flat,
+    in_groups,
+    d_rec_flat,
+    d_in_flat,
+    count,
+    tables,
+    one,
+    db,
+    rec_bias,
+    db_in,
+):
     """A backward kernel's batch of kept rows ``n < count`` into its weight gradients:
     ``dU[k, col] += sum_n hm[n, gate(col), k] * d_rec[n, col]`` (``rec_groups`` 1: every gate reads gate 0's
     ``hm``, the states without a mask or with one shared mask) and, with the projection,
@@ -123,19 +137,52 @@ def weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d
     hidden, gh = dw.shape
     features = dw_in.shape[0]
     dw_flat, dw_in_flat = dw.reshape(-1), dw_in.reshape(-1)
-    accumulate(dw_flat, gh, hidden, gh, hm_flat, 0, 1, hidden if rec_groups > 1 else 0, gh, hidden, d_rec_flat, gh, count,
-               tables, dw_flat, 0, gh)
+    accumulate(
+        dw_flat,
+        gh,
+        hidden,
+        gh,
+        hm_flat,
+        0,
+        1,
+        hidden if rec_groups > 1 else 0,
+        gh,
+        hidden,
+        d_rec_flat,
+        gh,
+        count,
+        tables,
+        dw_flat,
+        0,
+        gh,
+    )
     if rec_bias:
         add_rows_into(db, d_rec_flat, count, tables, one)
     if has_proj:
-        accumulate(dw_in_flat, gh, features, gh, xm_flat, 0, 1, features if in_groups > 1 else 0,
-                   in_groups * features, hidden, d_in_flat, gh, count, tables, dw_in_flat, 0, gh)
+        accumulate(
+            dw_in_flat,
+            gh,
+            features,
+            gh,
+            xm_flat,
+            0,
+            1,
+            features if in_groups > 1 else 0,
+            in_groups * features,
+            hidden,
+            d_in_flat,
+            gh,
+            count,
+            tables,
+            dw_in_flat,
+            0,
+            gh,
+        )
         add_rows_into(db_in, d_in_flat, count, tables, one)
 
 
 @numba.njit(inline="always")
-def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables,
-                    zeros):
+def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_t_flat, mx, has_in_mask, tables, zeros):
     """One step's input gradient for a block's rows, from ``d`` (the rows' pre-activation gradients at
     ``d_flat[d_base:]``, G*H per row) and ``w_in_t`` as :func:`input_grad_arrays` gives it. One input mask
     or none: ``d_input[t, b0 + r] = mask * (d[r] @ W^T)``, one product of depth G*H written in place.
@@ -146,9 +193,26 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
     gh = width // features * hidden
     if not has_in_mask or mx.shape[0] == 1:
         at = (t * d_input.shape[1] + b0) * features
-        out = d_input.reshape(-1)[at:at + rows * features]
-        accumulate(out, features, rows, features, d_flat, d_base, gh, 0, 1, features, w_in_t_flat, features, gh,
-                   tables, zeros, 0, 0)
+        out = d_input.reshape(-1)[at : at + rows * features]
+        accumulate(
+            out,
+            features,
+            rows,
+            features,
+            d_flat,
+            d_base,
+            gh,
+            0,
+            1,
+            features,
+            w_in_t_flat,
+            features,
+            gh,
+            tables,
+            zeros,
+            0,
+            0,
+        )
         if has_in_mask:
             for r in range(rows):
                 mr, dr = mx[0, b0 + r], d_input[t, b0 + r]
@@ -156,8 +220,25 @@ def input_grad_rows(d_input, t, b0, rows, back_in, d_flat, d_base, hidden, w_in_
                     dr[f] *= mr[f]
         return
     back_flat = back_in.reshape(-1)
-    accumulate(back_flat, width, rows, width, d_flat, d_base, gh, hidden, 1, features, w_in_t_flat, width, hidden,
-               tables, zeros, 0, 0)
+    accumulate(
+        back_flat,
+        width,
+        rows,
+        width,
+        d_flat,
+        d_base,
+        gh,
+        hidden,
+        1,
+        features,
+        w_in_t_flat,
+        width,
+        hidden,
+        tables,
+        zeros,
+        0,
+        0,
+    )
     for r in range(rows):
         unmask_into(d_input[t, b0 + r], back_in[r], mx, b0 + r, has_in_mask)
 
@@ -222,7 +303,8 @@ def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:
 
 
 def projection_arrays(projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """``(kernel, bias, input mask, mask present)`` arrays of a kernel's in-loop projection, placeholders without one."""
+    """``(kernel, bias, input mask, mask present)`` arrays of a kernel's in-loop projection, placeholders without
+    one."""
     if projection is None:
         return np.zeros((1, 1), np.float32), np.zeros(1, np.float32), *mask_array(None)
     kernel, bias, mask = projection
@@ -250,8 +332,7 @@ class BackwardArrays:
     ``[T, B, G*H]``, the projection's) or "input" (the gradient of the projected input ``[T, B, F]``,
     formed in the kernel: see :func:`input_grad_rows`)."""
 
-    def __init__(self, d_hseq, rec_mask, x_steps, projection, dx: str, t_len: int, batch: int, hidden: int,
-                 gates: int):
+    def __init__(self, d_hseq, rec_mask, x_steps, projection, dx: str, t_len: int, batch: int, hidden: int, gates: int):
         self.rows = block_rows(batch)
         self.dw_steps = dw_batch_steps(self.rows)
         gh, blocks = gates * hidden, -(-batch // self.rows)
@@ -295,11 +376,15 @@ def announce_compile(what: str, *kernels) -> None:
         return
     if not cached:
         logging.getLogger("jenacast").info(
-            "jenacast: compiling the %s kernels for this CPU (about half a minute, once; cached in %s)", what,
-            os.environ.get("NUMBA_CACHE_DIR", "Numba's cache"))
+            "jenacast: compiling the %s kernels for this CPU (about half a minute, once; cached in %s)",
+            what,
+            os.environ.get("NUMBA_CACHE_DIR", "Numba's cache"),
+        )
 
 
 def check_input(tensor: torch.Tensor) -> None:
     if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
-        raise ValueError(f"backend 'cpu' runs float32 CPU tensors, got {tensor.dtype} on {tensor.device}; "
-                         "use backend='fwbw' for other dtypes or devices.")
+        raise ValueError(
+            f"backend 'cpu' runs float32 CPU tensors, got {tensor.dtype} on {tensor.device}; "
+            "use backend='fwbw' for other dtypes or devices."
+        )

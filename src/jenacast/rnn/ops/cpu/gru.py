@@ -15,11 +15,33 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu.common import (ONE, PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
-                                          block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
-                                          jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
-from jenacast.rnn.ops.cpu.masks import (mask_rows, mask_rows_1, mask_rows_3, one_group, unmask_rows_2_plus,
-                                         unmask_rows_3_plus)
+from jenacast.rnn.ops.cpu.common import (
+    ONE,
+    PREFETCH_STEPS,
+    BackwardArrays,
+    add_into,
+    announce_compile,
+    as_array,
+    block_rows,
+    check_input,
+    copy_into,
+    dw_batch_steps,
+    fill,
+    input_grad_rows,
+    jit,
+    mask_array,
+    per_gate_transposed,
+    projection_arrays,
+    weight_grads,
+)
+from jenacast.rnn.ops.cpu.masks import (
+    mask_rows,
+    mask_rows_1,
+    mask_rows_3,
+    one_group,
+    unmask_rows_2_plus,
+    unmask_rows_3_plus,
+)
 from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused, zeros_if_none
@@ -34,7 +56,9 @@ _update_reset = elementwise(
     ("x", "rec", "z_r", "gates"),
     {"x_z": ("x", 0), "x_r": ("x", 1), "rec_z": ("rec", 0), "rec_r": ("rec", 1)},
     [("z", "z_r", 0), ("r", "z_r", 1), ("z", "gates", 0), ("r", "gates", 1)],
-    _update_reset_math, streamed=("gates",))
+    _update_reset_math,
+    streamed=("gates",),
+)
 
 
 def _candidate(reset_after: bool):
@@ -46,9 +70,13 @@ def _candidate(reset_after: bool):
         return {"hh": hh, "h": v.z * v.h + (1.0 - v.z) * hh, "cand": v.rec_h if reset_after else v.r_h}
 
     loads = {"x_h": ("x", 2), "rec_h": ("rec", 2), "z": ("z_r", 0), "r": ("z_r", 1), "h": ("h", 0), "r_h": ("r_h", 0)}
-    return elementwise(("x", "rec", "z_r", "h", "gates", "cand", "h_out", "r_h"), loads,
-                       [("hh", "gates", 2), ("h", "h", 0), ("h", "h_out", 0), ("cand", "cand", 0)], math,
-                       streamed=("gates", "cand"))
+    return elementwise(
+        ("x", "rec", "z_r", "h", "gates", "cand", "h_out", "r_h"),
+        loads,
+        [("hh", "gates", 2), ("h", "h", 0), ("h", "h_out", 0), ("cand", "cand", 0)],
+        math,
+        streamed=("gates", "cand"),
+    )
 
 
 _candidate_reset_after, _candidate_reset_before = _candidate(True), _candidate(False)
@@ -67,10 +95,21 @@ def _step_back(reset_after: bool):
             out.update(d_r=d_hh * v.cand * v.r * (1.0 - v.r), d_rec_h=d_hh * v.r)
         return out
 
-    loads = {"z": ("gates", 0), "r": ("gates", 1), "hh": ("gates", 2), "h_prev": ("h_prev", 0), "dh": ("dh", 0),
-             "cand": ("cand", 0)}
-    stores = [("d_z", "d_pre", 0), ("d_hh", "d_pre", 2), ("d_z", "d_kept", 0), ("d_rec_h", "d_kept", 2),
-              ("direct", "direct", 0)]
+    loads = {
+        "z": ("gates", 0),
+        "r": ("gates", 1),
+        "hh": ("gates", 2),
+        "h_prev": ("h_prev", 0),
+        "dh": ("dh", 0),
+        "cand": ("cand", 0),
+    }
+    stores = [
+        ("d_z", "d_pre", 0),
+        ("d_hh", "d_pre", 2),
+        ("d_z", "d_kept", 0),
+        ("d_rec_h", "d_kept", 2),
+        ("direct", "direct", 0),
+    ]
     if reset_after:
         stores += [("d_r", "d_pre", 1), ("d_r", "d_kept", 1)]
     return elementwise(("gates", "h_prev", "dh", "cand", "d_pre", "d_kept", "direct"), loads, stores, math)
@@ -80,8 +119,28 @@ _step_back_reset_after, _step_back_reset_before = _step_back(True), _step_back(F
 
 
 @jit
-def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask, reverse, reset_after, save, hs, h_last,
-             gates, cand, rows_per_block, dw_steps):
+def _gru_fwd(
+    x,
+    has_proj,
+    w_in,
+    b_in,
+    mx,
+    has_in_mask,
+    h0,
+    w,
+    bias,
+    m,
+    has_mask,
+    reverse,
+    reset_after,
+    save,
+    hs,
+    h_last,
+    gates,
+    cand,
+    rows_per_block,
+    dw_steps,
+):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 3
@@ -114,32 +173,94 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
                 ahead = min(dw_steps, t_len - s)
                 for k in range(ahead):
                     t_k = t_len - 1 - (s + k) if reverse else s + k
-                    mask_rows(xm[k * rows:(k + 1) * rows], x[t_k, b0:b0 + rows], mx, b0, has_in_mask)
-                accumulate(xp_flat, gh, ahead * rows, gh, xm_flat, 0, in_groups * features,
-                           features if in_groups > 1 else 0, 1, hidden, w_in_flat, gh, features, tables, b_in, 0, 0)
+                    mask_rows(xm[k * rows : (k + 1) * rows], x[t_k, b0 : b0 + rows], mx, b0, has_in_mask)
+                accumulate(
+                    xp_flat,
+                    gh,
+                    ahead * rows,
+                    gh,
+                    xm_flat,
+                    0,
+                    in_groups * features,
+                    features if in_groups > 1 else 0,
+                    1,
+                    hidden,
+                    w_in_flat,
+                    gh,
+                    features,
+                    tables,
+                    b_in,
+                    0,
+                    0,
+                )
             if has_proj and s + dw_steps < t_len:  # the input rows the next batch of steps will copy
-                prefetch(x, ((t_len - 1 - s - dw_steps if reverse else s + dw_steps) * b_total + b0) * features,
-                         rows * features)
+                prefetch(
+                    x,
+                    ((t_len - 1 - s - dw_steps if reverse else s + dw_steps) * b_total + b0) * features,
+                    rows * features,
+                )
             if shared:
                 mask_rows_1(hm[:rows], h[:rows], m, b0, has_mask)
             else:
                 mask_rows_3(hm[:rows], h[:rows], m, b0, has_mask)
             # each row's recurrent terms start from the bias (zeros without one)
-            accumulate(rec_flat, gh, rows, first_cols, hm_flat, 0, 3 * hidden, 0 if shared else hidden, 1, hidden, w_flat,
-                       gh, hidden, tables, bias, 0, 0)
+            accumulate(
+                rec_flat,
+                gh,
+                rows,
+                first_cols,
+                hm_flat,
+                0,
+                3 * hidden,
+                0 if shared else hidden,
+                1,
+                hidden,
+                w_flat,
+                gh,
+                hidden,
+                tables,
+                bias,
+                0,
+                0,
+            )
             # the gates go straight to the saved tensors (without save, a scratch row), as in the LSTM
-            x_rows = xp[slot * rows:(slot + 1) * rows] if has_proj else x[t, b0:b0 + rows]
+            x_rows = xp[slot * rows : (slot + 1) * rows] if has_proj else x[t, b0 : b0 + rows]
             saved = s if save else 0
-            _update_reset((x_rows, rec[:rows], z_r[:rows], gates[saved, b0:b0 + rows]), hidden, save)
+            _update_reset((x_rows, rec[:rows], z_r[:rows], gates[saved, b0 : b0 + rows]), hidden, save)
             if not reset_after:
                 for r in range(rows):
                     hmr, zr = hm[r, 2], z_r[r]
                     for j in range(hidden):
                         hmr[j] *= zr[hidden + j]  # r * h_h, the coefficient of U_h
-                accumulate(rec_flat[2 * hidden:], gh, rows, hidden, hm_flat, 2 * hidden, 3 * hidden, hidden, 1,
-                           hidden, w_flat[2 * hidden:], gh, hidden, tables, bias, 2 * hidden, 0)
-            cell_rows = (x_rows, rec[:rows], z_r[:rows], h[:rows], gates[saved, b0:b0 + rows],
-                         cand[saved, b0:b0 + rows], hs[s, b0:b0 + rows], hm[:rows, 2])
+                accumulate(
+                    rec_flat[2 * hidden :],
+                    gh,
+                    rows,
+                    hidden,
+                    hm_flat,
+                    2 * hidden,
+                    3 * hidden,
+                    hidden,
+                    1,
+                    hidden,
+                    w_flat[2 * hidden :],
+                    gh,
+                    hidden,
+                    tables,
+                    bias,
+                    2 * hidden,
+                    0,
+                )
+            cell_rows = (
+                x_rows,
+                rec[:rows],
+                z_r[:rows],
+                h[:rows],
+                gates[saved, b0 : b0 + rows],
+                cand[saved, b0 : b0 + rows],
+                hs[s, b0 : b0 + rows],
+                hm[:rows, 2],
+            )
             if reset_after:
                 _candidate_reset_after(cell_rows, hidden, save)
             else:
@@ -150,9 +271,36 @@ def _gru_fwd(x, has_proj, w_in, b_in, mx, has_in_mask, h0, w, bias, m, has_mask,
 
 
 @jit
-def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after, gates, cand, hs, x, has_proj, mx,
-             has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dw_blocks, db_blocks, dw_in_blocks,
-             db_in_blocks, rows_per_block, dw_steps):
+def _gru_bwd(
+    d_hseq,
+    has_dseq,
+    d_hT,
+    h0,
+    w_gt,
+    m,
+    has_mask,
+    reverse,
+    reset_after,
+    gates,
+    cand,
+    hs,
+    x,
+    has_proj,
+    mx,
+    has_in_mask,
+    write_dx,
+    d_x,
+    input_in_kernel,
+    w_in_t,
+    d_input,
+    dh0,
+    dw_blocks,
+    db_blocks,
+    dw_in_blocks,
+    db_in_blocks,
+    rows_per_block,
+    dw_steps,
+):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
@@ -189,7 +337,7 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             s = t_len - 1 - step
             t = t_len - 1 - s if reverse else s
             slot = step % dw_steps
-            d = d_steps[slot * rows:(slot + 1) * rows]
+            d = d_steps[slot * rows : (slot + 1) * rows]
             d_flat = d.reshape(-1)
             ahead = s - PREFETCH_STEPS  # that step's saved rows, while this step computes (read from memory)
             if ahead >= 0:
@@ -203,26 +351,50 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
             if has_dseq:
                 for r in range(rows):
                     add_into(dh[r], d_hseq[s, b0 + r])
-            h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
+            h_prev = hs[s - 1, b0 : b0 + rows] if s > 0 else h0[b0 : b0 + rows]
             # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
-            cell_rows = (gates[s, b0:b0 + rows], h_prev, dh[:rows], cand[s, b0:b0 + rows],
-                         d_in[slot * rows:(slot + 1) * rows] if has_proj else d_x[t, b0:b0 + rows], d, direct[:rows])
+            cell_rows = (
+                gates[s, b0 : b0 + rows],
+                h_prev,
+                dh[:rows],
+                cand[s, b0 : b0 + rows],
+                d_in[slot * rows : (slot + 1) * rows] if has_proj else d_x[t, b0 : b0 + rows],
+                d,
+                direct[:rows],
+            )
             if reset_after:
                 _step_back_reset_after(cell_rows, hidden)
             else:
                 _step_back_reset_before(cell_rows, hidden)
             if rec_groups == 1:
-                mask_rows_1(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+                mask_rows_1(hm[slot * rows : (slot + 1) * rows], h_prev, m, b0, has_mask)
             else:
-                mask_rows_3(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+                mask_rows_3(hm[slot * rows : (slot + 1) * rows], h_prev, m, b0, has_mask)
             if not reset_after:
                 for r in range(rows):
                     copy_into(hm[slot * rows + r, 2], cand[s, b0 + r])  # U_h's coefficient was r * h_h
             if has_proj:
-                mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+                mask_rows(xm[slot * rows : (slot + 1) * rows], x[t, b0 : b0 + rows], mx, b0, has_in_mask)
             if not reset_after:  # e = mask_h * (d_hh @ U_h^T), the gradient reaching r * h_h
-                accumulate(e_flat, hidden, rows, hidden, d_flat, 2 * hidden, gh, hidden, 1, hidden,
-                           w_flat[2 * hidden:], gh, hidden, tables, zeros, 0, 0)
+                accumulate(
+                    e_flat,
+                    hidden,
+                    rows,
+                    hidden,
+                    d_flat,
+                    2 * hidden,
+                    gh,
+                    hidden,
+                    1,
+                    hidden,
+                    w_flat[2 * hidden :],
+                    gh,
+                    hidden,
+                    tables,
+                    zeros,
+                    0,
+                    0,
+                )
                 for r in range(rows):
                     b = b0 + r
                     gs, dxr, dr, er = gates[s, b], d_in[slot * rows + r] if has_proj else d_x[t, b], d[r], e[r]
@@ -238,13 +410,58 @@ def _gru_bwd(d_hseq, has_dseq, d_hT, h0, w_gt, m, has_mask, reverse, reset_after
                 for r in range(rows):
                     copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
             if input_in_kernel:
-                input_grad_rows(d_input, t, b0, rows, back_in, d_in_flat, slot * rows * gh, hidden, w_in_t_flat, mx,
-                                has_in_mask, tables, zeros)
+                input_grad_rows(
+                    d_input,
+                    t,
+                    b0,
+                    rows,
+                    back_in,
+                    d_in_flat,
+                    slot * rows * gh,
+                    hidden,
+                    w_in_t_flat,
+                    mx,
+                    has_in_mask,
+                    tables,
+                    zeros,
+                )
             if slot == dw_steps - 1 or step == t_len - 1:  # dW from the input side's d (d_in), dU the recurrent's
-                weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_in_flat,
-                             (slot + 1) * rows, tables, one, db, reset_after, db_in)
-            accumulate(back_flat, gh, rows, back_cols, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables,
-                       zeros, 0, 0)
+                weight_grads(
+                    dw,
+                    dw_in,
+                    has_proj,
+                    hm_flat,
+                    rec_groups,
+                    xm_flat,
+                    in_groups,
+                    d_steps_flat,
+                    d_in_flat,
+                    (slot + 1) * rows,
+                    tables,
+                    one,
+                    db,
+                    reset_after,
+                    db_in,
+                )
+            accumulate(
+                back_flat,
+                gh,
+                rows,
+                back_cols,
+                d_flat,
+                0,
+                gh,
+                hidden,
+                1,
+                hidden,
+                w_flat,
+                gh,
+                hidden,
+                tables,
+                zeros,
+                0,
+                0,
+            )
             if reset_after:
                 unmask_rows_3_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
             else:
@@ -267,25 +484,70 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
     mask, has_mask = mask_array(rec_mask)
     bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)  # the recurrent terms start from it
     rows = block_rows(b)
-    _gru_fwd(as_array(x_steps), projection is not None, w_in, b_in, in_mask, has_in_mask, as_array(h0), as_array(w_rec),
-             bias, mask, has_mask, reverse, reset_after, save, hs.numpy(), h_last.numpy(), gates.numpy(), cand.numpy(),
-             rows, dw_batch_steps(rows))
+    _gru_fwd(
+        as_array(x_steps),
+        projection is not None,
+        w_in,
+        b_in,
+        in_mask,
+        has_in_mask,
+        as_array(h0),
+        as_array(w_rec),
+        bias,
+        mask,
+        has_mask,
+        reverse,
+        reset_after,
+        save,
+        hs.numpy(),
+        h_last.numpy(),
+        gates.numpy(),
+        cand.numpy(),
+        rows,
+        dw_batch_steps(rows),
+    )
     return hs, h_last, (gates if save else None), (cand if save else None)
 
 
-def run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps,
-                 projection, dx):
+def run_backward(
+    d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps, projection, dx
+):
     """``(d_x, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection; ``dx`` as
     in :class:`BackwardArrays` ("pre": the input-side pre-activations' gradient, the projection's)."""
     t_len, b, gh = gates.shape
     hidden = gh // 3
     a = BackwardArrays(d_hseq, rec_mask, x_steps, projection, dx, t_len, b, hidden, 3)
     dh0 = torch.empty(b, hidden)
-    _gru_bwd(a.d_seq, a.has_dseq, as_array(d_hT), as_array(h0), per_gate_transposed(w_rec, 3), a.mask, a.has_mask,
-             reverse, reset_after, as_array(gates), as_array(cand), as_array(hs), a.x, a.has_proj, a.in_mask,
-             a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t, a.d_input.numpy(), dh0.numpy(),
-             a.dw_blocks.numpy(), a.db_blocks.numpy(), a.dw_in_blocks.numpy(), a.db_in_blocks.numpy(), a.rows,
-             a.dw_steps)
+    _gru_bwd(
+        a.d_seq,
+        a.has_dseq,
+        as_array(d_hT),
+        as_array(h0),
+        per_gate_transposed(w_rec, 3),
+        a.mask,
+        a.has_mask,
+        reverse,
+        reset_after,
+        as_array(gates),
+        as_array(cand),
+        as_array(hs),
+        a.x,
+        a.has_proj,
+        a.in_mask,
+        a.has_in_mask,
+        a.write_dx,
+        a.d_pre.numpy(),
+        a.input_in_kernel,
+        a.w_in_t,
+        a.d_input.numpy(),
+        dh0.numpy(),
+        a.dw_blocks.numpy(),
+        a.db_blocks.numpy(),
+        a.dw_in_blocks.numpy(),
+        a.db_in_blocks.numpy(),
+        a.rows,
+        a.dw_steps,
+    )
     return (a.d_x, dh0, *a.summed(has_bias))
 
 
@@ -300,8 +562,22 @@ class CpuGRUKernels:
     @staticmethod
     def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
         d_hT = zeros_if_none(d_hT, h0)
-        d_pre, dh0, d_w, d_b, _, _ = run_backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse,
-                                                  reset_after, torch.empty(1, 1, 1), None, "pre")
+        d_pre, dh0, d_w, d_b, _, _ = run_backward(
+            d_hseq,
+            d_hT,
+            h0,
+            w_rec,
+            has_bias,
+            rec_mask,
+            gates,
+            cand,
+            hs,
+            reverse,
+            reset_after,
+            torch.empty(1, 1, 1),
+            None,
+            "pre",
+        )
         return d_pre.transpose(0, 1), dh0, d_w, d_b
 
 

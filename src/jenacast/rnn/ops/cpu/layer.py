@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
+from jenacast.rnn.ops.cpu import gru as gru_kernels
+from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import check_input, time_major
 from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
-from jenacast.rnn.ops.cpu import gru as gru_kernels
-from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 
 
 def input_grad(d_pre: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
@@ -62,8 +62,9 @@ class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
         x_steps, h0, c0 = _steps(x), h0.contiguous(), c0.contiguous()
-        hs, h_last, c_last, gates, cells = lstm_kernels.run_forward(x_steps, (kernel, bias, in_mask), h0, c0, w_rec,
-                                                                    rec_mask, reverse, True)
+        hs, h_last, c_last, gates, cells = lstm_kernels.run_forward(
+            x_steps, (kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True
+        )
         ctx.save_for_backward(x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs)
         ctx.reverse = reverse
         ctx.set_materialize_grads(False)  # an unused output costs no zeros
@@ -74,8 +75,21 @@ class _LSTMLayer(torch.autograd.Function):
         x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
         dx = _input_grad_mode(ctx, x_steps)
         d_x, dh0, dc0, d_w, d_kernel, d_bias = lstm_kernels.run_backward(
-            d_hseq, zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0), h0, c0, w_rec, rec_mask, gates, cells, hs,
-            ctx.reverse, x_steps, (kernel, bias, in_mask), dx)
+            d_hseq,
+            zeros_if_none(d_hT, h0),
+            zeros_if_none(d_cT, c0),
+            h0,
+            c0,
+            w_rec,
+            rec_mask,
+            gates,
+            cells,
+            hs,
+            ctx.reverse,
+            x_steps,
+            (kernel, bias, in_mask),
+            dx,
+        )
         return _input_order(d_x, dx, kernel, in_mask, 4), None, d_kernel, d_bias, dh0, dc0, d_w, None, None
 
 
@@ -83,8 +97,9 @@ class _GRULayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         x_steps, h0 = _steps(x), h0.contiguous()
-        hs, h_last, gates, cand = gru_kernels.run_forward(x_steps, (kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask,
-                                                          reverse, reset_after, True)
+        hs, h_last, gates, cand = gru_kernels.run_forward(
+            x_steps, (kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask, reverse, reset_after, True
+        )
         ctx.save_for_backward(x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs)
         ctx.reverse, ctx.reset_after, ctx.has_bias = reverse, reset_after, b_rec is not None
         ctx.set_materialize_grads(False)
@@ -95,22 +110,37 @@ class _GRULayer(torch.autograd.Function):
         x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
         dx = _input_grad_mode(ctx, x_steps)
         d_x, dh0, d_w, d_b, d_kernel, d_b_in = gru_kernels.run_backward(
-            d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs, ctx.reverse,
-            ctx.reset_after, x_steps, (kernel, b_in, in_mask), dx)
+            d_hseq,
+            zeros_if_none(d_hT, h0),
+            h0,
+            w_rec,
+            ctx.has_bias,
+            rec_mask,
+            gates,
+            cand,
+            hs,
+            ctx.reverse,
+            ctx.reset_after,
+            x_steps,
+            (kernel, b_in, in_mask),
+            dx,
+        )
         return _input_order(d_x, dx, kernel, in_mask, 3), None, d_kernel, d_b_in, dh0, d_w, d_b, None, None, None
 
 
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        hs, h_last, c_last, _, _ = lstm_kernels.run_forward(_steps(x), (kernel, bias, in_mask), h0.contiguous(),
-                                                            c0.contiguous(), w_rec, rec_mask, reverse, False)
+        hs, h_last, c_last, _, _ = lstm_kernels.run_forward(
+            _steps(x), (kernel, bias, in_mask), h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False
+        )
         return hs.transpose(0, 1), h_last, c_last
     return _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
 
 
 def gru_layer_cpu(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
     if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
-        hs, h_last, _, _ = gru_kernels.run_forward(_steps(x), (kernel, b_in, in_mask), h0.contiguous(), w_rec, b_rec,
-                                                   rec_mask, reverse, reset_after, False)
+        hs, h_last, _, _ = gru_kernels.run_forward(
+            _steps(x), (kernel, b_in, in_mask), h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False
+        )
         return hs.transpose(0, 1), h_last
     return _GRULayer.apply(x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

@@ -16,9 +16,24 @@ import numba
 import numpy as np
 import torch
 
-from jenacast.rnn.ops.cpu.common import (PREFETCH_STEPS, add_into, announce_compile, as_array, BackwardArrays,
-                                          block_rows, check_input, copy_into, dw_batch_steps, fill, input_grad_rows,
-                                          jit, mask_array, per_gate_transposed, projection_arrays, weight_grads)
+from jenacast.rnn.ops.cpu.common import (
+    PREFETCH_STEPS,
+    BackwardArrays,
+    add_into,
+    announce_compile,
+    as_array,
+    block_rows,
+    check_input,
+    copy_into,
+    dw_batch_steps,
+    fill,
+    input_grad_rows,
+    jit,
+    mask_array,
+    per_gate_transposed,
+    projection_arrays,
+    weight_grads,
+)
 from jenacast.rnn.ops.cpu.masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
 from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
@@ -35,32 +50,84 @@ def _forward_math(v):
 _cell_forward = elementwise(
     ("pre", "c", "h", "gates", "cells", "h_out"),
     {"pre_i": ("pre", 0), "pre_f": ("pre", 1), "pre_g": ("pre", 2), "pre_o": ("pre", 3), "c": ("c", 0)},
-    [("i", "gates", 0), ("f", "gates", 1), ("g", "gates", 2), ("o", "gates", 3), ("c", "c", 0), ("c", "cells", 0),
-     ("h", "h", 0), ("h", "h_out", 0)],
-    _forward_math, streamed=("gates", "cells"))
+    [
+        ("i", "gates", 0),
+        ("f", "gates", 1),
+        ("g", "gates", 2),
+        ("o", "gates", 3),
+        ("c", "c", 0),
+        ("c", "cells", 0),
+        ("h", "h", 0),
+        ("h", "h_out", 0),
+    ],
+    _forward_math,
+    streamed=("gates", "cells"),
+)
 
 
 def _backward_math(v):
     tanh_c = tanh(v.c)
     dc = v.dc + v.dh * v.o * (1.0 - tanh_c * tanh_c)
-    return {"d_i": dc * v.g * v.i * (1.0 - v.i), "d_f": dc * v.c_prev * v.f * (1.0 - v.f),
-            "d_g": dc * v.i * (1.0 - v.g * v.g), "d_o": v.dh * tanh_c * v.o * (1.0 - v.o), "dc": dc * v.f}
+    return {
+        "d_i": dc * v.g * v.i * (1.0 - v.i),
+        "d_f": dc * v.c_prev * v.f * (1.0 - v.f),
+        "d_g": dc * v.i * (1.0 - v.g * v.g),
+        "d_o": v.dh * tanh_c * v.o * (1.0 - v.o),
+        "dc": dc * v.f,
+    }
 
 
 # ((gates, cells, c_prev, dh, dc, d_pre, d_kept), H): a block's step back; dc updated in place, the
 # pre-activation gradient written twice (the projection's gradient, the rows kept for dU)
 _cell_backward = elementwise(
     ("gates", "cells", "c_prev", "dh", "dc", "d_pre", "d_kept"),
-    {"i": ("gates", 0), "f": ("gates", 1), "g": ("gates", 2), "o": ("gates", 3), "c": ("cells", 0),
-     "c_prev": ("c_prev", 0), "dh": ("dh", 0), "dc": ("dc", 0)},
-    [("d_i", "d_pre", 0), ("d_f", "d_pre", 1), ("d_g", "d_pre", 2), ("d_o", "d_pre", 3),
-     ("d_i", "d_kept", 0), ("d_f", "d_kept", 1), ("d_g", "d_kept", 2), ("d_o", "d_kept", 3), ("dc", "dc", 0)],
-    _backward_math)
+    {
+        "i": ("gates", 0),
+        "f": ("gates", 1),
+        "g": ("gates", 2),
+        "o": ("gates", 3),
+        "c": ("cells", 0),
+        "c_prev": ("c_prev", 0),
+        "dh": ("dh", 0),
+        "dc": ("dc", 0),
+    },
+    [
+        ("d_i", "d_pre", 0),
+        ("d_f", "d_pre", 1),
+        ("d_g", "d_pre", 2),
+        ("d_o", "d_pre", 3),
+        ("d_i", "d_kept", 0),
+        ("d_f", "d_kept", 1),
+        ("d_g", "d_kept", 2),
+        ("d_o", "d_kept", 3),
+        ("dc", "dc", 0),
+    ],
+    _backward_math,
+)
 
 
 @jit
-def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, reverse, save, hs, h_last, c_last, gates,
-              cells, rows_per_block, dw_steps):
+def _lstm_fwd(
+    x,
+    has_proj,
+    bias,
+    mx,
+    has_in_mask,
+    h0,
+    c0,
+    w,
+    m,
+    has_mask,
+    reverse,
+    save,
+    hs,
+    h_last,
+    c_last,
+    gates,
+    cells,
+    rows_per_block,
+    dw_steps,
+):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 4
@@ -88,22 +155,49 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
             t = t_len - 1 - s if reverse else s
             if shared:
                 if has_proj:
-                    mask_rows_1(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+                    mask_rows_1(xm[:rows], x[t, b0 : b0 + rows], mx, b0, has_in_mask)
                 mask_rows_1(hm[:rows], h[:rows], m, b0, has_mask)
             else:
                 if has_proj:
-                    mask_rows_4(xm[:rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
+                    mask_rows_4(xm[:rows], x[t, b0 : b0 + rows], mx, b0, has_in_mask)
                 mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
             # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], starting from the bias (with
             # the projection) or from the projected input's rows; one call site (each one more to compile)
             start = bias if has_proj else x_flat
             start_at, start_row = (0, 0) if has_proj else ((t * b_total + b0) * gh, gh)
-            accumulate(pre_flat, gh, rows, gh, coef_flat, 0, 4 * width, 0 if shared else width, 1, hidden, w_flat, gh,
-                       width, tables, start, start_at, start_row)
+            accumulate(
+                pre_flat,
+                gh,
+                rows,
+                gh,
+                coef_flat,
+                0,
+                4 * width,
+                0 if shared else width,
+                1,
+                hidden,
+                w_flat,
+                gh,
+                width,
+                tables,
+                start,
+                start_at,
+                start_row,
+            )
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
-            _cell_forward((pre[:rows], c[:rows], h[:rows], gates[saved, b0:b0 + rows], cells[saved, b0:b0 + rows],
-                           hs[s, b0:b0 + rows]), hidden, save)
+            _cell_forward(
+                (
+                    pre[:rows],
+                    c[:rows],
+                    h[:rows],
+                    gates[saved, b0 : b0 + rows],
+                    cells[saved, b0 : b0 + rows],
+                    hs[s, b0 : b0 + rows],
+                ),
+                hidden,
+                save,
+            )
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
             copy_into(c_last[b0 + r], c[r])
@@ -111,9 +205,37 @@ def _lstm_fwd(x, has_proj, bias, mx, has_in_mask, h0, c0, w, m, has_mask, revers
 
 
 @jit
-def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, gates, cells, hs, x, has_proj, mx,
-              has_in_mask, write_dx, d_x, input_in_kernel, w_in_t, d_input, dh0, dc0, dw_blocks, dw_in_blocks, db_blocks,
-              rows_per_block, dw_steps):
+def _lstm_bwd(
+    d_hseq,
+    has_dseq,
+    d_hT,
+    d_cT,
+    h0,
+    c0,
+    w_gt,
+    m,
+    has_mask,
+    reverse,
+    gates,
+    cells,
+    hs,
+    x,
+    has_proj,
+    mx,
+    has_in_mask,
+    write_dx,
+    d_x,
+    input_in_kernel,
+    w_in_t,
+    d_input,
+    dh0,
+    dc0,
+    dw_blocks,
+    dw_in_blocks,
+    db_blocks,
+    rows_per_block,
+    dw_steps,
+):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
     w_flat, w_in_t_flat = w_gt.reshape(-1), w_in_t.reshape(-1)
@@ -130,7 +252,12 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
         d_steps = np.zeros((dw_steps * rows_per_block, gh), np.float32)
         xm = np.zeros((dw_steps * rows_per_block, in_groups, features), np.float32)  # with the projection: x * mask_g
         back_in = np.empty((rows_per_block, 4 * features), np.float32)  # input_in_kernel: each gate's share of dx
-        back_flat, hm_flat, d_steps_flat, xm_flat = back.reshape(-1), hm.reshape(-1), d_steps.reshape(-1), xm.reshape(-1)
+        back_flat, hm_flat, d_steps_flat, xm_flat = (
+            back.reshape(-1),
+            hm.reshape(-1),
+            d_steps.reshape(-1),
+            xm.reshape(-1),
+        )
         dw, dw_in, db = dw_blocks[block], dw_in_blocks[block], db_blocks[block]
         fill(dw.reshape(-1), np.float32(0.0))
         fill(dw_in.reshape(-1), np.float32(0.0))
@@ -158,28 +285,57 @@ def _lstm_bwd(d_hseq, has_dseq, d_hT, d_cT, h0, c0, w_gt, m, has_mask, reverse, 
             if has_dseq:
                 for r in range(rows):
                     add_into(dh[r], d_hseq[s, b0 + r])
-            c_prev = cells[s - 1, b0:b0 + rows] if s > 0 else c0[b0:b0 + rows]
-            kept = d_steps[slot * rows:(slot + 1) * rows]  # without write_dx the projection's gradient goes nowhere else
-            _cell_backward((gates[s, b0:b0 + rows], cells[s, b0:b0 + rows], c_prev, dh[:rows], dc[:rows],
-                            d_x[t, b0:b0 + rows] if write_dx else kept, kept), hidden)
-            h_prev = hs[s - 1, b0:b0 + rows] if s > 0 else h0[b0:b0 + rows]
+            c_prev = cells[s - 1, b0 : b0 + rows] if s > 0 else c0[b0 : b0 + rows]
+            kept = d_steps[
+                slot * rows : (slot + 1) * rows
+            ]  # without write_dx the projection's gradient goes nowhere else
+            _cell_backward(
+                (
+                    gates[s, b0 : b0 + rows],
+                    cells[s, b0 : b0 + rows],
+                    c_prev,
+                    dh[:rows],
+                    dc[:rows],
+                    d_x[t, b0 : b0 + rows] if write_dx else kept,
+                    kept,
+                ),
+                hidden,
+            )
+            h_prev = hs[s - 1, b0 : b0 + rows] if s > 0 else h0[b0 : b0 + rows]
             if rec_groups == 1:
-                mask_rows_1(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+                mask_rows_1(hm[slot * rows : (slot + 1) * rows], h_prev, m, b0, has_mask)
             else:
-                mask_rows_4(hm[slot * rows:(slot + 1) * rows], h_prev, m, b0, has_mask)
+                mask_rows_4(hm[slot * rows : (slot + 1) * rows], h_prev, m, b0, has_mask)
             if has_proj:
-                mask_rows(xm[slot * rows:(slot + 1) * rows], x[t, b0:b0 + rows], mx, b0, has_in_mask)
-            d_flat = d_steps[slot * rows:(slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
+                mask_rows(xm[slot * rows : (slot + 1) * rows], x[t, b0 : b0 + rows], mx, b0, has_in_mask)
+            d_flat = d_steps[slot * rows : (slot + 1) * rows].reshape(-1)  # this step's d of the block's rows
             # the input side's d is the recurrent side's; the LSTM's one bias is the input side's (no recurrent bias)
             if slot == dw_steps - 1 or step == t_len - 1:
-                weight_grads(dw, dw_in, has_proj, hm_flat, rec_groups, xm_flat, in_groups, d_steps_flat, d_steps_flat,
-                             (slot + 1) * rows, tables, one, db, False, db)
+                weight_grads(
+                    dw,
+                    dw_in,
+                    has_proj,
+                    hm_flat,
+                    rec_groups,
+                    xm_flat,
+                    in_groups,
+                    d_steps_flat,
+                    d_steps_flat,
+                    (slot + 1) * rows,
+                    tables,
+                    one,
+                    db,
+                    False,
+                    db,
+                )
             if input_in_kernel:
-                input_grad_rows(d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables,
-                                zeros)
+                input_grad_rows(
+                    d_input, t, b0, rows, back_in, d_flat, 0, hidden, w_in_t_flat, mx, has_in_mask, tables, zeros
+                )
             # back[r, g*H + k] = sum_n d[r, g*H + n] U[k, g*H + n]; dh = sum_g mask_g * back_g
-            accumulate(back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros,
-                       0, 0)
+            accumulate(
+                back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros, 0, 0
+            )
             unmask_rows_4(dh[:rows], back[:rows], m, b0, has_mask)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
@@ -201,9 +357,27 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     mask, has_mask = mask_array(rec_mask)
     rows = block_rows(b)
     w = w_rec if projection is None else torch.cat([projection[0].detach(), w_rec.detach()])  # [W; U]
-    _lstm_fwd(as_array(x_steps), projection is not None, bias, in_mask, has_in_mask, as_array(h0), as_array(c0),
-              as_array(w), mask, has_mask, reverse, save, hs.numpy(), h_last.numpy(), c_last.numpy(), gates.numpy(),
-              cells.numpy(), rows, dw_batch_steps(rows))
+    _lstm_fwd(
+        as_array(x_steps),
+        projection is not None,
+        bias,
+        in_mask,
+        has_in_mask,
+        as_array(h0),
+        as_array(c0),
+        as_array(w),
+        mask,
+        has_mask,
+        reverse,
+        save,
+        hs.numpy(),
+        h_last.numpy(),
+        c_last.numpy(),
+        gates.numpy(),
+        cells.numpy(),
+        rows,
+        dw_batch_steps(rows),
+    )
     return hs, h_last, c_last, (gates if save else None), (cells if save else None)
 
 
@@ -214,11 +388,37 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
     hidden = gh // 4
     a = BackwardArrays(d_hseq, rec_mask, x_steps, projection, dx, t_len, b, hidden, 4)
     dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
-    _lstm_bwd(a.d_seq, a.has_dseq, as_array(d_hT), as_array(d_cT), as_array(h0), as_array(c0),
-              per_gate_transposed(w_rec, 4), a.mask, a.has_mask, reverse, as_array(gates), as_array(cells), as_array(hs),
-              a.x, a.has_proj, a.in_mask, a.has_in_mask, a.write_dx, a.d_pre.numpy(), a.input_in_kernel, a.w_in_t,
-              a.d_input.numpy(), dh0.numpy(), dc0.numpy(), a.dw_blocks.numpy(), a.dw_in_blocks.numpy(),
-              a.db_in_blocks.numpy(), a.rows, a.dw_steps)
+    _lstm_bwd(
+        a.d_seq,
+        a.has_dseq,
+        as_array(d_hT),
+        as_array(d_cT),
+        as_array(h0),
+        as_array(c0),
+        per_gate_transposed(w_rec, 4),
+        a.mask,
+        a.has_mask,
+        reverse,
+        as_array(gates),
+        as_array(cells),
+        as_array(hs),
+        a.x,
+        a.has_proj,
+        a.in_mask,
+        a.has_in_mask,
+        a.write_dx,
+        a.d_pre.numpy(),
+        a.input_in_kernel,
+        a.w_in_t,
+        a.d_input.numpy(),
+        dh0.numpy(),
+        dc0.numpy(),
+        a.dw_blocks.numpy(),
+        a.dw_in_blocks.numpy(),
+        a.db_in_blocks.numpy(),
+        a.rows,
+        a.dw_steps,
+    )
     d_w, _, d_kernel, d_bias = a.summed(False)
     return a.d_x, dh0, dc0, d_w, d_kernel, d_bias
 
@@ -235,8 +435,9 @@ class CpuLSTMKernels:
     def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
         d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
         no_input = torch.empty(1, 1, 1)
-        d_pre, dh0, dc0, d_w, _, _ = run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse,
-                                                  no_input, None, "pre")
+        d_pre, dh0, dc0, d_w, _, _ = run_backward(
+            d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, no_input, None, "pre"
+        )
         return d_pre.transpose(0, 1), dh0, dc0, d_w
 
 

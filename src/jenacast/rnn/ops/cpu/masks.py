@@ -59,15 +59,19 @@ _sum4, _unmask4 = _gather(4, False, False), _gather(4, True, False)
 def _gate_masks(m, b0, rows):
     """Each gate's mask rows for the block (one shared mask: the same rows for every gate)."""
     last = m.shape[0] - 1
-    return (m[0, b0:b0 + rows], m[min(1, last), b0:b0 + rows], m[min(2, last), b0:b0 + rows],
-            m[min(3, last), b0:b0 + rows])
+    return (
+        m[0, b0 : b0 + rows],
+        m[min(1, last), b0 : b0 + rows],
+        m[min(2, last), b0 : b0 + rows],
+        m[min(3, last), b0 : b0 + rows],
+    )
 
 
 @numba.njit(inline="always")
 def mask_rows_1(out, src, m, b0, has_mask):
     rows, width = src.shape
     if has_mask:
-        _mask1((src, m[0, b0:b0 + rows], out[:, 0]), width)
+        _mask1((src, m[0, b0 : b0 + rows], out[:, 0]), width)
     else:
         _copy1((src, out[:, 0]), width)
 
@@ -113,7 +117,7 @@ def mask_rows(out, src, m, b0, has_mask):
 @numba.njit(inline="always")
 def unmask_rows_2_plus(dh, back, m, b0, has_mask, plus):
     rows, hidden = dh.shape
-    b_0, b_1 = back[:, :hidden], back[:, hidden:2 * hidden]
+    b_0, b_1 = back[:, :hidden], back[:, hidden : 2 * hidden]
     if has_mask:
         m0, m1, _, _ = _gate_masks(m, b0, rows)
         _unmask2p((b_0, b_1, m0, m1, plus, dh), hidden)
@@ -124,7 +128,7 @@ def unmask_rows_2_plus(dh, back, m, b0, has_mask, plus):
 @numba.njit(inline="always")
 def unmask_rows_3_plus(dh, back, m, b0, has_mask, plus):
     rows, hidden = dh.shape
-    b_0, b_1, b_2 = back[:, :hidden], back[:, hidden:2 * hidden], back[:, 2 * hidden:3 * hidden]
+    b_0, b_1, b_2 = back[:, :hidden], back[:, hidden : 2 * hidden], back[:, 2 * hidden : 3 * hidden]
     if has_mask:
         m0, m1, m2, _ = _gate_masks(m, b0, rows)
         _unmask3p((b_0, b_1, b_2, m0, m1, m2, plus, dh), hidden)
@@ -135,8 +139,8 @@ def unmask_rows_3_plus(dh, back, m, b0, has_mask, plus):
 @numba.njit(inline="always")
 def unmask_rows_4(dh, back, m, b0, has_mask):
     rows, hidden = dh.shape
-    b_0, b_1 = back[:, :hidden], back[:, hidden:2 * hidden]
-    b_2, b_3 = back[:, 2 * hidden:3 * hidden], back[:, 3 * hidden:4 * hidden]
+    b_0, b_1 = back[:, :hidden], back[:, hidden : 2 * hidden]
+    b_2, b_3 = back[:, 2 * hidden : 3 * hidden], back[:, 3 * hidden : 4 * hidden]
     if has_mask:
         m0, m1, m2, m3 = _gate_masks(m, b0, rows)
         _unmask4((b_0, b_1, b_2, b_3, m0, m1, m2, m3, dh), hidden)

@@ -54,8 +54,20 @@ def _block_fma(rows: int, chunks: int, share: int):
 
     @intrinsic
     def block_fma(typingctx, out, out_off, w, w_off, w_step, coef, coef_off, coef_step, count, init, init_off, shifts):
-        sig = types.void(out, out_off, w, w_off, types.intp, coef, coef_off, types.intp, types.intp, init, init_off,
-                         types.UniTuple(types.intp, 3))
+        sig = types.void(
+            out,
+            out_off,
+            w,
+            w_off,
+            types.intp,
+            coef,
+            coef_off,
+            types.intp,
+            types.intp,
+            init,
+            init_off,
+            types.UniTuple(types.intp, 3),
+        )
 
         def codegen(context, builder, signature, args):
             def data(i):
@@ -64,10 +76,20 @@ def _block_fma(rows: int, chunks: int, share: int):
             def entry(table, i):
                 return builder.load(builder.gep(table, [ir.Constant(_I64, i)]))
 
-            out_p, oo_p, w_p, wo_p, c_p, co_p, i_p, io_p = (data(0), data(1), data(2), data(3), data(5), data(6),
-                                                            data(9), data(10))
+            out_p, oo_p, w_p, wo_p, c_p, co_p, i_p, io_p = (
+                data(0),
+                data(1),
+                data(2),
+                data(3),
+                data(5),
+                data(6),
+                data(9),
+                data(10),
+            )
             # the row group's distance from the one the tables describe, in out, coef and init
-            out_p, c_p, i_p = (builder.gep(p, [builder.extract_value(args[11], k)]) for k, p in enumerate((out_p, c_p, i_p)))
+            out_p, c_p, i_p = (
+                builder.gep(p, [builder.extract_value(args[11], k)]) for k, p in enumerate((out_p, c_p, i_p))
+            )
             w_step, c_step, count = args[4], args[7], args[8]
             vec = ir.VectorType(ir.FloatType(), LANES)
             vptr = vec.as_pointer()
@@ -85,12 +107,15 @@ def _block_fma(rows: int, chunks: int, share: int):
                 acc.append(slot)
             with cgutils.for_range(builder, count) as loop:
                 w_at, c_at = builder.mul(loop.index, w_step), builder.mul(loop.index, c_step)
-                w_vec = [builder.load(builder.bitcast(builder.gep(w_base[c], [w_at]), vptr), align=4)
-                         for c in range(chunks)]
+                w_vec = [
+                    builder.load(builder.bitcast(builder.gep(w_base[c], [w_at]), vptr), align=4) for c in range(chunks)
+                ]
                 for r in range(rows):
                     for q in range(per_row):
                         a = builder.load(builder.gep(c_base[r * per_row + q], [c_at]))
-                        a_vec = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(_I32, 0)), undef, splat)
+                        a_vec = builder.shuffle_vector(
+                            builder.insert_element(undef, a, ir.Constant(_I32, 0)), undef, splat
+                        )
                         for c in range(q * share, (q + 1) * share):
                             i = r * chunks + c
                             builder.store(builder.call(fma, [a_vec, w_vec[c], builder.load(acc[i])]), acc[i])
@@ -104,10 +129,12 @@ def _block_fma(rows: int, chunks: int, share: int):
 
 
 # (rows, chunks, share): 4 x 4 accumulators (plus 4 weight vectors) fill most of AVX-512's 32 registers
-_fma_4x4s, _fma_4x4, _fma_4x2s, _fma_4x2, _fma_4x1 = (_block_fma(*k) for k in [(4, 4, 2), (4, 4, 1), (4, 2, 2), (4, 2, 1),
-                                                                              (4, 1, 1)])
-_fma_1x4s, _fma_1x4, _fma_1x2s, _fma_1x2, _fma_1x1 = (_block_fma(*k) for k in [(1, 4, 2), (1, 4, 1), (1, 2, 2), (1, 2, 1),
-                                                                              (1, 1, 1)])
+_fma_4x4s, _fma_4x4, _fma_4x2s, _fma_4x2, _fma_4x1 = (
+    _block_fma(*k) for k in [(4, 4, 2), (4, 4, 1), (4, 2, 2), (4, 2, 1), (4, 1, 1)]
+)
+_fma_1x4s, _fma_1x4, _fma_1x2s, _fma_1x2, _fma_1x1 = (
+    _block_fma(*k) for k in [(1, 4, 2), (1, 4, 1), (1, 2, 2), (1, 2, 1), (1, 1, 1)]
+)
 BLOCK_ROWS, BLOCK_CHUNKS = 4, 4
 
 
@@ -164,8 +191,25 @@ def _block(nrows, chunks, share, out, o, w, wo, w_row, coef, c, coef_step, count
 
 
 @numba.njit
-def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group, coef_step, group, w, w_row, count,
-               tables, init, init_base, init_row):
+def accumulate(
+    out,
+    out_row,
+    rows,
+    width,
+    coef,
+    coef_base,
+    coef_row,
+    coef_group,
+    coef_step,
+    group,
+    w,
+    w_row,
+    count,
+    tables,
+    init,
+    init_base,
+    init_row,
+):
     """See the module docstring; ``out``, ``coef``, ``w`` and ``init`` are flat (1-D) float32 arrays."""
     # a 16-lane chunk must lie inside one gate's columns (one coefficient per row): else plain loops alone
     vec_width = width - width % LANES if group % LANES == 0 else 0
@@ -180,14 +224,44 @@ def accumulate(out, out_row, rows, width, coef, coef_base, coef_row, coef_group,
         _fill(tables, 4, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, init_base, init_row)
         r0 = 0
         while rows - r0 >= 4:
-            _block(4, chunks, share, out, o, w, wo, w_row, coef, c, coef_step, count, init, io,
-                   (r0 * out_row, r0 * coef_row, r0 * init_row))
+            _block(
+                4,
+                chunks,
+                share,
+                out,
+                o,
+                w,
+                wo,
+                w_row,
+                coef,
+                c,
+                coef_step,
+                count,
+                init,
+                io,
+                (r0 * out_row, r0 * coef_row, r0 * init_row),
+            )
             r0 += 4
         if r0 < rows:
             _fill(tables, 1, chunks, share, col0, out_row, coef_row, group, coef_group, coef_base, init_base, init_row)
             while r0 < rows:
-                _block(1, chunks, share, out, o, w, wo, w_row, coef, c, coef_step, count, init, io,
-                       (r0 * out_row, r0 * coef_row, r0 * init_row))
+                _block(
+                    1,
+                    chunks,
+                    share,
+                    out,
+                    o,
+                    w,
+                    wo,
+                    w_row,
+                    coef,
+                    c,
+                    coef_step,
+                    count,
+                    init,
+                    io,
+                    (r0 * out_row, r0 * coef_row, r0 * init_row),
+                )
                 r0 += 1
         col0 += chunks * LANES
     for r in range(rows):  # the columns left over by the 16-lane vectors
@@ -212,8 +286,9 @@ def prefetch(typingctx, array, start, count):
     def codegen(context, builder, signature, args):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
         byte_ptr = ir.IntType(8).as_pointer()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, _I32, _I32, _I32]),
-                                            "llvm.prefetch.p0")
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, _I32, _I32, _I32]), "llvm.prefetch.p0"
+        )
         lines = builder.sdiv(builder.add(args[2], ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, lines) as loop:
             at = builder.add(args[1], builder.mul(loop.index, ir.Constant(_I64, LANES)))
@@ -238,8 +313,9 @@ def store_fence(typingctx):
 
     def codegen(context, builder, signature, args):
         if _X86:
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                                "llvm.x86.sse.sfence")
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse.sfence"
+            )
             builder.call(fn, [])
         else:
             builder.fence("seq_cst")

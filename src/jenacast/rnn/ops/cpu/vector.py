@@ -19,7 +19,6 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.extending import intrinsic
 
-
 LANES = 16
 _F32, _I32, _I64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
 _VEC = ir.VectorType(_F32, LANES)
@@ -28,8 +27,15 @@ _MASK = ir.VectorType(ir.IntType(1), LANES)
 
 
 # tanh(x) = x * P(x^2) / Q(x^2), coefficients from the highest degree down
-TANH_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
-          1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
+TANH_P = (
+    -2.76076847742355e-16,
+    2.00018790482477e-13,
+    -8.60467152213735e-11,
+    5.12229709037114e-08,
+    1.48572235717979e-05,
+    6.37261928875436e-04,
+    4.89352455891786e-03,
+)
 TANH_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
 TANH_CLAMP = 7.90531110763549805  # tanh is 1 - 2e-7 there: beyond it float32 tanh is +-1
 
@@ -73,7 +79,7 @@ class Vec:
         fn = cgutils.get_or_insert_function(self.builder.module, ir.FunctionType(_VEC, [_VEC] * len(args)), name)
         return Vec(self.builder, self.builder.call(fn, [a.value if isinstance(a, Vec) else a for a in args]))
 
-    def clamp(self, bound: float) -> "Vec":
+    def clamp(self, bound: float) -> Vec:
         low = self._call("llvm.maxnum.v16f32", self, _splat_f32(-bound))
         return low._call("llvm.minnum.v16f32", low, _splat_f32(bound))
 
@@ -118,25 +124,30 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body, stream
             array = context.make_array(array_type)(context, builder, builder.extract_value(args[0], i))
             data.append(builder.bitcast(array.data, ir.IntType(8).as_pointer()))
             row_bytes.append(cgutils.unpack_tuple(builder, array.strides, array_type.ndim)[0])
-        rows = cgutils.unpack_tuple(builder, context.make_array(tuple_type.types[0])(
-            context, builder, builder.extract_value(args[0], 0)).shape, 2)[0]
+        rows = cgutils.unpack_tuple(
+            builder,
+            context.make_array(tuple_type.types[0])(context, builder, builder.extract_value(args[0], 0)).shape,
+            2,
+        )[0]
         hidden = args[1]
         stream = args[2] if streamed else None
         lanes = ir.Constant(ir.VectorType(_I64, LANES), list(range(LANES)))
         align = ir.Constant(_I32, 4)
-        load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VPTR, _I32, _MASK, _VEC]),
-                                              "llvm.masked.load.v16f32.p0")
-        store = cgutils.get_or_insert_function(builder.module,
-                                               ir.FunctionType(ir.VoidType(), [_VEC, _VPTR, _I32, _MASK]),
-                                               "llvm.masked.store.v16f32.p0")
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VEC, [_VPTR, _I32, _MASK, _VEC]), "llvm.masked.load.v16f32.p0"
+        )
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VPTR, _I32, _MASK]), "llvm.masked.store.v16f32.p0"
+        )
         nontemporal = builder.module.add_metadata([ir.Constant(_I32, 1)])
         chunks = builder.sdiv(builder.add(hidden, ir.Constant(_I64, LANES - 1)), ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, rows) as row_loop, cgutils.for_range(builder, chunks) as loop:
             row = row_loop.index
             j = builder.mul(loop.index, ir.Constant(_I64, LANES))
             left = builder.sub(hidden, j)
-            left_vec = builder.insert_element(ir.Constant(ir.VectorType(_I64, LANES), ir.Undefined), left,
-                                              ir.Constant(_I32, 0))
+            left_vec = builder.insert_element(
+                ir.Constant(ir.VectorType(_I64, LANES), ir.Undefined), left, ir.Constant(_I32, 0)
+            )
             left_vec = builder.shuffle_vector(left_vec, left_vec, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
             mask = builder.icmp_signed("<", lanes, left_vec)  # the last chunk's lanes past hidden stay off
             whole = builder.icmp_signed(">=", left, ir.Constant(_I64, LANES))
@@ -152,8 +163,9 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body, stream
                     builder.call(store, [value, ptr, align, mask])
                     return
                 # a non-temporal 64-byte store faults unless aligned: checked per chunk (a predictable branch)
-                aligned = builder.icmp_signed("==", builder.and_(builder.ptrtoint(ptr, _I64), ir.Constant(_I64, 63)),
-                                              ir.Constant(_I64, 0))
+                aligned = builder.icmp_signed(
+                    "==", builder.and_(builder.ptrtoint(ptr, _I64), ir.Constant(_I64, 63)), ir.Constant(_I64, 0)
+                )
                 with builder.if_else(builder.and_(builder.and_(stream, whole), aligned)) as (direct, cached):
                     with direct:
                         builder.store(value, ptr, align=64).set_metadata("nontemporal", nontemporal)
@@ -170,10 +182,12 @@ def elementwise(arrays: tuple[str, ...], loads: dict, stores: list, body, stream
         return context.get_dummy_value()
 
     if streamed:
+
         @intrinsic
         def kernel(typingctx, blocks, hidden, stream):
             return types.void(blocks, types.intp, types.boolean), codegen
     else:
+
         @intrinsic
         def kernel(typingctx, blocks, hidden):
             return types.void(blocks, types.intp), codegen

@@ -44,17 +44,19 @@ class _GRUFunction(torch.autograd.Function):
                 if b_rec is not None:
                     rec = rec + b_rec
                 torch.sigmoid(x[:, zr] + rec[:, zr], out=act[:, zr])
-                candidate[s] = rec[:, 2 * hidden:]
-                r = act[:, hidden:2 * hidden]
-                torch.tanh(torch.addcmul(x[:, 2 * hidden:], r, candidate[s]), out=act[:, 2 * hidden:])
+                candidate[s] = rec[:, 2 * hidden :]
+                r = act[:, hidden : 2 * hidden]
+                torch.tanh(torch.addcmul(x[:, 2 * hidden :], r, candidate[s]), out=act[:, 2 * hidden :])
             else:
                 rec = recurrent_matmul(h, w_rec[:, zr], zr_mask, 2)
                 torch.sigmoid(x[:, zr] + rec, out=act[:, zr])
-                r = act[:, hidden:2 * hidden]
+                r = act[:, hidden : 2 * hidden]
                 h_h = h if mask_h is None else h * mask_h
                 torch.mul(r, h_h, out=candidate[s])
-                torch.tanh(torch.addmm(x[:, 2 * hidden:], candidate[s], w_rec[:, 2 * hidden:]), out=act[:, 2 * hidden:])
-            z, hh = act[:, :hidden], act[:, 2 * hidden:]
+                torch.tanh(
+                    torch.addmm(x[:, 2 * hidden :], candidate[s], w_rec[:, 2 * hidden :]), out=act[:, 2 * hidden :]
+                )
+            z, hh = act[:, :hidden], act[:, 2 * hidden :]
             h = torch.addcmul(hh, z, h - hh, out=hs[s])  # z*h + (1-z)*hh
         ctx.save_for_backward(h0, w_rec, b_rec, rec_mask, gates, candidate, hs)
         ctx.reverse, ctx.reset_after = reverse, reset_after
@@ -69,7 +71,7 @@ class _GRUFunction(torch.autograd.Function):
         # with reset_after, the gradient of the recurrent matmul outputs (its h slot is d_hh * r)
         d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else None
         d_hs = d_hseq.transpose(0, 1)
-        u_h = w_rec[:, 2 * hidden:]
+        u_h = w_rec[:, 2 * hidden :]
         mask_h = _mask_of(rec_mask, 2)
         zr_mask = _zr_mask(rec_mask)
         dh = d_hT.clone()
@@ -83,17 +85,22 @@ class _GRUFunction(torch.autograd.Function):
             dh_direct = dh * z
             if reset_after:
                 torch.mul(d_hh * candidate[s], r * (1 - r), out=d_r)
-                d_rec[s, :, :2 * hidden] = d_x[s, :, :2 * hidden]
-                torch.mul(d_hh, r, out=d_rec[s, :, 2 * hidden:])
+                d_rec[s, :, : 2 * hidden] = d_x[s, :, : 2 * hidden]
+                torch.mul(d_hh, r, out=d_rec[s, :, 2 * hidden :])
                 dh = dh_direct + recurrent_matmul_backward(d_rec[s], w_rec, rec_mask, GATES)
             else:
                 d_cand = d_hh @ u_h.t()  # gradient of r * h_h
                 h_h = h_prev if mask_h is None else h_prev * mask_h
                 torch.mul(d_cand * h_h, r * (1 - r), out=d_r)
                 d_h_h = d_cand * r if mask_h is None else d_cand * r * mask_h
-                dh = dh_direct + d_h_h + recurrent_matmul_backward(d_x[s, :, :2 * hidden], w_rec[:, :2 * hidden], zr_mask, 2)
-        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, candidate, rec_mask, ctx.reverse, reset_after,
-                                                 b_rec is not None)
+                dh = (
+                    dh_direct
+                    + d_h_h
+                    + recurrent_matmul_backward(d_x[s, :, : 2 * hidden], w_rec[:, : 2 * hidden], zr_mask, 2)
+                )
+        d_xproj, d_w, d_b = gru_grads_from_steps(
+            d_x, d_rec, h0, hs, candidate, rec_mask, ctx.reverse, reset_after, b_rec is not None
+        )
         return d_xproj, dh, d_w, d_b, None, None, None
 
 

@@ -29,10 +29,14 @@ class _LSTMFunction(torch.autograd.Function):
         h, c = h0, c0
         for s in range(t_len):
             t = t_len - 1 - s if reverse else s
-            pre = torch.addmm(xproj[:, t], h, w_rec) if rec_mask is None else xproj[:, t] + recurrent_matmul(h, w_rec, rec_mask, GATES)
+            pre = (
+                torch.addmm(xproj[:, t], h, w_rec)
+                if rec_mask is None
+                else xproj[:, t] + recurrent_matmul(h, w_rec, rec_mask, GATES)
+            )
             act = gates[s]
             torch.sigmoid(pre, out=act)
-            torch.tanh(pre[:, 2 * hidden:3 * hidden], out=act[:, 2 * hidden:3 * hidden])
+            torch.tanh(pre[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])
             i, f, g, o = act.chunk(GATES, dim=1)
             c = torch.addcmul(f * c, i, g, out=cells[s])
             h = torch.mul(o, torch.tanh(c), out=hs[s])

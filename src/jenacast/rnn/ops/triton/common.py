@@ -86,8 +86,9 @@ def pairable(first, second) -> bool:
     for a, z in zip(first, second):
         if (a is None) != (z is None):
             return False
-        if torch.is_tensor(a) and (a.shape != z.shape or a.stride() != z.stride() or a.dtype != z.dtype
-                                   or a.device != z.device):
+        if torch.is_tensor(a) and (
+            a.shape != z.shape or a.stride() != z.stride() or a.dtype != z.dtype or a.device != z.device
+        ):
             return False
     return True
 
@@ -169,8 +170,13 @@ def lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev):
     ``h_t`` (``dh``) and ``c_t`` (``dc``, the part from later steps) and the saved gates and cells."""
     tanh_c = tanh(c)
     dc += dh * o * (1.0 - tanh_c * tanh_c)
-    return (dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o),
-            dc * f)
+    return (
+        dc * g * i * (1.0 - i),
+        dc * c_prev * f * (1.0 - f),
+        dc * i * (1.0 - g * g),
+        dh * tanh_c * o * (1.0 - o),
+        dc * f,
+    )
 
 
 @triton.jit

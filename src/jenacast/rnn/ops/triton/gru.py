@@ -35,11 +35,43 @@ class TritonGRUKernels:
         bias = b_rec.contiguous() if b_rec is not None else xproj
         if kernel_layout(hidden) == "rows":
             h_last = xproj.new_empty(b, hidden)
-            rows.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates,
-                                       cand, h_last, reverse, reset_after, save)
+            rows.launch_forward(
+                xproj,
+                h0,
+                w_rec,
+                bias,
+                b_rec is not None,
+                mask,
+                smg,
+                smb,
+                smh,
+                has_mask,
+                hs,
+                gates,
+                cand,
+                h_last,
+                reverse,
+                reset_after,
+                save,
+            )
             return hs, h_last, gates, cand
-        tiles.launch_forward(xproj, h0, w_rec, bias, b_rec is not None, mask, smg, smb, smh, has_mask, hs, gates, cand,
-                             reverse, reset_after)
+        tiles.launch_forward(
+            xproj,
+            h0,
+            w_rec,
+            bias,
+            b_rec is not None,
+            mask,
+            smg,
+            smb,
+            smh,
+            has_mask,
+            hs,
+            gates,
+            cand,
+            reverse,
+            reset_after,
+        )
         return hs, hs[-1].clone(), gates, cand
 
     @staticmethod
@@ -50,13 +82,16 @@ class TritonGRUKernels:
         dh0 = h0.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         if kernel_layout(hidden) == "rows":
-            rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec,
-                                        dh0, reset_after)
+            rows.launch_backward(
+                d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
+            )
         else:
-            tiles.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
-                                  reset_after)
-        d_xproj, d_w, d_b = gru_grads_from_steps(d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias,
-                                                   recurrent_weight_grad_triton)
+            tiles.launch_backward(
+                d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
+            )
+        d_xproj, d_w, d_b = gru_grads_from_steps(
+            d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias, recurrent_weight_grad_triton
+        )
         return d_xproj, dh0, d_w, d_b
 
     @staticmethod
@@ -67,8 +102,10 @@ class TritonGRUKernels:
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
-            return (TritonGRUKernels.forward(*first, reverse, reset_after, save),
-                    TritonGRUKernels.forward(*second, not reverse, reset_after, save))
+            return (
+                TritonGRUKernels.forward(*first, reverse, reset_after, save),
+                TritonGRUKernels.forward(*second, not reverse, reset_after, save),
+            )
         check_device(xproj)
         hs, gates, cand = (xproj.new_empty(2, t_len, b, size) for size in (hidden, gh, hidden))
         h_last = xproj.new_empty(2, b, hidden)
@@ -76,8 +113,26 @@ class TritonGRUKernels:
         has_bias = first[3] is not None
         biases = [args[3].contiguous() if has_bias else args[0] for args in (first, second)]
         second_args = (second[0], second[1], second[2], biases[1], expand_mask(second[4], GATES, second[0])[0])
-        rows.launch_forward(xproj, first[1], first[2], biases[0], has_bias, mask, smg, smb, smh, has_mask, hs,
-                                   gates, cand, h_last, reverse, reset_after, save, second=second_args)
+        rows.launch_forward(
+            xproj,
+            first[1],
+            first[2],
+            biases[0],
+            has_bias,
+            mask,
+            smg,
+            smb,
+            smh,
+            has_mask,
+            hs,
+            gates,
+            cand,
+            h_last,
+            reverse,
+            reset_after,
+            save,
+            second=second_args,
+        )
         return tuple((hs[d], h_last[d], gates[d], cand[d]) for d in (0, 1))
 
     @staticmethod
@@ -89,26 +144,55 @@ class TritonGRUKernels:
         matched = [matching_grads(a, z) for a, z in zip(first[:2], second[:2])]  # d_hseq, d_hT
         first, second = (*(m[0] for m in matched), *first[2:]), (*(m[1] for m in matched), *second[2:])
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
-            return (TritonGRUKernels.backward(*first, reverse, reset_after),
-                    TritonGRUKernels.backward(*second, not reverse, reset_after))
+            return (
+                TritonGRUKernels.backward(*first, reverse, reset_after),
+                TritonGRUKernels.backward(*second, not reverse, reset_after),
+            )
         d_x = hs.new_empty(2, t_len, b, GATES * hidden)
         d_rec = hs.new_empty(2, t_len, b, GATES * hidden) if reset_after else d_x
         dh0 = hs.new_empty(2, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(first[5], GATES, hs)
         d_hseq, d_hT, h0, w_rec, has_bias, _, gates, cand = first[:8]
         second_args = (*second[:4], expand_mask(second[5], GATES, second[8])[0], *second[6:9])
-        rows.launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x[0],
-                                    d_rec[0], dh0, reset_after, second=second_args)
+        rows.launch_backward(
+            d_hseq,
+            d_hT,
+            h0,
+            w_rec,
+            mask,
+            smg,
+            smb,
+            smh,
+            has_mask,
+            gates,
+            cand,
+            hs,
+            d_x[0],
+            d_rec[0],
+            dh0,
+            reset_after,
+            second=second_args,
+        )
         weight_grads = [recurrent_weight_grad_triton] * 2
         if reset_after:  # both directions' dU in one launch (the original formulation takes two products each)
-            d_ws = recurrent_weight_grad_pair(*((args[2], args[8], d_rec[d], args[5])
-                                                for d, args in enumerate((first, second))), GATES)
+            d_ws = recurrent_weight_grad_pair(
+                *((args[2], args[8], d_rec[d], args[5]) for d, args in enumerate((first, second))), GATES
+            )
             weight_grads = [computed_weight_grad(d_w) for d_w in d_ws]
         grads = []
         for d, (_, _, h0, _, has_bias, rec_mask, _, cand, hs) in enumerate((first, second)):
-            d_xproj, d_w, d_b = gru_grads_from_steps(d_x[d], d_rec[d], h0, hs, cand, rec_mask,
-                                                     reverse if d == 0 else not reverse, reset_after, has_bias,
-                                                     weight_grads[d])
+            d_xproj, d_w, d_b = gru_grads_from_steps(
+                d_x[d],
+                d_rec[d],
+                h0,
+                hs,
+                cand,
+                rec_mask,
+                reverse if d == 0 else not reverse,
+                reset_after,
+                has_bias,
+                weight_grads[d],
+            )
             grads.append((d_xproj, dh0[d], d_w, d_b))
         return tuple(grads)
 

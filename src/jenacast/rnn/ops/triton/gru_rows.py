@@ -10,15 +10,27 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton.common import (block_h, gate_columns, gate_rows, gate_rows_matrix, pair_offsets,
-                                            sequence_grad_args, sequence_grad_step, state_grad_args, step_input, tanh)
+from jenacast.rnn.ops.triton.common import (
+    block_h,
+    gate_columns,
+    gate_rows,
+    gate_rows_matrix,
+    pair_offsets,
+    sequence_grad_args,
+    sequence_grad_step,
+    state_grad_args,
+    step_input,
+    tanh,
+)
 
 
 @triton.jit
 def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexpr):
-    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
-            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
-            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH))
+    return (
+        step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
+        step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
+        step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH),
+    )
 
 
 @triton.jit
@@ -28,20 +40,51 @@ def _saved(gates_ptr, cand_ptr, hs_ptr, h0_ptr, b, s, B, H, BH: tl.constexpr):
     j = tl.arange(0, BH)
     on = j < tl.where(s >= 0, H, 0)
     at = s * B + b
-    return (tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0),
-            tl.load(cand_ptr + at * H + j, mask=on, other=0.0),
-            tl.load(hs_ptr + (at - B) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
-            + tl.load(h0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
+    return (
+        tl.load(gates_ptr + at * 3 * H + 0 * H + j, mask=on, other=0.0),
+        tl.load(gates_ptr + at * 3 * H + 1 * H + j, mask=on, other=0.0),
+        tl.load(gates_ptr + at * 3 * H + 2 * H + j, mask=on, other=0.0),
+        tl.load(cand_ptr + at * H + j, mask=on, other=0.0),
+        tl.load(hs_ptr + (at - B) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
+        + tl.load(h0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0),
+    )
 
 
 @triton.jit(do_not_specialize=["swr"])
-def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
-                  hs_ptr, gates_ptr, cand_ptr, hT_ptr, B, T, H,
-                  x_second: tl.int64, h0_second: tl.int64, w_second: tl.int64, b_second: tl.int64, m_second: tl.int64,
-                  HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
-                  SAVE: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
+def _gru_fwd_rows(
+    x_ptr,
+    sxb,
+    sxt,
+    sxg,
+    h0_ptr,
+    w_ptr,
+    swr,
+    swc,
+    b_ptr,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    hs_ptr,
+    gates_ptr,
+    cand_ptr,
+    hT_ptr,
+    B,
+    T,
+    H,
+    x_second: tl.int64,
+    h0_second: tl.int64,
+    w_second: tl.int64,
+    b_second: tl.int64,
+    m_second: tl.int64,
+    HAS_BIAS: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    REVERSE: tl.constexpr,
+    RESET_AFTER: tl.constexpr,
+    SAVE: tl.constexpr,
+    PAIRED: tl.constexpr,
+    BH: tl.constexpr,
+):
     # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written
     b = tl.program_id(0)
     j = tl.arange(0, BH)
@@ -109,12 +152,44 @@ def _gru_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, s
 
 
 @triton.jit(do_not_specialize=["swg"])
-def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, h0_ptr, wt_ptr, swg, swk, m_ptr, smg, smb, smh,
-                  gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
-                  dhs_second: tl.int64, dhT_second: tl.int64, h0_second: tl.int64, wt_second: tl.int64,
-                  m_second: tl.int64, gates_second: tl.int64, cand_second: tl.int64, hs_second: tl.int64,
-                  HAS_DSEQ: tl.constexpr,
-                  HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
+def _gru_bwd_rows(
+    dhs_ptr,
+    sdb,
+    sdt,
+    dhT_ptr,
+    sdh,
+    dh_units,
+    h0_ptr,
+    wt_ptr,
+    swg,
+    swk,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    gates_ptr,
+    cand_ptr,
+    hs_ptr,
+    dx_ptr,
+    drec_ptr,
+    dh0_ptr,
+    B,
+    T,
+    H,
+    dhs_second: tl.int64,
+    dhT_second: tl.int64,
+    h0_second: tl.int64,
+    wt_second: tl.int64,
+    m_second: tl.int64,
+    gates_second: tl.int64,
+    cand_second: tl.int64,
+    hs_second: tl.int64,
+    HAS_DSEQ: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    RESET_AFTER: tl.constexpr,
+    PAIRED: tl.constexpr,
+    BH: tl.constexpr,
+):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
@@ -182,22 +257,67 @@ def _gru_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, h0_ptr, wt_ptr, swg
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
 
 
-def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, h_last, reverse,
-                   reset_after, save, second=None):
+def launch_forward(
+    xproj,
+    h0,
+    w_rec,
+    bias,
+    has_bias,
+    mask,
+    smg,
+    smb,
+    smh,
+    has_mask,
+    hs,
+    gates,
+    cand,
+    h_last,
+    reverse,
+    reset_after,
+    save,
+    second=None,
+):
     """One direction, or two in one launch: ``second`` = ``(xproj, h0, w_rec, bias, mask)`` of a direction with the
     opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cand``, ``h_last``."""
     b, t_len, gh = xproj.shape
     hidden = gh // 3
     offsets = pair_offsets((xproj, h0, w_rec, bias, mask), second)
     _gru_fwd_rows[(b, 1 if second is None else 2)](
-        xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0), w_rec.stride(1), bias,
-        mask, smg, smb, smh, hs, gates, cand, h_last, b, t_len, hidden, *offsets,
-        HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after, SAVE=save,
-        PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
+        xproj,
+        xproj.stride(0),
+        xproj.stride(1),
+        xproj.stride(2),
+        h0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        bias,
+        mask,
+        smg,
+        smb,
+        smh,
+        hs,
+        gates,
+        cand,
+        h_last,
+        b,
+        t_len,
+        hidden,
+        *offsets,
+        HAS_BIAS=has_bias,
+        HAS_MASK=has_mask,
+        REVERSE=reverse,
+        RESET_AFTER=reset_after,
+        SAVE=save,
+        PAIRED=second is not None,
+        BH=block_h(hidden),
+        num_warps=1,
+    )
 
 
-def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0,
-                    reset_after, second=None):
+def launch_backward(
+    d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after, second=None
+):
     """``d_hseq`` and ``d_hT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, h0, w_rec, mask,
     gates, cand, hs)`` of a paired direction (each gradient None exactly when the first's is, and of the same
     strides), its outputs at index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
@@ -207,10 +327,43 @@ def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gate
     dhT, sdh, dh_units = state_grad_args(d_hT, hs)
     seconds = None
     if second is not None:
-        seconds = (sequence_grad_args(second[0], hs)[0], state_grad_args(second[1], hs)[0], second[2], w_t[1],
-                   *second[4:])
+        seconds = (
+            sequence_grad_args(second[0], hs)[0],
+            state_grad_args(second[1], hs)[0],
+            second[2],
+            w_t[1],
+            *second[4:],
+        )
     offsets = pair_offsets((dhs, dhT, h0, w_t, mask, gates, cand, hs), seconds)  # a pair's w_t[0] starts w_t
     _gru_bwd_rows[(b, 1 if second is None else 2)](
-        dhs, sdb, sdt, dhT, sdh, dh_units, h0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb, smh, gates, cand,
-        hs, d_x, d_rec, dh0, b, t_len, hidden, *offsets, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after,
-        PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
+        dhs,
+        sdb,
+        sdt,
+        dhT,
+        sdh,
+        dh_units,
+        h0,
+        w_t,
+        w_t.stride(-2),
+        w_t.stride(-1),
+        mask,
+        smg,
+        smb,
+        smh,
+        gates,
+        cand,
+        hs,
+        d_x,
+        d_rec,
+        dh0,
+        b,
+        t_len,
+        hidden,
+        *offsets,
+        HAS_DSEQ=has_dseq,
+        HAS_MASK=has_mask,
+        RESET_AFTER=reset_after,
+        PAIRED=second is not None,
+        BH=block_h(hidden),
+        num_warps=1,
+    )

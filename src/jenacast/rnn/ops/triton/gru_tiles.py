@@ -12,16 +12,50 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import zeros_if_none
-from jenacast.rnn.ops.triton.common import (BLOCK_B, block_h, dot_precision, grid, load_tile, num_warps,
-                                            sequence_grad_args, store_tile, tanh)
+from jenacast.rnn.ops.triton.common import (
+    BLOCK_B,
+    block_h,
+    dot_precision,
+    grid,
+    load_tile,
+    num_warps,
+    sequence_grad_args,
+    store_tile,
+    tanh,
+)
 
 GATES = 3
 
+
 @triton.jit
-def _gru_fwd(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, smb, smh,
-             hs_ptr, gates_ptr, cand_ptr, B, T, H,
-             HAS_BIAS: tl.constexpr, HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, RESET_AFTER: tl.constexpr,
-             BB: tl.constexpr, BH: tl.constexpr, PRECISION: tl.constexpr):
+def _gru_fwd(
+    x_ptr,
+    sxb,
+    sxt,
+    sxg,
+    h0_ptr,
+    w_ptr,
+    swr,
+    swc,
+    b_ptr,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    hs_ptr,
+    gates_ptr,
+    cand_ptr,
+    B,
+    T,
+    H,
+    HAS_BIAS: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    REVERSE: tl.constexpr,
+    RESET_AFTER: tl.constexpr,
+    BB: tl.constexpr,
+    BH: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     k = tl.arange(0, BH)
@@ -83,10 +117,35 @@ def _gru_fwd(x_ptr, sxb, sxt, sxg, h0_ptr, w_ptr, swr, swc, b_ptr, m_ptr, smg, s
 
 
 @triton.jit
-def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
-             gates_ptr, cand_ptr, hs_ptr, dx_ptr, drec_ptr, dh0_ptr, B, T, H,
-             HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, RESET_AFTER: tl.constexpr, BB: tl.constexpr,
-             BH: tl.constexpr, PRECISION: tl.constexpr):
+def _gru_bwd(
+    dhs_ptr,
+    sdb,
+    sdt,
+    dhT_ptr,
+    h0_ptr,
+    w_ptr,
+    swr,
+    swc,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    gates_ptr,
+    cand_ptr,
+    hs_ptr,
+    dx_ptr,
+    drec_ptr,
+    dh0_ptr,
+    B,
+    T,
+    H,
+    HAS_DSEQ: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    RESET_AFTER: tl.constexpr,
+    BB: tl.constexpr,
+    BH: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     # without HAS_DSEQ (the sequence output unused) no sequence gradient is read
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
@@ -162,23 +221,78 @@ def _gru_bwd(dhs_ptr, sdb, sdt, dhT_ptr, h0_ptr, w_ptr, swr, swc, m_ptr, smg, sm
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
 
 
-def launch_forward(xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse,
-                   reset_after):
-    """The forward recurrence into ``hs``, ``gates``, ``cand`` (``[T, B, ...]``; the mask as ``expand_mask`` gives it)."""
+def launch_forward(
+    xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse, reset_after
+):
+    """The forward recurrence into ``hs``, ``gates``, ``cand`` (``[T, B, ...]``; the mask as ``expand_mask``
+    gives it)."""
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
-    _gru_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, w_rec, w_rec.stride(0),
-                      w_rec.stride(1), bias, mask, smg, smb, smh, hs, gates, cand, b, t_len, hidden,
-                      HAS_BIAS=has_bias, HAS_MASK=has_mask, REVERSE=reverse, RESET_AFTER=reset_after,
-                      BB=BLOCK_B, BH=block_h(hidden), PRECISION=dot_precision(), num_warps=num_warps())
+    _gru_fwd[grid(b)](
+        xproj,
+        xproj.stride(0),
+        xproj.stride(1),
+        xproj.stride(2),
+        h0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        bias,
+        mask,
+        smg,
+        smb,
+        smh,
+        hs,
+        gates,
+        cand,
+        b,
+        t_len,
+        hidden,
+        HAS_BIAS=has_bias,
+        HAS_MASK=has_mask,
+        REVERSE=reverse,
+        RESET_AFTER=reset_after,
+        BB=BLOCK_B,
+        BH=block_h(hidden),
+        PRECISION=dot_precision(),
+        num_warps=num_warps(),
+    )
 
 
-def launch_backward(d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after):
+def launch_backward(
+    d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
+):
     """The backward recurrence into ``d_x`` (and with ``reset_after`` ``d_rec``), ``[T, B, 3H]``, and ``dh0``."""
     t_len, b, hidden = hs.shape
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
     d_hT = zeros_if_none(d_hT, h0)
-    _gru_bwd[grid(b)](dhs, sdb, sdt, d_hT, h0, w_rec, w_rec.stride(0),
-                      w_rec.stride(1), mask, smg, smb, smh, gates, cand, hs, d_x, d_rec, dh0, b, t_len, hidden,
-                      HAS_DSEQ=has_dseq, HAS_MASK=has_mask, RESET_AFTER=reset_after, BB=BLOCK_B, BH=block_h(hidden),
-                      PRECISION=dot_precision(), num_warps=num_warps())
+    _gru_bwd[grid(b)](
+        dhs,
+        sdb,
+        sdt,
+        d_hT,
+        h0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        mask,
+        smg,
+        smb,
+        smh,
+        gates,
+        cand,
+        hs,
+        d_x,
+        d_rec,
+        dh0,
+        b,
+        t_len,
+        hidden,
+        HAS_DSEQ=has_dseq,
+        HAS_MASK=has_mask,
+        RESET_AFTER=reset_after,
+        BB=BLOCK_B,
+        BH=block_h(hidden),
+        PRECISION=dot_precision(),
+        num_warps=num_warps(),
+    )

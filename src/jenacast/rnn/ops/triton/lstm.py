@@ -32,8 +32,9 @@ class TritonLSTMKernels:
         hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         if kernel_layout(hidden) == "rows":
             h_last, c_last = xproj.new_empty(b, hidden), xproj.new_empty(b, hidden)
-            rows.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last,
-                                       c_last, reverse, save)
+            rows.launch_forward(
+                xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse, save
+            )
             return hs, h_last, c_last, gates, cells
         tiles.launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse)
         return hs, hs[-1].clone(), cells[-1].clone(), gates, cells
@@ -46,15 +47,31 @@ class TritonLSTMKernels:
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
-            return (TritonLSTMKernels.forward(*first, reverse, save),
-                    TritonLSTMKernels.forward(*second, not reverse, save))
+            return (
+                TritonLSTMKernels.forward(*first, reverse, save),
+                TritonLSTMKernels.forward(*second, not reverse, save),
+            )
         check_device(xproj)
         hs, gates, cells = (xproj.new_empty(2, t_len, b, size) for size in (hidden, gh, hidden))
         h_last, c_last = xproj.new_empty(2, b, hidden), xproj.new_empty(2, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(first[4], GATES, xproj)
         second_mask = expand_mask(second[4], GATES, second[0])[0]
-        rows.launch_forward(*first[:4], mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse,
-                                   save, second=(*second[:4], second_mask))
+        rows.launch_forward(
+            *first[:4],
+            mask,
+            smg,
+            smb,
+            smh,
+            has_mask,
+            hs,
+            gates,
+            cells,
+            h_last,
+            c_last,
+            reverse,
+            save,
+            second=(*second[:4], second_mask),
+        )
         return tuple((hs[d], h_last[d], c_last[d], gates[d], cells[d]) for d in (0, 1))
 
     @staticmethod
@@ -65,11 +82,13 @@ class TritonLSTMKernels:
         dh0, dc0 = gates.new_empty(b, hidden), gates.new_empty(b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
         if kernel_layout(hidden) == "rows":
-            rows.launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells,
-                                        d_pre, dh0, dc0)
+            rows.launch_backward(
+                d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0
+            )
         else:
-            tiles.launch_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre,
-                                  dh0, dc0)
+            tiles.launch_backward(
+                d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0
+            )
         d_xproj, d_w = lstm_grads_from_steps(d_pre, h0, hs, rec_mask, reverse, recurrent_weight_grad_triton)
         return d_xproj, dh0, dc0, d_w
 
@@ -88,15 +107,31 @@ class TritonLSTMKernels:
         dh0, dc0 = gates.new_empty(2, b, hidden), gates.new_empty(2, b, hidden)
         mask, smg, smb, smh, has_mask = expand_mask(first[6], GATES, gates)
         second_mask = expand_mask(second[6], GATES, second[7])[0]
-        rows.launch_backward(*first[:3], first[4], first[5], mask, smg, smb, smh, has_mask, gates, first[8],
-                                    d_pre, dh0, dc0, second=(*second[:3], *second[4:6], second_mask, *second[7:9]))
+        rows.launch_backward(
+            *first[:3],
+            first[4],
+            first[5],
+            mask,
+            smg,
+            smb,
+            smh,
+            has_mask,
+            gates,
+            first[8],
+            d_pre,
+            dh0,
+            dc0,
+            second=(*second[:3], *second[4:6], second_mask, *second[7:9]),
+        )
         # both directions' dU in one launch: (h0, hs, d_pre, mask) each
-        d_ws = recurrent_weight_grad_pair(*((args[3], args[9], d_pre[d], args[6])
-                                            for d, args in enumerate((first, second))), GATES)
+        d_ws = recurrent_weight_grad_pair(
+            *((args[3], args[9], d_pre[d], args[6]) for d, args in enumerate((first, second))), GATES
+        )
         grads = []
         for d, (_, _, _, h0, _, _, rec_mask, _, _, hs) in enumerate((first, second)):
-            d_xproj, d_w = lstm_grads_from_steps(d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse,
-                                                 computed_weight_grad(d_ws[d]))
+            d_xproj, d_w = lstm_grads_from_steps(
+                d_pre[d], h0, hs, rec_mask, reverse if d == 0 else not reverse, computed_weight_grad(d_ws[d])
+            )
             grads.append((d_xproj, dh0[d], dc0[d], d_w))
         return tuple(grads)
 

@@ -17,25 +17,65 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from jenacast.rnn.ops.triton.common import (block_h, gate_columns, gate_rows, gate_rows_matrix, lstm_cell_grads,
-                                            pair_offsets, sequence_grad_args, sequence_grad_step, state_grad_args,
-                                            step_input, tanh)
+from jenacast.rnn.ops.triton.common import (
+    block_h,
+    gate_columns,
+    gate_rows,
+    gate_rows_matrix,
+    lstm_cell_grads,
+    pair_offsets,
+    sequence_grad_args,
+    sequence_grad_step,
+    state_grad_args,
+    step_input,
+    tanh,
+)
 
 
 @triton.jit
 def _inputs(row, s, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl.constexpr):
-    return (step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
-            step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
-            step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH),
-            step_input(row, s, 3, sxt, sxg, T, H, REVERSE, flip, BH))
+    return (
+        step_input(row, s, 0, sxt, sxg, T, H, REVERSE, flip, BH),
+        step_input(row, s, 1, sxt, sxg, T, H, REVERSE, flip, BH),
+        step_input(row, s, 2, sxt, sxg, T, H, REVERSE, flip, BH),
+        step_input(row, s, 3, sxt, sxg, T, H, REVERSE, flip, BH),
+    )
 
 
 @triton.jit(do_not_specialize=["swr"])
-def _lstm_fwd_rows(x_ptr, sxb, sxt, sxg, h0_ptr, c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
-                   hs_ptr, gates_ptr, cells_ptr, hT_ptr, cT_ptr, B, T, H,
-                   x_second: tl.int64, h0_second: tl.int64, c0_second: tl.int64, w_second: tl.int64, m_second: tl.int64,
-                   HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, PAIRED: tl.constexpr,
-                   BH: tl.constexpr):
+def _lstm_fwd_rows(
+    x_ptr,
+    sxb,
+    sxt,
+    sxg,
+    h0_ptr,
+    c0_ptr,
+    w_ptr,
+    swr,
+    swc,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    hs_ptr,
+    gates_ptr,
+    cells_ptr,
+    hT_ptr,
+    cT_ptr,
+    B,
+    T,
+    H,
+    x_second: tl.int64,
+    h0_second: tl.int64,
+    c0_second: tl.int64,
+    w_second: tl.int64,
+    m_second: tl.int64,
+    HAS_MASK: tl.constexpr,
+    REVERSE: tl.constexpr,
+    SAVE: tl.constexpr,
+    PAIRED: tl.constexpr,
+    BH: tl.constexpr,
+):
     # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written.
     # The *_second offsets are int64 whatever their size: a type chosen by value could change between the warm-up
     # and a CUDA graph's capture (other allocations) and compile a new kernel while capturing.
@@ -96,20 +136,56 @@ def _saved(gates_ptr, cells_ptr, c0_ptr, b, s, B, H, BH: tl.constexpr):
     j = tl.arange(0, BH)
     on = j < tl.where(s >= 0, H, 0)
     at = (s * B + b) * 4 * H
-    return (tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0),
-            tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
-            tl.load(cells_ptr + ((s - 1) * B + b) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
-            + tl.load(c0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0))
+    return (
+        tl.load(gates_ptr + at + 0 * H + j, mask=on, other=0.0),
+        tl.load(gates_ptr + at + 1 * H + j, mask=on, other=0.0),
+        tl.load(gates_ptr + at + 2 * H + j, mask=on, other=0.0),
+        tl.load(gates_ptr + at + 3 * H + j, mask=on, other=0.0),
+        tl.load(cells_ptr + ((s - 1) * B + b) * H + j, mask=j < tl.where(s >= 1, H, 0), other=0.0)
+        + tl.load(c0_ptr + b * H + j, mask=j < tl.where(s == 0, H, 0), other=0.0),
+    )
 
 
 @triton.jit(do_not_specialize=["swg"])
-def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, dcT_ptr, sdc, dc_units, c0_ptr, wt_ptr, swg, swk,
-                   m_ptr, smg, smb, smh, gates_ptr, cells_ptr, dpre_ptr, dh0_ptr, dc0_ptr, B, T, H,
-                   dhs_second: tl.int64, dhT_second: tl.int64, dcT_second: tl.int64, c0_second: tl.int64,
-                   wt_second: tl.int64, m_second: tl.int64, gates_second: tl.int64, cells_second: tl.int64,
-                   HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BH: tl.constexpr):
+def _lstm_bwd_rows(
+    dhs_ptr,
+    sdb,
+    sdt,
+    dhT_ptr,
+    sdh,
+    dh_units,
+    dcT_ptr,
+    sdc,
+    dc_units,
+    c0_ptr,
+    wt_ptr,
+    swg,
+    swk,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    gates_ptr,
+    cells_ptr,
+    dpre_ptr,
+    dh0_ptr,
+    dc0_ptr,
+    B,
+    T,
+    H,
+    dhs_second: tl.int64,
+    dhT_second: tl.int64,
+    dcT_second: tl.int64,
+    c0_second: tl.int64,
+    wt_second: tl.int64,
+    m_second: tl.int64,
+    gates_second: tl.int64,
+    cells_second: tl.int64,
+    HAS_DSEQ: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    PAIRED: tl.constexpr,
+    BH: tl.constexpr,
+):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
     b = tl.program_id(0)
     j = tl.arange(0, BH)
@@ -166,8 +242,9 @@ def _lstm_bwd_rows(dhs_ptr, sdb, sdt, dhT_ptr, sdh, dh_units, dcT_ptr, sdc, dc_u
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
 
-def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse,
-                   save, second=None):
+def launch_forward(
+    xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse, save, second=None
+):
     """One direction, or two in one launch: ``second`` = ``(xproj, h0, c0, w_rec, mask)`` of a direction with the
     opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cells``,
     ``h_last``, ``c_last`` (``[2, T, B, ...]``, ``[2, B, H]``)."""
@@ -175,13 +252,40 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
     hidden = gh // 4
     offsets = pair_offsets((xproj, h0, c0, w_rec, mask), second)
     _lstm_fwd_rows[(b, 1 if second is None else 2)](
-        xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0), w_rec.stride(1),
-        mask, smg, smb, smh, hs, gates, cells, h_last, c_last, b, t_len, hidden, *offsets,
-        HAS_MASK=has_mask, REVERSE=reverse, SAVE=save, PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
+        xproj,
+        xproj.stride(0),
+        xproj.stride(1),
+        xproj.stride(2),
+        h0,
+        c0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        mask,
+        smg,
+        smb,
+        smh,
+        hs,
+        gates,
+        cells,
+        h_last,
+        c_last,
+        b,
+        t_len,
+        hidden,
+        *offsets,
+        HAS_MASK=has_mask,
+        REVERSE=reverse,
+        SAVE=save,
+        PAIRED=second is not None,
+        BH=block_h(hidden),
+        num_warps=1,
+    )
 
 
-def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0,
-                    second=None):
+def launch_backward(
+    d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0, second=None
+):
     """``d_hseq``, ``d_hT``, ``d_cT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, d_cT, c0,
     w_rec, mask, gates, cells)`` of a paired direction (see :func:`launch_forward`; each gradient None exactly
     when the first's is, and of the same strides), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
@@ -193,10 +297,45 @@ def launch_backward(d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask
     dcT, sdc, dc_units = state_grad_args(d_cT, gates)
     seconds = None
     if second is not None:
-        seconds = (sequence_grad_args(second[0], gates)[0], state_grad_args(second[1], gates)[0],
-                   state_grad_args(second[2], gates)[0], second[3], w_t[1], *second[5:])
+        seconds = (
+            sequence_grad_args(second[0], gates)[0],
+            state_grad_args(second[1], gates)[0],
+            state_grad_args(second[2], gates)[0],
+            second[3],
+            w_t[1],
+            *second[5:],
+        )
     offsets = pair_offsets((dhs, dhT, dcT, c0, w_t, mask, gates, cells), seconds)  # a pair's w_t[0] starts w_t
     _lstm_bwd_rows[(b, 1 if second is None else 2)](
-        dhs, sdb, sdt, dhT, sdh, dh_units, dcT, sdc, dc_units, c0, w_t, w_t.stride(-2), w_t.stride(-1), mask, smg, smb,
-        smh, gates, cells, d_pre, dh0, dc0, b, t_len, hidden, *offsets,
-        HAS_DSEQ=has_dseq, HAS_MASK=has_mask, PAIRED=second is not None, BH=block_h(hidden), num_warps=1)
+        dhs,
+        sdb,
+        sdt,
+        dhT,
+        sdh,
+        dh_units,
+        dcT,
+        sdc,
+        dc_units,
+        c0,
+        w_t,
+        w_t.stride(-2),
+        w_t.stride(-1),
+        mask,
+        smg,
+        smb,
+        smh,
+        gates,
+        cells,
+        d_pre,
+        dh0,
+        dc0,
+        b,
+        t_len,
+        hidden,
+        *offsets,
+        HAS_DSEQ=has_dseq,
+        HAS_MASK=has_mask,
+        PAIRED=second is not None,
+        BH=block_h(hidden),
+        num_warps=1,
+    )

@@ -11,19 +11,49 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import zeros_if_none
-from jenacast.rnn.ops.triton.common import (BLOCK_B, block_h, dot_precision, grid, load_tile, lstm_cell_grads, num_warps,
-                                            sequence_grad_args, store_tile, tanh)
+from jenacast.rnn.ops.triton.common import (
+    BLOCK_B,
+    block_h,
+    dot_precision,
+    grid,
+    load_tile,
+    lstm_cell_grads,
+    num_warps,
+    sequence_grad_args,
+    store_tile,
+    tanh,
+)
 
 GATES = 4
 
+
 @triton.jit
-def _lstm_fwd(x_ptr, sxb, sxt, sxg,  # xproj [B, T, 4H]
-              h0_ptr, c0_ptr, w_ptr, swr, swc,  # h0, c0 [B, H] contiguous; w_rec [H, 4H]
-              m_ptr, smg, smb, smh,  # mask [G?, B, H]
-              hs_ptr, gates_ptr, cells_ptr,  # [T, B, H], [T, B, 4H], [T, B, H] contiguous
-              B, T, H,
-              HAS_MASK: tl.constexpr, REVERSE: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr,
-              PRECISION: tl.constexpr):
+def _lstm_fwd(
+    x_ptr,
+    sxb,
+    sxt,
+    sxg,  # xproj [B, T, 4H]
+    h0_ptr,
+    c0_ptr,
+    w_ptr,
+    swr,
+    swc,  # h0, c0 [B, H] contiguous; w_rec [H, 4H]
+    m_ptr,
+    smg,
+    smb,
+    smh,  # mask [G?, B, H]
+    hs_ptr,
+    gates_ptr,
+    cells_ptr,  # [T, B, H], [T, B, 4H], [T, B, H] contiguous
+    B,
+    T,
+    H,
+    HAS_MASK: tl.constexpr,
+    REVERSE: tl.constexpr,
+    BB: tl.constexpr,
+    BH: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     k = tl.arange(0, BH)
@@ -79,14 +109,34 @@ def _lstm_fwd(x_ptr, sxb, sxt, sxg,  # xproj [B, T, 4H]
 
 
 @triton.jit
-def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
-              dhT_ptr, dcT_ptr,  # [B, H] contiguous
-              c0_ptr, w_ptr, swr, swc, m_ptr, smg, smb, smh,
-              gates_ptr, cells_ptr,  # saved by the forward
-              dpre_ptr, dh0_ptr, dc0_ptr,  # outputs: [T, B, 4H], [B, H], [B, H]
-              B, T, H,
-              HAS_DSEQ: tl.constexpr, HAS_MASK: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr,
-              PRECISION: tl.constexpr):
+def _lstm_bwd(
+    dhs_ptr,
+    sdb,
+    sdt,  # d_hseq [B, T, H] (last dim contiguous)
+    dhT_ptr,
+    dcT_ptr,  # [B, H] contiguous
+    c0_ptr,
+    w_ptr,
+    swr,
+    swc,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    gates_ptr,
+    cells_ptr,  # saved by the forward
+    dpre_ptr,
+    dh0_ptr,
+    dc0_ptr,  # outputs: [T, B, 4H], [B, H], [B, H]
+    B,
+    T,
+    H,
+    HAS_DSEQ: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    BB: tl.constexpr,
+    BH: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     # without HAS_DSEQ (the sequence output unused) no sequence gradient is read
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
@@ -138,11 +188,19 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
         store_tile(d_base + 2 * H, d_g, 4 * H, 1, rows, cols, B, H)
         store_tile(d_base + 3 * H, d_o, 4 * H, 1, rows, cols, B, H)
         if HAS_MASK:
-            dh = (tl.dot(d_i, ut_i, input_precision=PRECISION) * m_i + tl.dot(d_f, ut_f, input_precision=PRECISION) * m_f
-                  + tl.dot(d_g, ut_c, input_precision=PRECISION) * m_c + tl.dot(d_o, ut_o, input_precision=PRECISION) * m_o)
+            dh = (
+                tl.dot(d_i, ut_i, input_precision=PRECISION) * m_i
+                + tl.dot(d_f, ut_f, input_precision=PRECISION) * m_f
+                + tl.dot(d_g, ut_c, input_precision=PRECISION) * m_c
+                + tl.dot(d_o, ut_o, input_precision=PRECISION) * m_o
+            )
         else:
-            dh = (tl.dot(d_i, ut_i, input_precision=PRECISION) + tl.dot(d_f, ut_f, input_precision=PRECISION)
-                  + tl.dot(d_g, ut_c, input_precision=PRECISION) + tl.dot(d_o, ut_o, input_precision=PRECISION))
+            dh = (
+                tl.dot(d_i, ut_i, input_precision=PRECISION)
+                + tl.dot(d_f, ut_f, input_precision=PRECISION)
+                + tl.dot(d_g, ut_c, input_precision=PRECISION)
+                + tl.dot(d_o, ut_o, input_precision=PRECISION)
+            )
         i, f, g, o = n_i, n_f, n_g, n_o
         c = c_prev
         c_prev = n_c_prev
@@ -151,13 +209,37 @@ def _lstm_bwd(dhs_ptr, sdb, sdt,  # d_hseq [B, T, H] (last dim contiguous)
 
 
 def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse):
-    """The forward recurrence into ``hs``, ``gates``, ``cells`` (``[T, B, ...]``; the mask as ``expand_mask`` gives it)."""
+    """The forward recurrence into ``hs``, ``gates``, ``cells`` (``[T, B, ...]``; the mask as ``expand_mask``
+    gives it)."""
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
-    _lstm_fwd[grid(b)](xproj, xproj.stride(0), xproj.stride(1), xproj.stride(2), h0, c0, w_rec, w_rec.stride(0),
-                       w_rec.stride(1), mask, smg, smb, smh, hs, gates, cells, b, t_len, hidden,
-                       HAS_MASK=has_mask, REVERSE=reverse, BB=BLOCK_B, BH=block_h(hidden),
-                       PRECISION=dot_precision(), num_warps=num_warps())
+    _lstm_fwd[grid(b)](
+        xproj,
+        xproj.stride(0),
+        xproj.stride(1),
+        xproj.stride(2),
+        h0,
+        c0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        mask,
+        smg,
+        smb,
+        smh,
+        hs,
+        gates,
+        cells,
+        b,
+        t_len,
+        hidden,
+        HAS_MASK=has_mask,
+        REVERSE=reverse,
+        BB=BLOCK_B,
+        BH=block_h(hidden),
+        PRECISION=dot_precision(),
+        num_warps=num_warps(),
+    )
 
 
 def launch_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
@@ -166,7 +248,32 @@ def launch_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, smg, smb, smh, has_
     hidden = gh // GATES
     dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
     d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
-    _lstm_bwd[grid(b)](dhs, sdb, sdt, d_hT, d_cT, c0, w_rec,
-                       w_rec.stride(0), w_rec.stride(1), mask, smg, smb, smh, gates, cells, d_pre, dh0, dc0,
-                       b, t_len, hidden, HAS_DSEQ=has_dseq, HAS_MASK=has_mask, BB=BLOCK_B, BH=block_h(hidden),
-                       PRECISION=dot_precision(), num_warps=num_warps())
+    _lstm_bwd[grid(b)](
+        dhs,
+        sdb,
+        sdt,
+        d_hT,
+        d_cT,
+        c0,
+        w_rec,
+        w_rec.stride(0),
+        w_rec.stride(1),
+        mask,
+        smg,
+        smb,
+        smh,
+        gates,
+        cells,
+        d_pre,
+        dh0,
+        dc0,
+        b,
+        t_len,
+        hidden,
+        HAS_DSEQ=has_dseq,
+        HAS_MASK=has_mask,
+        BB=BLOCK_B,
+        BH=block_h(hidden),
+        PRECISION=dot_precision(),
+        num_warps=num_warps(),
+    )

@@ -13,7 +13,6 @@ The ``triton_weight_grad="torch"`` option (``ops.options``) switches back to the
 
 from __future__ import annotations
 
-
 import torch
 import triton
 import triton.language as tl
@@ -32,9 +31,30 @@ def weight_grad_in_triton() -> bool:
 
 
 @triton.jit
-def _recurrent_weight_grad(hs_ptr, h0_ptr, d_ptr, sdr, m_ptr, smg, smb, smh, out_ptr, B, H, GH, n_rows, rows_per_part,
-                           hs_second: tl.int64, h0_second: tl.int64, d_second: tl.int64, m_second: tl.int64,
-                           HAS_MASK: tl.constexpr, PAIRED: tl.constexpr, BR: tl.constexpr, BH: tl.constexpr):
+def _recurrent_weight_grad(
+    hs_ptr,
+    h0_ptr,
+    d_ptr,
+    sdr,
+    m_ptr,
+    smg,
+    smb,
+    smh,
+    out_ptr,
+    B,
+    H,
+    GH,
+    n_rows,
+    rows_per_part,
+    hs_second: tl.int64,
+    h0_second: tl.int64,
+    d_second: tl.int64,
+    m_second: tl.int64,
+    HAS_MASK: tl.constexpr,
+    PAIRED: tl.constexpr,
+    BR: tl.constexpr,
+    BH: tl.constexpr,
+):
     g = tl.program_id(0)
     part = tl.program_id(1)
     if PAIRED:  # programs (g, p, 1): a bidirectional layer's second direction (see lstm_rows.py)
@@ -54,19 +74,23 @@ def _recurrent_weight_grad(hs_ptr, h0_ptr, d_ptr, sdr, m_ptr, smg, smb, smh, out
         live = (r < end)[:, None] & (k < H)[None, :]
         b = r % B
         # h_{t-1}: the saved output one step (B rows) earlier, h0 for the first step
-        h = (tl.load(hs_ptr + (r - B)[:, None] * H + k[None, :], mask=live & (r >= B)[:, None], other=0.0)
-             + tl.load(h0_ptr + b[:, None] * H + k[None, :], mask=live & (r < B)[:, None], other=0.0))
+        h = tl.load(hs_ptr + (r - B)[:, None] * H + k[None, :], mask=live & (r >= B)[:, None], other=0.0) + tl.load(
+            h0_ptr + b[:, None] * H + k[None, :], mask=live & (r < B)[:, None], other=0.0
+        )
         if HAS_MASK:
             h = h * tl.load(m_ptr + g * smg + b[:, None] * smb + k[None, :] * smh, mask=live, other=0.0)
-        d = tl.load(d_ptr + r[:, None] * sdr + g * H + j[None, :], mask=(r < end)[:, None] & (j < H)[None, :],
-                    other=0.0)
+        d = tl.load(
+            d_ptr + r[:, None] * sdr + g * H + j[None, :], mask=(r < end)[:, None] & (j < H)[None, :], other=0.0
+        )
         acc += tl.dot(tl.trans(h), d, input_precision="ieee")
-    tl.store(out_ptr + part * H * GH + k[:, None] * GH + g * H + j[None, :], acc,
-             mask=(k < H)[:, None] & (j < H)[None, :])
+    tl.store(
+        out_ptr + part * H * GH + k[:, None] * GH + g * H + j[None, :], acc, mask=(k < H)[:, None] & (j < H)[None, :]
+    )
 
 
-def recurrent_weight_grad_triton(h0: torch.Tensor, hs: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None,
-                                 gates: int) -> torch.Tensor:
+def recurrent_weight_grad_triton(
+    h0: torch.Tensor, hs: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int
+) -> torch.Tensor:
     """``dU`` ``[H, G*H]`` from ``h0`` ``[B, H]``, the outputs ``hs`` ``[T, B, H]`` (contiguous), the gradients
     ``d_pre`` ``[T, B, G*H]`` (processing order; rows of a contiguous ``[T, B, X]``, e.g. the first gates of
     a wider tensor) and the recurrent mask (None, ``[B, H]`` or ``[G, B, H]``)."""
@@ -98,6 +122,25 @@ def _launch(first: tuple, second: tuple | None, gates: int) -> torch.Tensor:
     offsets = pair_offsets((hs, h0, d_pre, m), seconds)
     partial = hs.new_empty(directions, parts, hidden, gates * hidden)
     _recurrent_weight_grad[(gates, parts, directions)](
-        hs, h0, d_pre, d_pre.stride(1), m, smg, smb, smh, partial, b, hidden, gates * hidden, n_rows, rows_per_part,
-        *offsets, HAS_MASK=has_mask, PAIRED=second is not None, BR=ROWS, BH=block_h(hidden), num_warps=4)
+        hs,
+        h0,
+        d_pre,
+        d_pre.stride(1),
+        m,
+        smg,
+        smb,
+        smh,
+        partial,
+        b,
+        hidden,
+        gates * hidden,
+        n_rows,
+        rows_per_part,
+        *offsets,
+        HAS_MASK=has_mask,
+        PAIRED=second is not None,
+        BR=ROWS,
+        BH=block_h(hidden),
+        num_warps=4,
+    )
     return partial.sum(1)
