@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jenacast.data.windows import Split, Splits
+from jenacast.data.windows import Splits
 from jenacast.errors import CheckpointError, ConfigError, JenacastError, TrainingError, literal
+from jenacast.evaluate import evaluate_split
 from jenacast.models import build, count_parameters
 from jenacast.training import rundir
 from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
@@ -75,25 +76,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@torch.no_grad()
-def evaluate_split(
-    model: torch.nn.Module, split: Split, *, batch_size: int = 256, device=None, max_batches: int | None = None
-) -> tuple[float, float]:
-    """``(MSE, MAE)`` over the split's windows (or its first ``max_batches`` batches), in eval mode."""
-    model.eval()
-    totals = None  # float64 sums on the device, read once at the end (a read per batch would stall a GPU)
-    seen = 0
-    for index, (x, y) in enumerate(split.batches(batch_size, device=device)):
-        if max_batches is not None and index >= max_batches:
-            break
-        err = (model(x) - y).double()
-        sums = torch.stack([err.square().sum(), err.abs().sum()])
-        totals = sums if totals is None else totals + sums
-        seen += len(y)
-    sq, ab = totals.tolist()
-    return sq / seen, ab / seen
 
 
 class EpochTotals:
