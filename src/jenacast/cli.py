@@ -323,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jenacast {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    _add_data_parsers(commands)
+    _add_train_parser(commands)
+    _add_evaluate_parser(commands)
+    _add_chapter_parser(commands)
+    _add_bench_parser(commands)
+    return parser
+
+
+def _add_data_parsers(commands) -> None:
+    """`jenacast data download | info | synth`."""
     data = commands.add_parser(
         "data",
         help="download, inspect or synthesise the Jena climate data",
@@ -370,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--years", type=float, default=8.0, help="length in years (default 8, the real file's span)")
     synth.set_defaults(func=_cmd_data_synth)
 
-    from jenacast.chapter import SMOKE_EPOCHS, SMOKE_MAX_BATCHES
+
+def _add_train_parser(commands) -> None:
+    """`jenacast train MODEL`."""
     from jenacast.models import MODELS
 
     model_lines = "\n".join(f"  {name:<14} {spec.description} ({spec.epochs} epochs)" for name, spec in MODELS.items())
@@ -404,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(train)
     train.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate_parser(commands) -> None:
+    """`jenacast evaluate RUN_DIR`."""
     evaluate = commands.add_parser(
         "evaluate",
         help="evaluate a run's best checkpoint on val and test",
@@ -413,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+
+def _add_chapter_parser(commands) -> None:
+    """`jenacast chapter`."""
+    from jenacast.chapter import SMOKE_EPOCHS, SMOKE_MAX_BATCHES
+    from jenacast.models import MODELS
 
     chapter = commands.add_parser(
         "chapter",
@@ -431,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
         const="quick",
         default="book",
         help=f"a few full epochs per model ({quick_epochs}), evaluated on the whole validation and test "
-        "splits: the chapter's lessons in about three minutes on two CPU cores",
+        "splits: the chapter's lessons in about three minutes on two CPU cores (four the first "
+        "time, compiling the kernels)",
     )
     length.add_argument(
         "--smoke",
@@ -458,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
 
+
+def _add_bench_parser(commands) -> None:
+    """`jenacast bench`."""
     from jenacast.bench import DEFAULT_MODELS
 
     bench = commands.add_parser(
@@ -481,7 +506,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help='print a list of {"model", "device", "backend", "ms_per_batch", ...}'
     )
     bench.set_defaults(func=_cmd_bench)
-    return parser
 
 
 class _StderrNotes(logging.Handler):
