@@ -42,7 +42,7 @@ data-demo: $(STAMP)
 	$(VENV)/bin/jenacast data synth --out data/synthetic.csv
 	$(VENV)/bin/jenacast data info data/synthetic.csv
 
-# The main job: the whole chapter, quick mode, offline (synthetic data unless the real data is cached).
+# The main job: the whole chapter, quick mode; works offline (the real data when cached or downloadable, else synthetic).
 chapter: $(STAMP)
 	$(VENV)/bin/jenacast chapter --quick --out chapter
 
