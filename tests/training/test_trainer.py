@@ -99,8 +99,8 @@ def test_a_run_resumes_only_with_its_settings_and_data_and_keeps_its_record(tiny
     recorded = (tmp_path / rundir.CONFIG).read_text()
     with pytest.raises(
         TrainingError,
-        match=r"was trained on other data \(sha256 x\.\.\. then, yyyyyyyyyyyy\.\.\. now; "
-        r"rows 0 then, 5 now\); resume it on the data it started on, or start over",
+        match=r"holds a run trained on other data \(sha256 x\.\.\. then, yyyyyyyyyyyy\.\.\. now; "
+        r"rows 0 then, 5 now\); resume it with the same options and data, or start over",
     ):
         fit(config(), tiny_splits, OTHER, tmp_path, resume=True, progress=False, say=lambda m: None)
     with pytest.raises(TrainingError, match=r"other settings \(lr 0.001 there, 0.01 here\)"):

@@ -18,16 +18,18 @@ import numpy as np
 import torch
 
 from jenacast.data.windows import Splits
-from jenacast.errors import CheckpointError, ConfigError, JenacastError, TrainingError, literal
+from jenacast.errors import ConfigError, TrainingError, literal
 from jenacast.evaluate import evaluate_split
 from jenacast.models import build, count_parameters
 from jenacast.training import rundir
 from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
 from jenacast.training.config import TrainConfig
+from jenacast.training.epoch import EpochTotals, train_epoch
 from jenacast.training.optim import make_optimizer
+from jenacast.training.resume import Progress, prepare_folder, restore, rng_state
 from jenacast.training.step import TrainingStep
 
-READ_EVERY = 50  # on a GPU, batches between reads of the running loss (each read waits for the queued work)
+__all__ = ["EpochTotals", "check_backend", "finish", "fit", "resolve_device", "seed_everything"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,42 +80,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class EpochTotals:
-    """An epoch's per-batch ``[MSE, sum |error|]`` rows on the device, summed on the host in batch order
-    as they are read (the sums equal those of a read per batch, bit for bit)."""
-
-    def __init__(self, batches: int, device: torch.device):
-        self.rows = torch.zeros(batches, 2, device=device)
-        self.sizes: list[int] = []
-        self.read = 0
-        self.sq = self.ab = 0.0
-        self.seen = 0
-
-    def add(self, index: int, stats: torch.Tensor, size: int) -> None:
-        self.rows[index] = stats
-        self.sizes.append(size)
-
-    def catch_up(self) -> tuple[int, float] | None:
-        """Read the rows added since the last read; ``(index, loss)`` of the first non-finite loss, if any."""
-        for offset, (loss, abs_sum) in enumerate(self.rows[self.read : len(self.sizes)].tolist()):
-            if not math.isfinite(loss):
-                return self.read + offset, loss
-            size = self.sizes[self.read + offset]
-            self.ab += abs_sum
-            self.sq += loss * size
-            self.seen += size
-        self.read = len(self.sizes)
-        return None
-
-    @property
-    def loss(self) -> float:
-        return self.sq / max(self.seen, 1)
-
-    @property
-    def mae(self) -> float:
-        return self.ab / max(self.seen, 1)
-
-
 def _kept(best_epoch: int, run_dir: Path) -> str:
     return (
         f"the last good checkpoint (epoch {best_epoch}) is kept in {run_dir}"
@@ -124,45 +90,6 @@ def _kept(best_epoch: int, run_dir: Path) -> str:
 
 def _shuffle_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _check_same_run(run_dir: Path, config: TrainConfig, dataset_info: dict) -> None:
-    """Refuse to continue a run folder whose recorded settings or data differ from these."""
-    path = run_dir / rundir.CONFIG
-    if path.exists():
-        saved = rundir.read_json(path)
-        _refuse_other_run(run_dir, TrainConfig.from_dict(saved), saved.get("dataset_info", {}), config, dataset_info)
-
-
-def _refuse_other_run(
-    run_dir: Path, saved: TrainConfig, saved_data: dict, config: TrainConfig, dataset_info: dict
-) -> None:
-    if not saved.same_run_as(config):
-        raise TrainingError(
-            f"{literal(run_dir)} holds a run with other settings ({literal(saved.differences(config))}); "
-            "resume it with the same options, or start over with {force} or another {out}.",
-            worded=True,
-        )
-    changed = rundir.data_differences(saved_data, dataset_info)
-    if changed:
-        raise TrainingError(
-            f"{literal(run_dir)} was trained on other data ({literal(changed)}); resume it on the data it "
-            "started on, or start over with {force} or another {out}.",
-            worded=True,
-        )
 
 
 def fit(
@@ -216,161 +143,131 @@ def _fit(
     say: Callable[[str], None],
     cuda_graph: bool,
 ) -> dict:
-    from tqdm.auto import tqdm
-
     last_path = run_dir / rundir.LAST
-    if force:
-        rundir.clear(run_dir)
-    elif not resume and (last_path.exists() or (run_dir / rundir.METRICS).exists()):
-        raise TrainingError(
-            f"{literal(run_dir)} already holds a run; pass {{resume}} to continue it, {{force}} to start it "
-            "over, or choose another {out}.",
-            worded=True,
-        )
-    if resume:
-        _check_same_run(run_dir, config, dataset_info)
+    prepare_folder(run_dir, config, dataset_info, resume=resume, force=force)
     seed_everything(config.seed)
     model = build(
         config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend
     ).to(device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    history: list[dict] = []
-    best_val, best_epoch, start_epoch = math.inf, 0, 0
+    state = Progress()
     if resume and last_path.exists():
-        state = load_checkpoint(last_path)
-        try:
-            _refuse_other_run(run_dir, TrainConfig.from_dict(state["config"]), state["dataset"], config, dataset_info)
-            model.load_state_dict(state["model_state"])
-            optimizer.load_state_dict(state["optimizer_state"])
-            history, best_val, best_epoch, start_epoch = (
-                state["history"],
-                state["best_val_loss"],
-                state["best_epoch"],
-                state["epoch"],
-            )
-            if not (
-                isinstance(history, list)
-                and all(isinstance(row, dict) for row in history)
-                and isinstance(start_epoch, int)
-                and isinstance(best_epoch, int)
-                and isinstance(best_val, float)
-            ):
-                raise TypeError("its history, epoch or best validation loss has the wrong type")
-            _set_rng_state(state["torch_rng"], device)
-        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
-            if isinstance(exc, JenacastError):
-                raise
-            raise CheckpointError(
-                f"{literal(last_path)} does not hold a resumable {config.model} run "
-                f"({type(exc).__name__}: {literal(str(exc).splitlines()[0][:100])}); start over with "
-                "{force} or another {out}.",
-                worded=True,
-            ) from None
-        say(f"{config.model}: resuming after epoch {start_epoch} of {config.epochs}")
+        state = restore(last_path, run_dir, config, dataset_info, model, optimizer, device)
+        say(f"{config.model}: resuming after epoch {state.epoch} of {config.epochs}")
+    step = TrainingStep(model, optimizer, device, use_graph=cuda_graph)
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if config.patience is not None and epoch - state.best_epoch > config.patience:
+            break
+        row = _run_epoch(step, splits, config, epoch, state, run_dir, device, progress)
+        improved = row["val_loss"] < state.best_val
+        if improved:
+            state.best_val, state.best_epoch = row["val_loss"], epoch
+        state.history.append(row)
+        state.epoch = epoch
+        _save_epoch(run_dir, config, splits, dataset_info, model, optimizer, device, state, improved)
+        say(
+            f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
+            f"val_loss {row['val_loss']:.4f}  val_mae {row['val_mae']:.4f}  {row['seconds']:.1f}s"
+            f"{'  *' if improved else ''}"
+        )
+    return finish(run_dir, config, splits, model, device, state.history, dataset_info)
 
-    def checkpoint(path: Path, epoch: int) -> None:
+
+def _run_epoch(
+    step: TrainingStep,
+    splits: Splits,
+    config: TrainConfig,
+    epoch: int,
+    state: Progress,
+    run_dir: Path,
+    device: torch.device,
+    progress: bool,
+) -> dict:
+    """Train one epoch and validate; the epoch's row of the history."""
+    started = time.perf_counter()
+
+    def diverged(what: str, value: float, where: str = "") -> TrainingError:
+        return TrainingError(
+            f"training {config.model} diverged: the {what} became {value} at epoch {epoch}{where}; "
+            f"{literal(_kept(state.best_epoch, run_dir))}; try a lower {{lr}}.",
+            worded=True,
+        )
+
+    totals = train_epoch(
+        step,
+        splits.train,
+        batch_size=config.batch_size,
+        max_batches=config.max_batches,
+        shuffle_seed=_shuffle_seed(config.seed, epoch),
+        device=device,
+        label=f"{config.model} {epoch}/{config.epochs}",
+        progress=progress,
+        diverged=lambda batch, loss: diverged("loss", loss, f", batch {batch}"),
+    )
+    val_loss, val_mae = evaluate_split(
+        step.model, splits.val, batch_size=config.batch_size, device=device, max_batches=config.max_batches
+    )
+    if not math.isfinite(val_loss):
+        raise diverged("validation loss", val_loss)
+    return {
+        "epoch": epoch,
+        "loss": totals.sq / totals.seen,
+        "mae": totals.ab / totals.seen,
+        "val_loss": val_loss,
+        "val_mae": val_mae,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _save_epoch(
+    run_dir: Path,
+    config: TrainConfig,
+    splits: Splits,
+    dataset_info: dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    state: Progress,
+    improved: bool,
+) -> None:
+    """``best.pt`` when the epoch improved, ``last.pt``, the history and (once) ``config.json``."""
+
+    def checkpoint(path: Path) -> None:
         save_checkpoint(
             path,
             config=config.to_dict(),
             model_state=model.state_dict(),
             optimizer_state=optimizer.state_dict(),
-            epoch=epoch,
-            best_val_loss=best_val,
-            best_epoch=best_epoch,
+            epoch=state.epoch,
+            best_val_loss=state.best_val,
+            best_epoch=state.best_epoch,
             mean=torch.from_numpy(splits.mean),
             std=torch.from_numpy(splits.std),
             dataset=dataset_info,
-            history=history,
-            torch_rng=_rng_state(device),
+            history=state.history,
+            torch_rng=rng_state(device),
         )
 
-    step = TrainingStep(model, optimizer, device, use_graph=cuda_graph)
-    read_every = 1 if device.type == "cpu" else READ_EVERY  # on a CPU a read costs nothing
-    n_batches = splits.train.num_batches(config.batch_size)
-    if config.max_batches:
-        n_batches = min(n_batches, config.max_batches)
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        if config.patience is not None and epoch - best_epoch > config.patience:
-            break
-        started = time.perf_counter()
-        model.train()
-        totals = EpochTotals(n_batches, device)
-        batches = splits.train.batches(
-            config.batch_size, shuffle=True, seed=_shuffle_seed(config.seed, epoch), device=device
-        )
-
-        def check(totals: EpochTotals) -> None:
-            bad = totals.catch_up()
-            if bad is not None:
-                raise TrainingError(
-                    f"training {config.model} diverged: the loss became {bad[1]} at epoch {epoch}, "
-                    f"batch {bad[0] + 1}; {literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
-                    worded=True,
-                )
-
-        with tqdm(
-            total=n_batches,
-            desc=f"{config.model} {epoch}/{config.epochs}",
-            disable=None if progress else True,
-            leave=False,
-            unit="batch",
-            dynamic_ncols=True,
-        ) as bar:
-            for index, (x, y) in enumerate(batches):
-                if index >= n_batches:
-                    break
-                totals.add(index, step(x, y), len(y))
-                if (index + 1) % read_every == 0:
-                    check(totals)
-                    bar.set_postfix(loss=f"{totals.loss:.4f}", mae=f"{totals.mae:.4f}", refresh=False)
-                bar.update(1)
-            check(totals)
-        sq, ab, seen = totals.sq, totals.ab, totals.seen
-        val_loss, val_mae = evaluate_split(
-            model, splits.val, batch_size=config.batch_size, device=device, max_batches=config.max_batches
-        )
-        if not math.isfinite(val_loss):
-            raise TrainingError(
-                f"training {config.model} diverged: the validation loss became {val_loss} at epoch {epoch}; "
-                f"{literal(_kept(best_epoch, run_dir))}; try a lower {{lr}}.",
-                worded=True,
-            )
-        row = {
-            "epoch": epoch,
-            "loss": sq / seen,
-            "mae": ab / seen,
-            "val_loss": val_loss,
-            "val_mae": val_mae,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(row)
-        improved = val_loss < best_val
-        kept = epoch - 1  # what last.pt holds until this epoch is saved (0: nothing yet)
-        try:
-            if improved:
-                best_val, best_epoch = val_loss, epoch
-                checkpoint(run_dir / rundir.BEST, epoch)
-            checkpoint(last_path, epoch)
-            rundir.write_history(run_dir / rundir.HISTORY, history)
-            if not (run_dir / rundir.CONFIG).exists():  # written with the first saved epoch, then never rewritten
-                rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
-        except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
-            where = exc.filename or run_dir
-            raise TrainingError(
-                f"could not save epoch {epoch} ({literal(exc.strerror or exc)}: {literal(where)}); "
-                + (
-                    f"the checkpoint of epoch {kept} is kept in {literal(run_dir)}; once the problem is "
-                    "solved, continue with {resume}."
-                    if kept
-                    else "no checkpoint was written yet."
-                ),
-                worded=True,
-            ) from None
-        say(
-            f"{config.model} epoch {epoch}/{config.epochs}  loss {row['loss']:.4f}  mae {row['mae']:.4f}  "
-            f"val_loss {val_loss:.4f}  val_mae {val_mae:.4f}  {row['seconds']:.1f}s{'  *' if improved else ''}"
-        )
-    return finish(run_dir, config, splits, model, device, history, dataset_info)
+    kept = state.epoch - 1  # what last.pt holds until this epoch is saved (0: nothing yet)
+    try:
+        if improved:
+            checkpoint(run_dir / rundir.BEST)
+        checkpoint(run_dir / rundir.LAST)
+        rundir.write_history(run_dir / rundir.HISTORY, state.history)
+        if not (run_dir / rundir.CONFIG).exists():  # written with the first saved epoch, then never rewritten
+            rundir.write_json(run_dir / rundir.CONFIG, {**config.to_dict(), "dataset_info": dataset_info})
+    except OSError as exc:  # a full disk, a folder removed under the run: every file still holds a whole version
+        where = exc.filename or run_dir
+        raise TrainingError(
+            f"could not save epoch {state.epoch} ({literal(exc.strerror or exc)}: {literal(where)}); "
+            + (
+                f"the checkpoint of epoch {kept} is kept in {literal(run_dir)}; once the problem is "
+                "solved, continue with {resume}."
+                if kept
+                else "no checkpoint was written yet."
+            ),
+            worded=True,
+        ) from None
 
 
 def finish(
