@@ -25,7 +25,7 @@ TRAIN = ["train", "lstm", "--dataset", "small.csv", "--epochs", "1", "--max-batc
 CASES = [
     # (argv, exit status, what stderr says)
     (["data", "info", "binary.csv"], 1, "binary.csv is a binary file, not a CSV text file."),
-    (["data", "info", "header.csv"], 1, "header.csv line 1: not the Jena climate header"),
+    (["data", "info", "header.csv"], 1, "header.csv has no 'T (degC)' column; name the column to forecast with"),
     (["data", "info", "missing.csv"], 1, "missing.csv: no such file"),
     (["data", "synth", "--out", "x.csv", "--years", "nan"], 1, "--years must be a number from 0.01 to 1,000, got nan."),
     (["data", "synth", "--out", "x.csv", "--years", "0.00001"], 1, "--years must be a number from 0.01 to 1,000"),

@@ -181,8 +181,11 @@ def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv,
     assert json.loads((tmp_path / "runs" / "conv" / "seed-0" / rundir.CONFIG).read_text())["max_batches"] is None
     report = (tmp_path / "report.md").read_text()
     assert "Quick mode" in report and "| conv |" in report and f"| {quick} |" in report
+    curves = tmp_path / "runs" / "conv" / "seed-0" / rundir.CURVES
+    drawn = curves.stat().st_mtime_ns
     code, stdout, err = run(capsys, "chapter", "--quick", "--dataset", small_csv, "--models", "conv", "--out", tmp_path)
     assert code == 0 and "finished earlier, reusing" in stdout + err
+    assert curves.stat().st_mtime_ns == drawn  # a reused run's curves are not drawn again
     assert "The chapter's lessons: " in stdout and "conv no better than the baseline: conv " in stdout
 
 

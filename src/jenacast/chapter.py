@@ -14,16 +14,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jenacast import __version__
+from jenacast.data.options import DataOptions
 from jenacast.data.select import open_dataset
-from jenacast.data.windows import make_splits
 from jenacast.errors import ConfigError, literal
 from jenacast.evaluate import baseline_mae
-from jenacast.models import BASELINE_BOOK, MODELS
+from jenacast.models import BASELINE_BOOK, MODELS, check_steps
 from jenacast.report.chapter import dataset_title, write_report
 from jenacast.report.lessons import check_lessons
 from jenacast.report.plots import draw_run_curves
 from jenacast.training import rundir
 from jenacast.training.config import TrainConfig
+from jenacast.training.resume import other_run, recorded_run
 from jenacast.training.trainer import fit, resolve_device
 
 MODES = ("book", "quick", "smoke")
@@ -33,7 +34,7 @@ SMOKE_MAX_BATCHES = 40
 
 @dataclass(frozen=True)
 class ChapterOptions:
-    dataset: str = "auto"
+    data: DataOptions = DataOptions()
     mode: str = "book"  # book: the book's epochs; quick: each model's quick_epochs, whole splits; smoke: 40-batch loops
     seeds: int = 1
     models: tuple[str, ...] = tuple(MODELS)
@@ -44,7 +45,6 @@ class ChapterOptions:
     batch_size: int = 256
     optimizer: str = "rmsprop"
     lr: float = 1e-3
-    clean_wind: bool = False
     force: bool = False  # train again the runs whose folder holds other settings or data (instead of refusing)
     cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
 
@@ -62,13 +62,17 @@ class ChapterOptions:
 
 def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable[[str], None] = print) -> dict:
     started = time.perf_counter()
-    dataset = open_dataset(options.dataset, clean_wind=options.clean_wind, progress=progress)
+    dataset = open_dataset(options.data, progress=progress)
     title = dataset_title(dataset.info())
     say(
         f"jenacast chapter: using the {title} ({len(dataset.table):,} rows)"
         + (f"; {dataset.note}" if dataset.note else "")
     )
-    splits = make_splits(dataset.table)
+    if note := dataset.loading_note():
+        say(f"{dataset.name}: {note}")
+    splits = dataset.splits
+    for name in options.models:  # before any model trains
+        check_steps(name, splits.spec.sequence_length)
     rundir.make_folder(options.out, "chapter folder")
     with rundir.locked(options.out, say):  # one chapter writes a folder at a time
         return _run_models(options, dataset, splits, title, started, progress=progress, say=say)
@@ -107,23 +111,22 @@ def _run_models(
                 device=device,
                 backend=options.backend,
                 max_batches=max_batches,
-                dataset=dataset.name,
-                clean_wind=options.clean_wind,
+                **{**vars(options.data), "dataset": dataset.name},
             )
             run_dir = options.out / "runs" / name / f"seed-{seed}"
-            runs.append(
-                _train_or_reuse(
-                    config,
-                    splits,
-                    dataset.info(),
-                    run_dir,
-                    progress=progress,
-                    say=say,
-                    cuda_graph=options.cuda_graph,
-                    force=options.force,
-                )
+            metrics, trained = _train_or_reuse(
+                config,
+                splits,
+                dataset.info(),
+                run_dir,
+                progress=progress,
+                say=say,
+                cuda_graph=options.cuda_graph,
+                force=options.force,
             )
-            draw_run_curves(run_dir, None if max_batches else models["baseline"]["val_mae"])
+            runs.append(metrics)
+            if trained or not (run_dir / rundir.CURVES).exists():
+                draw_run_curves(run_dir, None if max_batches else models["baseline"]["val_mae"])
         tests = [r["test_mae"] for r in runs]
         models[name] = {
             "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
@@ -154,7 +157,7 @@ def _run_models(
             "device": device,
             "backend": options.backend,
             "max_batches": max_batches,
-            "clean_wind": options.clean_wind,
+            "clean_wind": options.data.clean_wind,
             "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "note": dataset.note,
@@ -191,18 +194,12 @@ def _train_or_reuse(
     say,
     cuda_graph: bool = True,
     force: bool = False,
-) -> dict:
-    """A finished run with the same settings and data is reused; an interrupted one is resumed. A run with other
-    settings or data is refused, or with ``force`` trained again in its folder."""
-    metrics_path, config_path = run_dir / rundir.METRICS, run_dir / rundir.CONFIG
-    if config_path.exists():
-        recorded = rundir.read_json(config_path)
-        saved = TrainConfig.from_dict(recorded)
-        problem = ""
-        if not saved.same_run_as(config):
-            problem = f"a run with other settings ({saved.differences(config)})"
-        elif changed := rundir.data_differences(recorded.get("dataset_info", {}), dataset_info):
-            problem = f"a run trained on other data ({changed})"
+) -> tuple[dict, bool]:
+    """``(metrics, whether it trained now)``: a finished run with the same settings and data is reused; an
+    interrupted one is resumed. A run with other settings or data is refused, or with ``force`` trained again
+    in its folder."""
+    if (recorded := recorded_run(run_dir)) is not None:
+        problem = other_run(*recorded, config, dataset_info)
         if problem and not force:
             raise ConfigError(
                 f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
@@ -213,11 +210,11 @@ def _train_or_reuse(
             say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
             return fit(
                 config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph
-            )
-        if metrics_path.exists():
+            ), True
+        if (run_dir / rundir.METRICS).exists():
             say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
-            return rundir.read_json(metrics_path)
-    return fit(
+            return rundir.read_json(run_dir / rundir.METRICS), False
+    metrics = fit(
         config,
         splits,
         dataset_info,
@@ -227,3 +224,4 @@ def _train_or_reuse(
         say=say,
         cuda_graph=cuda_graph,
     )
+    return metrics, True

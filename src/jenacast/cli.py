@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,19 +26,20 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_table(path: str | None):
-    from jenacast.data import jena
-    from jenacast.data.csvio import load_csv
-
-    if path is not None:
-        return load_csv(path)
-    return jena.load_jena(download_if_missing=False)
-
-
 def _cmd_data_info(args: argparse.Namespace) -> int:
+    from jenacast.data import jena
+    from jenacast.data.options import DataOptions
+    from jenacast.data.select import open_dataset
     from jenacast.data.summary import describe, format_description
 
-    info = describe(_resolve_table(args.path))
+    if args.path is None:
+        if _table_options_given(args):
+            raise JenacastError("--time-column, --target, --features and --missing need a table's PATH.")
+        jena.load_jena(download_if_missing=False)  # not cached: one sentence, and no download
+        options = DataOptions(dataset="jena", lookback=args.lookback, step=args.step, horizon=args.horizon)
+    else:
+        options = DataOptions(**{**vars(DataOptions.pick(args)), "dataset": args.path})
+    info = describe(open_dataset(options, progress=False))
     print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0
 
@@ -114,13 +116,14 @@ def _say(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     from datetime import datetime
 
+    from jenacast.data.options import DataOptions
     from jenacast.data.select import open_dataset
-    from jenacast.data.windows import make_splits
     from jenacast.evaluate import baseline_mae
     from jenacast.report.plots import draw_run_curves
     from jenacast.training import TrainConfig, fit
 
     def settings(dataset_name: str) -> TrainConfig:
+        data = {**vars(DataOptions.pick(args)), "dataset": dataset_name}
         return TrainConfig(
             model=args.model,
             epochs=args.epochs,
@@ -132,20 +135,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
             device=args.device,
             backend=args.backend,
             max_batches=args.max_batches,
-            dataset=dataset_name,
-            clean_wind=args.clean_wind,
+            **data,
         )
 
-    settings(args.dataset)  # bad options are reported before any data is read
+    wanted = settings(args.dataset)  # bad options are reported before any data is read
     out = args.out or Path("runs") / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     say = _say(args)
-    dataset = open_dataset(args.dataset, clean_wind=args.clean_wind, progress=not args.quiet)
+    dataset = open_dataset(wanted.data_options(), progress=not args.quiet)
     config = settings(dataset.name)  # what "auto" resolved to, or the file's full path
     say(
         f"training {args.model} on {dataset.name} ({len(dataset.table):,} rows) into {out}"
         + (f"; {dataset.note}" if dataset.note else "")
     )
-    splits = make_splits(dataset.table)
+    if note := dataset.loading_note():
+        say(f"{dataset.name}: {note}")
+    splits = dataset.splits
     try:
         metrics = fit(
             config,
@@ -192,10 +196,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_chapter(args: argparse.Namespace) -> int:
     from jenacast.chapter import ChapterOptions, run_chapter
+    from jenacast.data.options import DataOptions
     from jenacast.models import MODELS
 
     options = ChapterOptions(
-        dataset=args.dataset,
+        data=DataOptions.pick(args),
         mode=args.mode,
         seeds=args.seeds,
         force=args.force,
@@ -204,7 +209,6 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         device=args.device,
         backend=args.backend,
-        clean_wind=args.clean_wind,
         cuda_graph=args.cuda_graph,
     )
     try:
@@ -283,8 +287,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--dataset",
         default="auto",
         metavar="auto|jena|synthetic|PATH",
-        help="auto (default): the real data when cached or downloadable, else the synthetic dataset",
+        help="auto (default): the real data when cached or downloadable, else the synthetic dataset; or a "
+        "station's table (CSV, .csv.gz, .zip or Parquet: see the table options)",
     )
+    _add_table_options(parser)
     parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
     parser.add_argument(
         "--backend", default="auto", choices=BACKENDS, help="recurrent-op implementation (default auto)"
@@ -295,6 +301,70 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_graph_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    """How a station's own table is read and windowed (``DataOptions``); the window options apply to all data."""
+    group = parser.add_argument_group(
+        "a station's table and the window",
+        "Any CSV (commas, semicolons or tabs; .csv, .csv.gz, .zip) or Parquet file with a time column and numeric "
+        "columns. Rows are sorted, de-duplicated (the later row wins) and put on the data's median interval; "
+        "short gaps are interpolated in time; windows that touch a longer gap are dropped.",
+    )
+    group.add_argument(
+        "--time-column",
+        metavar="NAME",
+        help="the time column (default: the one column that parses as dates, or year/month/day/hour columns); "
+        "zone-aware times become UTC",
+    )
+    group.add_argument("--target", metavar="NAME", help="the column to forecast (default 'T (degC)')")
+    group.add_argument(
+        "--features",
+        type=_column_list,
+        metavar="A,B,...",
+        help="the input columns (default: every numeric column; text, constant and mostly missing ones are left "
+        "out and named); the target is always one",
+    )
+    group.add_argument(
+        "--missing",
+        type=_number_list,
+        default=(),
+        metavar="X[,Y]",
+        help="values that mean missing, e.g. -9999 (empty cells, NA, NaN and null always do)",
+    )
+    group.add_argument(
+        "--max-gap", default="3h", metavar="DURATION", help="fill gaps up to this long by interpolation (default 3h)"
+    )
+    group.add_argument(
+        "--lookback", default="120h", metavar="DURATION", help="history each window reads (default 120h, the book's)"
+    )
+    group.add_argument(
+        "--step", default="1h", metavar="DURATION", help="time between a window's readings (default 1h, the book's)"
+    )
+    group.add_argument(
+        "--horizon",
+        default="24h",
+        metavar="DURATION",
+        help="how far after the last reading the target lies (default 24h, the book's)",
+    )
+
+
+def _column_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
+    return names
+
+
+def _number_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _table_options_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name) not in (None, ()) for name in ("time_column", "target", "features", "missing"))
 
 
 def _add_graph_option(parser: argparse.ArgumentParser) -> None:
@@ -359,13 +429,18 @@ def _add_data_parsers(commands) -> None:
 
     info = data_commands.add_parser(
         "info",
-        help="rows, dates, column statistics, gaps, duplicates and -9999 sentinels",
-        description="Describe a Jena-format CSV (or zip): rows, date range, per-column statistics, gaps, "
-        "duplicated timestamps and -9999 sentinels. Without PATH, the cached real dataset.",
+        help="rows, dates, column statistics, gaps, duplicates and sentinels of a table",
+        description="Describe a table as the tool reads it: rows, interval, date range, per-column statistics, "
+        "gaps, duplicated timestamps, -9999 sentinels, what loading filled and left out, and the windows. "
+        "Without PATH, the cached real dataset.",
     )
     info.add_argument(
-        "path", nargs="?", metavar="PATH", help="a Jena-format .csv or .zip (default: the cached dataset)"
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="a Jena-format file or any station's table (default: the cached dataset)",
     )
+    _add_table_options(info)
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_data_info)
 
@@ -544,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
     except JenacastError as exc:
         print(f"jenacast: error: {exc.worded(flag)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`jenacast data info | head`): nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)  # the interpreter's final flush would complain (Python's docs)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as exc:  # the file system said no (a full disk, a path that is a file, no permission)
         where = f": {exc.filename}" if exc.filename else ""
         print(f"jenacast: error: {exc.strerror or exc}{where}.", file=sys.stderr)

@@ -51,7 +51,6 @@ def evaluate_split(
 def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> dict:
     """Rebuild the best model of ``run_dir`` from its checkpoint alone and evaluate it on val and test."""
     from jenacast.data.select import open_dataset
-    from jenacast.data.windows import make_splits
     from jenacast.errors import CheckpointError
     from jenacast.models import build
     from jenacast.training import rundir
@@ -75,15 +74,15 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
         bad = [name for name, tensor in state["model_state"].items() if not torch.isfinite(tensor).all()]
         if bad:
             raise CheckpointError(f"{run_dir / rundir.BEST} is corrupted: {bad[0]} holds NaN or infinite weights.")
-        dataset = open_dataset(config.dataset, clean_wind=config.clean_wind, progress=progress)
+        dataset = open_dataset(config.data_options(), progress=progress)
     except (KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{run_dir / rundir.BEST} lacks {exc}; it was not written by this jenacast.") from None
-    if dataset.sha256 != state["dataset"]["sha256"]:
+    if changed := rundir.data_differences(state["dataset"], dataset.info()):
         raise CheckpointError(
-            f"{run_dir} was trained on data with sha256 {state['dataset']['sha256'][:12]}..., "
-            f"but {config.dataset!r} now has {dataset.sha256[:12]}...; the results would not compare."
+            f"{run_dir} was trained on other data than {config.dataset!r} holds now ({changed}); the results would "
+            "not compare."
         )
-    splits = make_splits(dataset.table)
+    splits = dataset.splits
     if not np.allclose(splits.mean, state["mean"].numpy()) or not np.allclose(splits.std, state["std"].numpy()):
         raise CheckpointError(f"{run_dir}: the normalisation statistics of the data differ from the checkpoint's.")
     torch_device = resolve_device(device)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from jenacast.data.calibration import BOOK_BASELINE_MAE
+from jenacast.errors import ConfigError
 from jenacast.rnn import GRU, LSTM, Bidirectional
 
 
@@ -174,10 +175,25 @@ MODELS: dict[str, ModelSpec] = {
 BASELINE_BOOK = {"val_mae": BOOK_BASELINE_MAE["val"], "test_mae": BOOK_BASELINE_MAE["test"]}
 
 
+# the conv model's three convolutions (24, 12, 6) and two poolings leave nothing of a shorter window
+MIN_STEPS = {"conv": 69}
+
+
+def check_steps(name: str, steps: int) -> None:
+    """Refuse, in one sentence, a window too short for the model ``name``."""
+    if steps < MIN_STEPS.get(name, 1):
+        raise ConfigError(
+            f"the {name} model needs windows of at least {MIN_STEPS[name]} readings, and these have {steps}; "
+            "lengthen {lookback} or shorten {step}.",
+            worded=True,
+        )
+
+
 def build(name: str, num_features: int = 14, *, steps: int = 120, backend: str = "auto") -> nn.Module:
     """A fresh chapter model by name (see ``MODELS``) for windows ``[B, steps, num_features]``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}.")
+    check_steps(name, steps)
     return MODELS[name].make(num_features, steps, backend)
 
 

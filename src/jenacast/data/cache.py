@@ -16,7 +16,14 @@ FORMAT_VERSION = 1
 
 def save_binary(table: Table, path: Path) -> None:
     """Write ``table`` as an uncompressed .npz (loads in milliseconds), atomically."""
-    meta = {"version": FORMAT_VERSION, "names": list(table.names), "source": table.source, "sha256": table.sha256}
+    meta = {
+        "version": FORMAT_VERSION,
+        "names": list(table.names),
+        "source": table.source,
+        "sha256": table.sha256,
+        "interval": table.interval,
+        "loading": table.loading,
+    }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(
@@ -40,6 +47,8 @@ def load_binary(path: Path) -> Table | None:
                 names=tuple(meta["names"]),
                 source=meta["source"],
                 sha256=meta["sha256"],
+                interval=int(meta.get("interval", 600)),
+                loading=meta.get("loading", {}),
             )
     except (OSError, ValueError, KeyError):
         return None

@@ -1,8 +1,8 @@
-"""The in-memory form of a Jena-style weather table."""
+"""The in-memory form of a weather table: the Jena file's, or any station's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,8 +33,11 @@ SENTINEL = -9999.0  # the real file's marker for a missing wind reading
 class Table:
     """A weather table: ``timestamps`` datetime64[s] ``[N]``, ``values`` float32 ``[N, F]``.
 
-    ``sha256`` is the digest of the CSV text it was parsed from ("" when it was made in memory);
-    ``source`` says where it came from, for messages and reports.
+    ``sha256`` is the digest of the file it was parsed from ("" when it was made in memory);
+    ``source`` says where it came from, for messages and reports. ``interval`` is the seconds between rows
+    (the Jena file's 10 minutes, or what a station's table was put on; see ``data.regular``). A table loaded
+    from any station's file may hold NaN for cells missing over a long gap, and records in ``loading`` what
+    loading did (``data.station``): rows sorted, de-duplicated, cells filled, columns left out.
     """
 
     timestamps: np.ndarray
@@ -42,6 +45,8 @@ class Table:
     names: tuple[str, ...] = COLUMNS
     source: str = ""
     sha256: str = ""
+    interval: int = 600
+    loading: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])

@@ -8,6 +8,10 @@ With Keras 3 that yields, for the split ``[s, e)``, windows ``p = 0 .. e - s - (
 whose rows are ``s + p + k*sampling_rate`` (k < T) and whose target is ``temperature[s + p + delay]``.
 Nothing here copies windows: a batch is gathered from the normalised rows, regrouped once per split
 by phase so that each window's rows lie together (:meth:`Split._tensors`).
+
+A station's table may hold NaN where data is missing over a long gap (``data.regular``): the statistics then
+ignore the missing cells, and a window whose rows (from its first input row to its last) or target touch one
+is dropped; the splits' bounds stay the book's. A table without NaN gets exactly the book's windows.
 """
 
 from __future__ import annotations
@@ -66,12 +70,17 @@ class Split:
         target_column: int,
         mean: np.ndarray,
         std: np.ndarray,
+        kept: np.ndarray | None = None,
     ):
+        """``count`` windows from ``start``; ``kept``, when given, the positions among them that are used
+        (the others touch missing data)."""
         self.name = name
         self.data = data  # [N, F] float32, normalised, shared by the three splits
         self.targets = targets  # [N] float32, the raw target column (degrees C)
         self.start = start
-        self.count = count
+        self.count = count if kept is None else len(kept)
+        self.dropped = 0 if kept is None else count - len(kept)
+        self._kept = None if kept is None else torch.from_numpy(np.asarray(kept, dtype=np.int64))
         self.spec = spec
         self.target_column = target_column
         self.mean = mean
@@ -113,10 +122,11 @@ class Split:
     def window_order(self, shuffle: bool = False, seed: int | None = None) -> torch.Tensor:
         """Window indices ``p`` in the order batches visit them."""
         if not shuffle:
-            return torch.arange(self.count)
+            return torch.arange(self.count) if self._kept is None else self._kept
         generator = torch.Generator()
         generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
-        return torch.randperm(self.count, generator=generator)
+        order = torch.randperm(self.count, generator=generator)
+        return order if self._kept is None else self._kept[order]
 
     def gather(
         self, positions: torch.Tensor, device: torch.device | str | None = None
@@ -167,6 +177,11 @@ class Splits:
     spec: WindowSpec
     target_column: int
 
+    @property
+    def dropped(self) -> int:
+        """Windows left out of the three splits because they touch missing data."""
+        return self.train.dropped + self.val.dropped + self.test.dropped
+
 
 def split_bounds(n: int, spec: WindowSpec = WindowSpec(), fractions: tuple[float, float] = (0.5, 0.25)) -> dict:
     """``{name: (start, end, windows)}`` of the book's three splits over ``n`` rows (windows may be < 1)."""
@@ -195,6 +210,7 @@ def make_splits(
 ) -> Splits:
     """Split rows as the book does: ``num_train = int(f0*N)``, ``num_val = int(f1*N)``, test the rest;
     normalise every row with the mean and std (ddof=0) of the training rows; cut windows per split."""
+    names = values.names if isinstance(values, Table) else None
     if isinstance(values, Table):
         values = values.values
     values = np.asarray(values)
@@ -217,16 +233,56 @@ def make_splits(
             )
     num_train = int(train_frac * n)
     raw = values.astype(np.float64)
-    mean = raw[:num_train].mean(axis=0)
-    std = raw[:num_train].std(axis=0)
+    missing = np.isnan(raw)
+    gaps = bool(missing.any())
+    if gaps:
+        _check_trainable(missing[:num_train], names)
+        mean, std = np.nanmean(raw[:num_train], axis=0), np.nanstd(raw[:num_train], axis=0)
+    else:  # the book's arithmetic, bit for bit
+        mean, std = raw[:num_train].mean(axis=0), raw[:num_train].std(axis=0)
     std = np.where(std > 0, std, 1.0)  # a constant column would divide by zero
-    data = torch.from_numpy(((raw - mean) / std).astype(np.float32))
+    normalised = (raw - mean) / std
+    if gaps:
+        normalised[missing] = 0.0  # never read: the windows that touch it are dropped
+    data = torch.from_numpy(normalised.astype(np.float32))
     targets = torch.from_numpy(values[:, target_column].astype(np.float32))
     splits = {}
     for name, (start, _, count) in bounds.items():
+        kept = _windows_clear_of(missing, target_column, start, count, spec) if gaps else None
+        if kept is not None and not len(kept):
+            raise DataError(
+                f"every window of the {name} split touches missing data (a gap longer than max_gap); the table "
+                "has too little continuous data there."
+            )
         splits[name] = Split(
-            name, data, targets, start, count, spec, target_column, mean.astype(np.float32), std.astype(np.float32)
+            name,
+            data,
+            targets,
+            start,
+            count,
+            spec,
+            target_column,
+            mean.astype(np.float32),
+            std.astype(np.float32),
+            kept,
         )
     return Splits(
         **splits, mean=mean.astype(np.float32), std=std.astype(np.float32), spec=spec, target_column=target_column
     )
+
+
+def _check_trainable(missing_in_train: np.ndarray, names: tuple[str, ...] | None) -> None:
+    empty = np.flatnonzero(missing_in_train.all(axis=0))
+    if len(empty):
+        column = repr(names[empty[0]]) if names else f"feature {empty[0]}"
+        raise DataError(f"the column {column} has no value in the training rows (the first half of the table).")
+
+
+def _windows_clear_of(missing: np.ndarray, target_column: int, start: int, count: int, spec: WindowSpec) -> np.ndarray:
+    """The positions ``p < count`` of the split's windows whose rows ``start + p .. start + p + span`` and target
+    row ``start + p + delay`` hold no missing cell."""
+    bad_rows = np.concatenate(([0], np.cumsum(missing.any(axis=1))))
+    first = start + np.arange(count)
+    touches = bad_rows[first + spec.span + 1] - bad_rows[first] > 0
+    touches |= missing[first + spec.delay, target_column]
+    return np.flatnonzero(~touches)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from jenacast.data.options import DataOptions
 from jenacast.errors import ConfigError, literal
 from jenacast.models import MODELS
 from jenacast.training.optim import OPTIMIZERS
@@ -29,8 +30,17 @@ class TrainConfig:
     device: str = "auto"
     backend: str = "auto"
     max_batches: int | None = None
-    dataset: str = "synthetic"  # "synthetic", "jena" or a CSV path
+    # the data, as in DataOptions (flat here: config.json is one level, and old folders' files still read)
+    dataset: str = "synthetic"  # "synthetic", "jena" or a table's path
     clean_wind: bool = False
+    time_column: str | None = None
+    target: str | None = None
+    features: tuple[str, ...] | None = None
+    missing: tuple[float, ...] = ()
+    max_gap: str = "3h"
+    lookback: str = "120h"
+    step: str = "1h"
+    horizon: str = "24h"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -54,6 +64,12 @@ class TrainConfig:
             raise ConfigError(f"{{lr}} must be a positive number, got {literal(repr(self.lr))}.", worded=True)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
+        data = DataOptions.pick(self)  # checks the data options, and makes lists (from JSON) tuples
+        object.__setattr__(self, "features", data.features)
+        object.__setattr__(self, "missing", data.missing)
+
+    def data_options(self) -> DataOptions:
+        return DataOptions.pick(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

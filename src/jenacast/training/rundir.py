@@ -29,7 +29,14 @@ CURVES = "curves.png"
 HISTORY_FIELDS = ("epoch", "loss", "mae", "val_loss", "val_mae", "seconds")
 
 
-DATA_KEYS = ("name", "sha256", "rows", "columns")  # what a run folder records of its data, and compares
+DATA_KEYS = (
+    "name",
+    "sha256",
+    "rows",
+    "columns",
+    "target",
+    "window",
+)  # what a run folder records of its data, and compares
 
 
 def data_differences(saved: dict, current: dict) -> str:
@@ -43,6 +50,8 @@ def data_differences(saved: dict, current: dict) -> str:
                 there, here = f"{str(there)[:12]}...", f"{str(here)[:12]}..."
             elif key == "rows":
                 there, here = f"{there:,}", f"{here:,}"
+            elif key == "window":
+                there, here = (f"{w.get('lookback')}/{w.get('step')}/{w.get('horizon')}" for w in (there, here or {}))
             elif key == "columns":
                 there, here = f"{len(there)} ({', '.join(there)})", f"{len(here)} ({', '.join(here)})"
             parts.append(f"{key} {there} then, {here} now")

@@ -1,0 +1,82 @@
+"""A table's rows put on a regular time grid: sorted, de-duplicated, snapped to the interval, short gaps filled.
+
+Windows are cut by row arithmetic, so row ``i`` must be the time ``first + i * interval``. Rows out of order are
+sorted; of rows with the same time the later one in the file wins; rows off the grid are moved to the nearest
+grid time; times with no row become rows of missing cells. A run of missing cells lasting at most ``max_gap``
+(its length times the interval) is filled by linear interpolation in time; longer ones stay missing (NaN), and
+the windows that touch them are dropped when the splits are cut (:func:`jenacast.data.windows.make_splits`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jenacast.errors import DataError
+
+MAX_GRID_ROWS = 50_000_000  # a grid this long means the interval was misread (e.g. a few stray seconds)
+
+
+def regularise(
+    seconds: np.ndarray, values: np.ndarray, max_gap: int, name: str
+) -> tuple[np.ndarray, np.ndarray, int, dict]:
+    """``(timestamps datetime64[s] [M], values float32 [M, F] with NaN for missing, interval s, counts)``
+    from ``seconds`` int64 [N] (-1: the row has no time) and ``values`` float [N, F] (NaN: missing)."""
+    counts = {"rows_read": int(len(seconds)), "rows_without_time": int((seconds < 0).sum())}
+    timed = seconds >= 0
+    seconds, values = seconds[timed], values[timed]
+    steps = np.diff(seconds)
+    counts["steps_back_in_time"] = int((steps < 0).sum())
+    if counts["steps_back_in_time"]:
+        order = np.argsort(seconds, kind="stable")  # equal times keep the file's order: the later row is last
+        seconds, values = seconds[order], values[order]
+        steps = np.diff(seconds)
+    if not (steps > 0).any():
+        raise DataError(f"{name} has fewer than two distinct times; a forecast needs a time series.")
+    interval = int(np.median(steps[steps > 0]))
+    # the grid runs through the times most rows keep (an airport reporting at :50 stays at :50)
+    phases, counts_per_phase = np.unique(seconds % interval, return_counts=True)
+    phase = int(phases[np.argmax(counts_per_phase)])
+    counts["off_grid"] = int(len(seconds) - counts_per_phase.max())
+    index = (seconds - phase + interval // 2) // interval
+    first = int(index[0])
+    index -= first
+    last_of_each = np.append(index[1:] != index[:-1], True)
+    counts["duplicated_times"] = int((~last_of_each).sum())
+    if counts["duplicated_times"]:
+        index, values = index[last_of_each], values[last_of_each]
+    rows = int(index[-1]) + 1
+    if rows > MAX_GRID_ROWS:
+        raise DataError(
+            f"{name}: its times span {rows:,} steps of the median interval ({interval} s); the times look misread."
+        )
+    if len(index) == rows:  # no time is absent: the rows are the grid
+        grid = np.ascontiguousarray(values, dtype=np.float32)
+    else:
+        grid = np.full((rows, values.shape[1]), np.nan, dtype=np.float32)
+        grid[index] = values
+    counts["missing_rows"] = rows - len(index)
+    counts["missing_cells"] = int(np.isnan(grid).sum())
+    counts["filled_cells"] = fill_short_gaps(grid, max_gap // interval)
+    counts["unfilled_cells"] = counts["missing_cells"] - counts["filled_cells"]
+    timestamps = ((first + np.arange(rows, dtype=np.int64)) * interval + phase).astype("datetime64[s]")
+    return timestamps, grid, interval, counts
+
+
+def fill_short_gaps(values: np.ndarray, max_run: int) -> int:
+    """Fill, in place, each column's runs of at most ``max_run`` NaN cells that have a value on both sides, by
+    linear interpolation; returns how many cells were filled."""
+    rows = len(values)
+    position = np.arange(rows)
+    filled = 0
+    for column in values.T:  # views: writes go into ``values``
+        missing = np.isnan(column)
+        if not missing.any():
+            continue
+        before = np.maximum.accumulate(np.where(missing, -1, position))
+        after = np.minimum.accumulate(np.where(missing, rows, position)[::-1])[::-1]
+        fill = missing & (before >= 0) & (after < rows) & (after - before - 1 <= max_run)
+        at, left, right = position[fill], before[fill], after[fill]
+        share = (at - left) / (right - left)
+        column[fill] = column[left] + (column[right] - column[left]) * share
+        filled += int(fill.sum())
+    return filled
