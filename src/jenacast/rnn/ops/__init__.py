@@ -8,7 +8,9 @@
   logged (logger ``jenacast``), never switched silently; it trusts the ``triton`` tier only after each
   layer configuration's first call matched ``fwbw`` (``selfcheck``), and falls back with a warning.
 
-Every tier of an op takes the same arguments and returns the same outputs (see the reference).
+Every tier of an op takes the same arguments and returns the same outputs (see the reference). The fused tiers
+(``cpu``, ``triton``) run ``fused``'s autograd around their kernels, which satisfy ``protocol``'s
+``LstmKernels``/``GruKernels`` (``tier_kernels``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jenacast.rnn.ops import selfcheck, tuning
 from jenacast.rnn.ops.fwbw.gru import gru_fwbw
 from jenacast.rnn.ops.fwbw.lstm import lstm_fwbw
 from jenacast.rnn.ops.projection import projected, projected_pair
+from jenacast.rnn.ops.protocol import TierKernels
 from jenacast.rnn.ops.reference.gru import gru_reference
 from jenacast.rnn.ops.reference.lstm import lstm_reference
 from jenacast.rnn.ops.tuning import KernelOptions, options, set_options
@@ -29,6 +32,7 @@ from jenacast.rnn.ops.tuning import KernelOptions, options, set_options
 log = logging.getLogger("jenacast")
 
 TIERS = ("reference", "fwbw", "cpu", "triton")
+FUSED_TIERS = ("cpu", "triton")  # the tiers whose ops are ``fused``'s autograd around kernels (``tier_kernels``)
 BACKENDS = ("auto", *TIERS)
 _AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("cpu", "fwbw")}
 _MODULE = {"triton": "triton", "cpu": "numba"}
@@ -47,14 +51,18 @@ def install_hint(tier: str) -> str:
     return _INSTALL_HINT[tier]
 
 
+def _require(tier: str) -> None:
+    if tier in _MODULE and not available(tier):
+        raise ValueError(f"backend {tier!r} needs {_MODULE[tier]}, which is not installed: {_INSTALL_HINT[tier]}.")
+
+
 def tier_ops(tier: str) -> dict:
     """``{"lstm": fn, "gru": fn}`` of one tier (the Triton tier is imported on first use)."""
     if tier == "reference":
         return {"lstm": lstm_reference, "gru": gru_reference}
     if tier == "fwbw":
         return {"lstm": lstm_fwbw, "gru": gru_fwbw}
-    if tier in _MODULE and not available(tier):
-        raise ValueError(f"backend {tier!r} needs {_MODULE[tier]}, which is not installed: {_INSTALL_HINT[tier]}.")
+    _require(tier)
     if tier == "cpu":
         from jenacast.rnn.ops.cpu.gru import gru_cpu
         from jenacast.rnn.ops.cpu.lstm import lstm_cpu
@@ -66,6 +74,23 @@ def tier_ops(tier: str) -> dict:
 
         return {"lstm": lstm_triton, "gru": gru_triton}
     raise ValueError(f"unknown backend {tier!r}; expected one of {', '.join(BACKENDS)}.")
+
+
+def tier_kernels(tier: str) -> TierKernels:
+    """A fused tier's kernels of each cell, what ``fused`` runs its ops on (``protocol``: the ``triton`` tier's
+    also run a bidirectional layer's two directions together); imported on first use."""
+    if tier not in FUSED_TIERS:
+        raise ValueError(f"backend {tier!r} has no fused kernels; expected one of {', '.join(FUSED_TIERS)}.")
+    _require(tier)
+    if tier == "cpu":
+        from jenacast.rnn.ops.cpu.gru import CpuGRUKernels
+        from jenacast.rnn.ops.cpu.lstm import CpuLSTMKernels
+
+        return TierKernels(CpuLSTMKernels, CpuGRUKernels)
+    from jenacast.rnn.ops.triton.gru import TritonGRUKernels
+    from jenacast.rnn.ops.triton.lstm import TritonLSTMKernels
+
+    return TierKernels(TritonLSTMKernels, TritonGRUKernels)
 
 
 def check_backend(name: str) -> str:
@@ -152,6 +177,7 @@ def _falls_back(device: torch.device):
 
 __all__ = [
     "BACKENDS",
+    "FUSED_TIERS",
     "TIERS",
     "KernelOptions",
     "options",
@@ -165,5 +191,6 @@ __all__ = [
     "gru_reference",
     "lstm_reference",
     "resolve",
+    "tier_kernels",
     "tier_ops",
 ]

@@ -7,18 +7,17 @@ projection's gradient ``d_xproj`` comes back as ``[B, T, G*H]`` in input order; 
 return it as a view of time-major memory, the layout the layers project into, so that the
 projection's matmul needs no copy.
 
-LSTM kernels: ``forward(xproj, h0, c0, w_rec, mask, reverse, save) -> (hs, hT, cT, gates, cells)`` and
-``backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs, reverse) -> (d_xproj, dh0, dc0, d_w)``.
-GRU kernels: ``forward(xproj, h0, w_rec, b_rec, mask, reverse, reset_after, save) -> (hs, hT, gates, cand)`` and
-``backward(d_hseq, d_hT, h0, w_rec, has_bias, mask, gates, cand, hs, reverse, reset_after)
--> (d_xproj, dh0, d_w, d_b)``. ``d_hseq``, ``d_hT`` and ``d_cT`` are None when that output was not used
-(the sequence of a layer without ``return_sequences``, an unused last state); ``d_b`` is None without a
-recurrent bias. ``save=False`` (no gradient will be asked for: evaluation) lets a kernel skip writing the
-tensors only the backward reads.
-Kernels may also offer ``forward_pair(first, second, reverse, [reset_after,] save)`` and
-``backward_pair(first, second, reverse[, reset_after])``: a bidirectional layer's two directions (each
-direction's arguments above but those shared; the second runs in the opposite order) in one launch each
-way (:func:`lstm_fused_pair`, :func:`gru_fused_pair`).
+The kernels' signatures are ``protocol``'s (:class:`~jenacast.rnn.ops.protocol.LstmKernels`,
+:class:`~jenacast.rnn.ops.protocol.GruKernels`): ``forward`` returns the outputs and what the backward reads
+(``LstmOutputs``, ``GruOutputs``), saved here as ``LstmSaved``/``GruSaved``; ``backward`` takes the gradients
+of the outputs and those saved tensors and returns the gradients (``LstmGrads``, ``GruGrads``). ``d_hseq``,
+``d_hT`` and ``d_cT`` are None when that output was not used (the sequence of a layer without
+``return_sequences``, an unused last state); ``d_b`` is None without a recurrent bias. ``save=False`` (no
+gradient will be asked for: evaluation) lets a kernel skip writing the tensors only the backward reads.
+Kernels may also offer ``forward_pair`` and ``backward_pair`` (``LstmPairKernels``, ``GruPairKernels``): a
+bidirectional layer's two directions (each direction's ``LstmInputs``/``GruInputs``, or
+``LstmBackward``/``GruBackward``; the second runs in the opposite order) in one launch each way
+(:func:`lstm_fused_pair`, :func:`gru_fused_pair`).
 Kernels that leave the weight gradient to matmuls over all steps (and the ``fwbw`` tier) use
 :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
@@ -28,6 +27,18 @@ from __future__ import annotations
 import torch
 
 from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
+from jenacast.rnn.ops.protocol import (
+    GruInputs,
+    GruKernels,
+    GruPairKernels,
+    GruSaved,
+    LstmBackward,
+    LstmInputs,
+    LstmKernels,
+    LstmPairKernels,
+    LstmSaved,
+    gru_backward_args,
+)
 
 
 def _zr_mask(rec_mask):
@@ -85,77 +96,88 @@ def needs_grad(*tensors) -> bool:
 
 class _LSTMFused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kernels, xproj, h0, c0, w_rec, rec_mask, reverse):
+    def forward(ctx, kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask, reverse):
         h0, c0 = h0.contiguous(), c0.contiguous()
-        hs, h_last, c_last, gates, cells = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse, True)
-        ctx.save_for_backward(h0, c0, w_rec, rec_mask, gates, cells, hs)
+        out = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse, True)
+        ctx.save_for_backward(*LstmSaved(h0, c0, w_rec, rec_mask, out.gates, out.cells, out.hs))
         ctx.kernels, ctx.reverse = kernels, reverse
         ctx.set_materialize_grads(False)  # an unused output (the sequence, the cell state) costs no zeros
-        return hs.transpose(0, 1), h_last, c_last
+        return out.hs.transpose(0, 1), out.h_last, out.c_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
-        h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
-        d_xproj, dh0, dc0, d_w = ctx.kernels.backward(
-            d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, ctx.reverse
-        )
-        return None, d_xproj, dh0, dc0, d_w, None, None
+        grads = ctx.kernels.backward(d_hseq, d_hT, d_cT, *LstmSaved._make(ctx.saved_tensors), ctx.reverse)
+        return None, grads.d_xproj, grads.dh0, grads.dc0, grads.d_w, None, None
 
 
 class _GRUFused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+    def forward(ctx, kernels: GruKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         h0 = h0.contiguous()
-        hs, h_last, gates, cand = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True)
-        ctx.save_for_backward(h0, w_rec, rec_mask, gates, cand, hs)
+        out = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True)
+        ctx.save_for_backward(*GruSaved(h0, w_rec, rec_mask, out.gates, out.cand, out.hs))
         ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_rec is not None
         ctx.set_materialize_grads(False)
-        return hs.transpose(0, 1), h_last
+        return out.hs.transpose(0, 1), out.h_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
-        h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
-        d_xproj, dh0, d_w, d_b = ctx.kernels.backward(
-            d_hseq, d_hT, h0, w_rec, ctx.has_bias, rec_mask, gates, cand, hs, ctx.reverse, ctx.reset_after
+        grads = ctx.kernels.backward(
+            *gru_backward_args(d_hseq, d_hT, GruSaved._make(ctx.saved_tensors), ctx.has_bias),
+            ctx.reverse,
+            ctx.reset_after,
         )
-        return None, d_xproj, dh0, d_w, d_b, None, None, None
+        return None, grads.d_xproj, grads.dh0, grads.d_w, grads.d_b, None, None, None
+
+
+def _split(saved: tuple, record):
+    """A pair's saved tensors (the first direction's, then the second's) as two ``record``s."""
+    n = len(record._fields)
+    return record._make(saved[:n]), record._make(saved[n:])
+
+
+def _lstm_contiguous(args: LstmInputs) -> LstmInputs:
+    return args._replace(h0=args.h0.contiguous(), c0=args.c0.contiguous())
 
 
 class _LSTMPairFused(torch.autograd.Function):
     """Two LSTM directions (a bidirectional layer's) through ``kernels.forward_pair`` / ``backward_pair``."""
 
     @staticmethod
-    def forward(ctx, kernels, reverse, x_a, h0_a, c0_a, w_a, mask_a, x_b, h0_b, c0_b, w_b, mask_b):
-        first = (x_a, h0_a.contiguous(), c0_a.contiguous(), w_a, mask_a)
-        second = (x_b, h0_b.contiguous(), c0_b.contiguous(), w_b, mask_b)
+    def forward(ctx, kernels: LstmPairKernels, reverse, x_a, h0_a, c0_a, w_a, mask_a, x_b, h0_b, c0_b, w_b, mask_b):
+        first = _lstm_contiguous(LstmInputs(x_a, h0_a, c0_a, w_a, mask_a))
+        second = _lstm_contiguous(LstmInputs(x_b, h0_b, c0_b, w_b, mask_b))
         outs = kernels.forward_pair(first, second, reverse, True)
-        # per direction: h0, c0, w_rec, mask, gates, cells, hs
         ctx.save_for_backward(
-            *(t for args, (hs, _, _, gates, cells) in zip((first, second), outs) for t in (*args[1:], gates, cells, hs))
+            *(
+                t
+                for args, out in zip((first, second), outs)
+                for t in LstmSaved(args.h0, args.c0, args.w_rec, args.rec_mask, out.gates, out.cells, out.hs)
+            )
         )
         ctx.kernels, ctx.reverse = kernels, reverse
         ctx.set_materialize_grads(False)
-        return tuple(t for hs, h_last, c_last, _, _ in outs for t in (hs.transpose(0, 1), h_last, c_last))
+        return tuple(t for out in outs for t in (out.hs.transpose(0, 1), out.h_last, out.c_last))
 
     @staticmethod
     def backward(ctx, d_hseq_a, d_hT_a, d_cT_a, d_hseq_b, d_hT_b, d_cT_b):
-        saved = ctx.saved_tensors
-        args = []
-        for (d_hseq, d_hT, d_cT), (h0, c0, w_rec, mask, gates, cells, hs) in zip(
-            ((d_hseq_a, d_hT_a, d_cT_a), (d_hseq_b, d_hT_b, d_cT_b)), (saved[:7], saved[7:])
-        ):
-            args.append((d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, gates, cells, hs))
-        (dx_a, dh0_a, dc0_a, dw_a), (dx_b, dh0_b, dc0_b, dw_b) = ctx.kernels.backward_pair(*args, ctx.reverse)
-        return None, None, dx_a, dh0_a, dc0_a, dw_a, None, dx_b, dh0_b, dc0_b, dw_b, None
+        saved_a, saved_b = _split(ctx.saved_tensors, LstmSaved)
+        a, b = ctx.kernels.backward_pair(
+            LstmBackward(d_hseq_a, d_hT_a, d_cT_a, *saved_a),
+            LstmBackward(d_hseq_b, d_hT_b, d_cT_b, *saved_b),
+            ctx.reverse,
+        )
+        return None, None, a.d_xproj, a.dh0, a.dc0, a.d_w, None, b.d_xproj, b.dh0, b.dc0, b.d_w, None
 
 
-def lstm_fused_pair(kernels, first, second, reverse=False):
-    """A bidirectional layer's two LSTM directions: ``first``, ``second`` = ``(xproj, h0, c0, w_rec, rec_mask)``,
-    ``second`` run in the order opposite to ``reverse``; each direction's ``(hseq, h_last, c_last)``."""
-    if not needs_grad(*first[:4], *second[:4]):
-        first, second = ((x, h0.contiguous(), c0.contiguous(), w, m) for x, h0, c0, w, m in (first, second))
-        outs = kernels.forward_pair(first, second, reverse, False)
-        return tuple((hs.transpose(0, 1), h_last, c_last) for hs, h_last, c_last, _, _ in outs)
+def lstm_fused_pair(kernels: LstmPairKernels, first, second, reverse=False):
+    """A bidirectional layer's two LSTM directions: ``first``, ``second`` = ``(xproj, h0, c0, w_rec, rec_mask)``
+    (:class:`~jenacast.rnn.ops.protocol.LstmInputs`), ``second`` run in the order opposite to ``reverse``; each
+    direction's ``(hseq, h_last, c_last)``."""
+    first, second = LstmInputs._make(first), LstmInputs._make(second)
+    if not needs_grad(first.xproj, first.h0, first.c0, first.w_rec, second.xproj, second.h0, second.c0, second.w_rec):
+        outs = kernels.forward_pair(_lstm_contiguous(first), _lstm_contiguous(second), reverse, False)
+        return tuple((out.hs.transpose(0, 1), out.h_last, out.c_last) for out in outs)
     outs = _LSTMPairFused.apply(kernels, reverse, *first, *second)
     return outs[:3], outs[3:]
 
@@ -164,58 +186,59 @@ class _GRUPairFused(torch.autograd.Function):
     """Two GRU directions through ``kernels.forward_pair`` / ``backward_pair``."""
 
     @staticmethod
-    def forward(ctx, kernels, reverse, reset_after, x_a, h0_a, w_a, b_a, mask_a, x_b, h0_b, w_b, b_b, mask_b):
-        first, second = (x_a, h0_a.contiguous(), w_a, b_a, mask_a), (x_b, h0_b.contiguous(), w_b, b_b, mask_b)
+    def forward(
+        ctx, kernels: GruPairKernels, reverse, reset_after, x_a, h0_a, w_a, b_a, mask_a, x_b, h0_b, w_b, b_b, mask_b
+    ):
+        first = GruInputs(x_a, h0_a.contiguous(), w_a, b_a, mask_a)
+        second = GruInputs(x_b, h0_b.contiguous(), w_b, b_b, mask_b)
         outs = kernels.forward_pair(first, second, reverse, reset_after, True)
-        # per direction: h0, w_rec, mask, gates, cand, hs
         ctx.save_for_backward(
             *(
                 t
-                for args, (hs, _, gates, cand) in zip((first, second), outs)
-                for t in (args[1], args[2], args[4], gates, cand, hs)
+                for args, out in zip((first, second), outs)
+                for t in GruSaved(args.h0, args.w_rec, args.rec_mask, out.gates, out.cand, out.hs)
             )
         )
         ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_a is not None
         ctx.set_materialize_grads(False)
-        return tuple(t for hs, h_last, _, _ in outs for t in (hs.transpose(0, 1), h_last))
+        return tuple(t for out in outs for t in (out.hs.transpose(0, 1), out.h_last))
 
     @staticmethod
     def backward(ctx, d_hseq_a, d_hT_a, d_hseq_b, d_hT_b):
-        saved = ctx.saved_tensors
-        args = [
-            (d_hseq, d_hT, h0, w_rec, ctx.has_bias, mask, gates, cand, hs)
-            for (d_hseq, d_hT), (h0, w_rec, mask, gates, cand, hs) in zip(
-                ((d_hseq_a, d_hT_a), (d_hseq_b, d_hT_b)), (saved[:6], saved[6:])
-            )
-        ]
-        (dx_a, dh0_a, dw_a, db_a), (dx_b, dh0_b, dw_b, db_b) = ctx.kernels.backward_pair(
-            *args, ctx.reverse, ctx.reset_after
+        saved_a, saved_b = _split(ctx.saved_tensors, GruSaved)
+        a, b = ctx.kernels.backward_pair(
+            gru_backward_args(d_hseq_a, d_hT_a, saved_a, ctx.has_bias),
+            gru_backward_args(d_hseq_b, d_hT_b, saved_b, ctx.has_bias),
+            ctx.reverse,
+            ctx.reset_after,
         )
-        return None, None, None, dx_a, dh0_a, dw_a, db_a, None, dx_b, dh0_b, dw_b, db_b, None
+        return None, None, None, a.d_xproj, a.dh0, a.d_w, a.d_b, None, b.d_xproj, b.dh0, b.d_w, b.d_b, None
 
 
-def lstm_fused(kernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
+def lstm_fused(kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        hs, h_last, c_last, _, _ = kernels.forward(
-            xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False
-        )
-        return hs.transpose(0, 1), h_last, c_last
+        out = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False)
+        return out.hs.transpose(0, 1), out.h_last, out.c_last
     return _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse)
 
 
-def gru_fused(kernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+def gru_fused(kernels: GruKernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
     if not needs_grad(xproj, h0, w_rec, b_rec):
-        hs, h_last, _, _ = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
-        return hs.transpose(0, 1), h_last
+        out = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
+        return out.hs.transpose(0, 1), out.h_last
     return _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
 
 
-def gru_fused_pair(kernels, first, second, reverse=False, reset_after=True):
-    """A bidirectional layer's two GRU directions: ``first``, ``second`` = ``(xproj, h0, w_rec, b_rec, rec_mask)``,
-    ``second`` run in the order opposite to ``reverse``; each direction's ``(hseq, h_last)``."""
-    if not needs_grad(*first[:4], *second[:4]):
-        first, second = ((x, h0.contiguous(), w, b, m) for x, h0, w, b, m in (first, second))
+def gru_fused_pair(kernels: GruPairKernels, first, second, reverse=False, reset_after=True):
+    """A bidirectional layer's two GRU directions: ``first``, ``second`` = ``(xproj, h0, w_rec, b_rec, rec_mask)``
+    (:class:`~jenacast.rnn.ops.protocol.GruInputs`), ``second`` run in the order opposite to ``reverse``; each
+    direction's ``(hseq, h_last)``."""
+    first, second = GruInputs._make(first), GruInputs._make(second)
+    if not needs_grad(
+        first.xproj, first.h0, first.w_rec, first.b_rec, second.xproj, second.h0, second.w_rec, second.b_rec
+    ):
+        first, second = (args._replace(h0=args.h0.contiguous()) for args in (first, second))
         outs = kernels.forward_pair(first, second, reverse, reset_after, False)
-        return tuple((hs.transpose(0, 1), h_last) for hs, h_last, _, _ in outs)
+        return tuple((out.hs.transpose(0, 1), out.h_last) for out in outs)
     outs = _GRUPairFused.apply(kernels, reverse, reset_after, *first, *second)
     return outs[:2], outs[2:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -302,13 +303,29 @@ def mask_array(mask: torch.Tensor | None) -> tuple[np.ndarray, bool]:
     return as_array(mask if mask.dim() == 3 else mask.unsqueeze(0)), True
 
 
-def projection_arrays(projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """``(kernel, bias, input mask, mask present)`` arrays of a kernel's in-loop projection, placeholders without
-    one."""
+class Projection(NamedTuple):
+    """A layer's input projection, done inside the kernels' loop: Keras' ``kernel`` ``[F, G*H]``, the input bias and
+    the input mask (None, ``[B, F]`` or ``[G, B, F]``)."""
+
+    kernel: torch.Tensor
+    bias: torch.Tensor
+    in_mask: torch.Tensor | None
+
+
+class ProjectionArrays(NamedTuple):
+    """A :class:`Projection` as the kernels take it: arrays, the mask as :func:`mask_array` gives it."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    in_mask: np.ndarray
+    has_in_mask: bool
+
+
+def projection_arrays(projection: Projection | None) -> ProjectionArrays:
+    """The arrays of a kernel's in-loop projection, placeholders without one."""
     if projection is None:
-        return np.zeros((1, 1), np.float32), np.zeros(1, np.float32), *mask_array(None)
-    kernel, bias, mask = projection
-    return (as_array(kernel), as_array(bias), *mask_array(mask))
+        return ProjectionArrays(np.zeros((1, 1), np.float32), np.zeros(1, np.float32), *mask_array(None))
+    return ProjectionArrays(as_array(projection.kernel), as_array(projection.bias), *mask_array(projection.in_mask))
 
 
 def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, features: int, gates: int):
@@ -317,10 +334,20 @@ def input_grad_arrays(projection, in_kernel: bool, t_len: int, batch: int, featu
     transposed ``[H, G*F]``; else transposed ``[G*H, F]``, for one product over all gates."""
     if not in_kernel:
         return np.zeros((1, 1), np.float32), torch.empty(1, 1, features)
-    kernel, mask = projection[0], projection[2]
+    kernel, mask = projection.kernel, projection.in_mask
     per_gate = mask is not None and mask.dim() == 3 and mask.shape[0] > 1
     w_in_t = per_gate_transposed(kernel, gates) if per_gate else as_array(kernel.detach().t())
     return w_in_t, torch.empty(t_len, batch, features)
+
+
+class WeightGrads(NamedTuple):
+    """A backward kernel's weight gradients: ``dU``, the recurrent bias's (None without one), and with the
+    projection the input kernel's ``dW`` and the input bias's (else None)."""
+
+    d_w: torch.Tensor
+    d_rec_bias: torch.Tensor | None
+    d_kernel: torch.Tensor | None
+    d_in_bias: torch.Tensor | None
 
 
 class BackwardArrays:
@@ -341,7 +368,8 @@ class BackwardArrays:
         self.d_seq, self.has_dseq = optional_array(steps_major(d_hseq))
         self.mask, self.has_mask = mask_array(rec_mask)
         self.has_proj = projection is not None
-        _, _, self.in_mask, self.has_in_mask = projection_arrays(projection)
+        arrays = projection_arrays(projection)
+        self.in_mask, self.has_in_mask = arrays.in_mask, arrays.has_in_mask
         self.x = as_array(x_steps) if self.has_proj else np.zeros((1, 1, 1), np.float32)
         self.d_pre = torch.empty(t_len, batch, gh) if self.write_dx else torch.empty(1, 1, gh)
         self.w_in_t, self.d_input = input_grad_arrays(projection, self.input_in_kernel, t_len, batch, features, gates)
@@ -352,12 +380,12 @@ class BackwardArrays:
     def d_x(self):
         return {"none": None, "pre": self.d_pre, "input": self.d_input}[self.dx]
 
-    def summed(self, rec_bias: bool):
-        """``(dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection."""
+    def summed(self, rec_bias: bool) -> WeightGrads:
+        """The blocks' weight gradients added up."""
         d_rec_bias = self.db_blocks.sum(0) if rec_bias else None
         if not self.has_proj:
-            return self.dw_blocks.sum(0), d_rec_bias, None, None
-        return self.dw_blocks.sum(0), d_rec_bias, self.dw_in_blocks.sum(0), self.db_in_blocks.sum(0)
+            return WeightGrads(self.dw_blocks.sum(0), d_rec_bias, None, None)
+        return WeightGrads(self.dw_blocks.sum(0), d_rec_bias, self.dw_in_blocks.sum(0), self.db_in_blocks.sum(0))
 
 
 _announced: set[str] = set()

@@ -11,6 +11,8 @@ saves the gates and the candidate's recurrent term (``h_h U_h + b'_h`` with ``re
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ from jenacast.rnn.ops.cpu.common import (
     ONE,
     PREFETCH_STEPS,
     BackwardArrays,
+    Projection,
     add_into,
     announce_compile,
     as_array,
@@ -45,6 +48,7 @@ from jenacast.rnn.ops.cpu.masks import (
 from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import gru_fused, zeros_if_none
+from jenacast.rnn.ops.protocol import GruBackward, GruGrads, GruOutputs
 
 
 def _update_reset_math(v):
@@ -470,9 +474,11 @@ def _gru_bwd(
             copy_into(dh0[b0 + r], dh[r])
 
 
-def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
-    """The forward kernel on time-major ``x_steps``: the projection itself, or with ``projection`` =
-    ``(kernel, input bias, input_mask)`` the layer's input, projected inside the loop."""
+def run_forward(
+    x_steps, projection: Projection | None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save
+) -> GruOutputs:
+    """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` (its bias the
+    input bias) the layer's input, projected inside the loop."""
     announce_compile("GRU", _gru_fwd, _gru_bwd)
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
@@ -480,17 +486,17 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
     hs, h_last = torch.empty(t_len, b, hidden), torch.empty(b, hidden)
     gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
     cand = torch.empty(t_len if save else 1, b, hidden)
-    w_in, b_in, in_mask, has_in_mask = projection_arrays(projection)
+    arrays = projection_arrays(projection)
     mask, has_mask = mask_array(rec_mask)
     bias = as_array(b_rec) if b_rec is not None else np.zeros(gh, np.float32)  # the recurrent terms start from it
     rows = block_rows(b)
     _gru_fwd(
         as_array(x_steps),
         projection is not None,
-        w_in,
-        b_in,
-        in_mask,
-        has_in_mask,
+        arrays.kernel,
+        arrays.bias,
+        arrays.in_mask,
+        arrays.has_in_mask,
         as_array(h0),
         as_array(w_rec),
         bias,
@@ -506,31 +512,44 @@ def run_forward(x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_
         rows,
         dw_batch_steps(rows),
     )
-    return hs, h_last, (gates if save else None), (cand if save else None)
+    return GruOutputs(hs, h_last, (gates if save else None), (cand if save else None))
+
+
+class GruLayerGrads(NamedTuple):
+    """:func:`run_backward`'s results: ``d_x`` as :class:`BackwardArrays` says, the initial state's, ``dU``, the
+    recurrent bias's (None without one), and with a projection the input kernel's and bias's (else None)."""
+
+    d_x: torch.Tensor | None
+    dh0: torch.Tensor
+    d_w: torch.Tensor
+    d_b: torch.Tensor | None
+    d_kernel: torch.Tensor | None
+    d_b_in: torch.Tensor | None
 
 
 def run_backward(
-    d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, x_steps, projection, dx
-):
-    """``(d_x, dh0, dU, d_rec_bias or None, dW, d_in_bias)``; the last two None without a projection; ``dx`` as
-    in :class:`BackwardArrays` ("pre": the input-side pre-activations' gradient, the projection's)."""
+    args: GruBackward, reverse, reset_after, x_steps, projection: Projection | None, dx: str
+) -> GruLayerGrads:
+    """The backward kernel (``args.d_hT`` present; ``dx`` as in :class:`BackwardArrays`, "pre": the input-side
+    pre-activations' gradient, the projection's)."""
+    gates = args.gates
     t_len, b, gh = gates.shape
     hidden = gh // 3
-    a = BackwardArrays(d_hseq, rec_mask, x_steps, projection, dx, t_len, b, hidden, 3)
+    a = BackwardArrays(args.d_hseq, args.rec_mask, x_steps, projection, dx, t_len, b, hidden, 3)
     dh0 = torch.empty(b, hidden)
     _gru_bwd(
         a.d_seq,
         a.has_dseq,
-        as_array(d_hT),
-        as_array(h0),
-        per_gate_transposed(w_rec, 3),
+        as_array(args.d_hT),
+        as_array(args.h0),
+        per_gate_transposed(args.w_rec, 3),
         a.mask,
         a.has_mask,
         reverse,
         reset_after,
         as_array(gates),
-        as_array(cand),
-        as_array(hs),
+        as_array(args.cand),
+        as_array(args.hs),
         a.x,
         a.has_proj,
         a.in_mask,
@@ -548,37 +567,23 @@ def run_backward(
         a.rows,
         a.dw_steps,
     )
-    return (a.d_x, dh0, *a.summed(has_bias))
+    return GruLayerGrads(a.d_x, dh0, *a.summed(args.has_bias))
 
 
 class CpuGRUKernels:
-    """The two recurrences for ``fused.gru_fused`` (on a projection made outside)."""
+    """The two recurrences for ``fused.gru_fused`` (on a projection made outside); a
+    :class:`~jenacast.rnn.ops.protocol.GruKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save) -> GruOutputs:
         check_input(xproj)
         return run_forward(xproj.transpose(0, 1), None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save)
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
-        d_hT = zeros_if_none(d_hT, h0)
-        d_pre, dh0, d_w, d_b, _, _ = run_backward(
-            d_hseq,
-            d_hT,
-            h0,
-            w_rec,
-            has_bias,
-            rec_mask,
-            gates,
-            cand,
-            hs,
-            reverse,
-            reset_after,
-            torch.empty(1, 1, 1),
-            None,
-            "pre",
-        )
-        return d_pre.transpose(0, 1), dh0, d_w, d_b
+    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after) -> GruGrads:
+        args = GruBackward(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, has_bias, rec_mask, gates, cand, hs)
+        grads = run_backward(args, reverse, reset_after, torch.empty(1, 1, 1), None, "pre")
+        return GruGrads(grads.d_x.transpose(0, 1), grads.dh0, grads.d_w, grads.d_b)
 
 
 def gru_cpu(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):

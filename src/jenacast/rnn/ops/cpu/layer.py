@@ -20,9 +20,10 @@ import torch
 
 from jenacast.rnn.ops.cpu import gru as gru_kernels
 from jenacast.rnn.ops.cpu import lstm as lstm_kernels
-from jenacast.rnn.ops.cpu.common import check_input, time_major
+from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
 from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
+from jenacast.rnn.ops.protocol import GruSaved, LstmBackward, LstmSaved, gru_backward_args
 
 
 def input_grad(d_pre: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | None, gates: int) -> torch.Tensor:
@@ -62,85 +63,82 @@ class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
         x_steps, h0, c0 = _steps(x), h0.contiguous(), c0.contiguous()
-        hs, h_last, c_last, gates, cells = lstm_kernels.run_forward(
-            x_steps, (kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True
+        out = lstm_kernels.run_forward(
+            x_steps, Projection(kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True
         )
-        ctx.save_for_backward(x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs)
+        ctx.save_for_backward(
+            x_steps, in_mask, kernel, bias, *LstmSaved(h0, c0, w_rec, rec_mask, out.gates, out.cells, out.hs)
+        )
         ctx.reverse = reverse
         ctx.set_materialize_grads(False)  # an unused output costs no zeros
-        return hs.transpose(0, 1), h_last, c_last
+        return out.hs.transpose(0, 1), out.h_last, out.c_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
-        x_steps, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, gates, cells, hs = ctx.saved_tensors
+        x_steps, in_mask, kernel, bias, *saved = ctx.saved_tensors
+        saved = LstmSaved._make(saved)
         dx = _input_grad_mode(ctx, x_steps)
-        d_x, dh0, dc0, d_w, d_kernel, d_bias = lstm_kernels.run_backward(
-            d_hseq,
-            zeros_if_none(d_hT, h0),
-            zeros_if_none(d_cT, c0),
-            h0,
-            c0,
-            w_rec,
-            rec_mask,
-            gates,
-            cells,
-            hs,
-            ctx.reverse,
-            x_steps,
-            (kernel, bias, in_mask),
-            dx,
-        )
-        return _input_order(d_x, dx, kernel, in_mask, 4), None, d_kernel, d_bias, dh0, dc0, d_w, None, None
+        args = LstmBackward(d_hseq, zeros_if_none(d_hT, saved.h0), zeros_if_none(d_cT, saved.c0), *saved)
+        grads = lstm_kernels.run_backward(args, ctx.reverse, x_steps, Projection(kernel, bias, in_mask), dx)
+        d_x = _input_order(grads.d_x, dx, kernel, in_mask, 4)
+        return d_x, None, grads.d_kernel, grads.d_bias, grads.dh0, grads.dc0, grads.d_w, None, None
 
 
 class _GRULayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
         x_steps, h0 = _steps(x), h0.contiguous()
-        hs, h_last, gates, cand = gru_kernels.run_forward(
-            x_steps, (kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask, reverse, reset_after, True
+        out = gru_kernels.run_forward(
+            x_steps, Projection(kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask, reverse, reset_after, True
         )
-        ctx.save_for_backward(x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs)
+        ctx.save_for_backward(
+            x_steps, in_mask, kernel, b_in, *GruSaved(h0, w_rec, rec_mask, out.gates, out.cand, out.hs)
+        )
         ctx.reverse, ctx.reset_after, ctx.has_bias = reverse, reset_after, b_rec is not None
         ctx.set_materialize_grads(False)
-        return hs.transpose(0, 1), h_last
+        return out.hs.transpose(0, 1), out.h_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT):
-        x_steps, in_mask, kernel, b_in, h0, w_rec, rec_mask, gates, cand, hs = ctx.saved_tensors
+        x_steps, in_mask, kernel, b_in, *saved = ctx.saved_tensors
+        saved = GruSaved._make(saved)
         dx = _input_grad_mode(ctx, x_steps)
-        d_x, dh0, d_w, d_b, d_kernel, d_b_in = gru_kernels.run_backward(
-            d_hseq,
-            zeros_if_none(d_hT, h0),
-            h0,
-            w_rec,
-            ctx.has_bias,
-            rec_mask,
-            gates,
-            cand,
-            hs,
-            ctx.reverse,
-            ctx.reset_after,
-            x_steps,
-            (kernel, b_in, in_mask),
-            dx,
+        args = gru_backward_args(d_hseq, zeros_if_none(d_hT, saved.h0), saved, ctx.has_bias)
+        grads = gru_kernels.run_backward(
+            args, ctx.reverse, ctx.reset_after, x_steps, Projection(kernel, b_in, in_mask), dx
         )
-        return _input_order(d_x, dx, kernel, in_mask, 3), None, d_kernel, d_b_in, dh0, d_w, d_b, None, None, None
+        d_x = _input_order(grads.d_x, dx, kernel, in_mask, 3)
+        return d_x, None, grads.d_kernel, grads.d_b_in, grads.dh0, grads.d_w, grads.d_b, None, None, None
 
 
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
     if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        hs, h_last, c_last, _, _ = lstm_kernels.run_forward(
-            _steps(x), (kernel, bias, in_mask), h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False
+        out = lstm_kernels.run_forward(
+            _steps(x),
+            Projection(kernel, bias, in_mask),
+            h0.contiguous(),
+            c0.contiguous(),
+            w_rec,
+            rec_mask,
+            reverse,
+            False,
         )
-        return hs.transpose(0, 1), h_last, c_last
+        return out.hs.transpose(0, 1), out.h_last, out.c_last
     return _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
 
 
 def gru_layer_cpu(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
     if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
-        hs, h_last, _, _ = gru_kernels.run_forward(
-            _steps(x), (kernel, b_in, in_mask), h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False
+        out = gru_kernels.run_forward(
+            _steps(x),
+            Projection(kernel, b_in, in_mask),
+            h0.contiguous(),
+            w_rec,
+            b_rec,
+            rec_mask,
+            reverse,
+            reset_after,
+            False,
         )
-        return hs.transpose(0, 1), h_last
+        return out.hs.transpose(0, 1), out.h_last
     return _GRULayer.apply(x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after)

@@ -12,6 +12,8 @@ tiers share). Float32 only.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ import torch
 from jenacast.rnn.ops.cpu.common import (
     PREFETCH_STEPS,
     BackwardArrays,
+    Projection,
     add_into,
     announce_compile,
     as_array,
@@ -38,6 +41,7 @@ from jenacast.rnn.ops.cpu.masks import mask_rows, mask_rows_1, mask_rows_4, one_
 from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
 from jenacast.rnn.ops.fused import lstm_fused, zeros_if_none
+from jenacast.rnn.ops.protocol import LstmBackward, LstmGrads, LstmOutputs
 
 
 def _forward_math(v):
@@ -342,9 +346,9 @@ def _lstm_bwd(
             copy_into(dc0[b0 + r], dc[r])
 
 
-def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
-    """The forward kernel on time-major ``x_steps``: the projection itself, or with ``projection`` =
-    ``(kernel, bias, input_mask)`` the layer's input, projected inside the loop."""
+def run_forward(x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
+    """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` the layer's
+    input, projected inside the loop."""
     announce_compile("LSTM", _lstm_fwd, _lstm_bwd)
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
@@ -353,16 +357,16 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
     h_last, c_last = torch.empty(b, hidden), torch.empty(b, hidden)
     gates = torch.empty(t_len if save else 1, b, gh)  # without save, one step's scratch
     cells = torch.empty(t_len if save else 1, b, hidden)
-    _, bias, in_mask, has_in_mask = projection_arrays(projection)
+    arrays = projection_arrays(projection)
     mask, has_mask = mask_array(rec_mask)
     rows = block_rows(b)
-    w = w_rec if projection is None else torch.cat([projection[0].detach(), w_rec.detach()])  # [W; U]
+    w = w_rec if projection is None else torch.cat([projection.kernel.detach(), w_rec.detach()])  # [W; U]
     _lstm_fwd(
         as_array(x_steps),
         projection is not None,
-        bias,
-        in_mask,
-        has_in_mask,
+        arrays.bias,
+        arrays.in_mask,
+        arrays.has_in_mask,
         as_array(h0),
         as_array(c0),
         as_array(w),
@@ -378,30 +382,43 @@ def run_forward(x_steps, projection, h0, c0, w_rec, rec_mask, reverse, save):
         rows,
         dw_batch_steps(rows),
     )
-    return hs, h_last, c_last, (gates if save else None), (cells if save else None)
+    return LstmOutputs(hs, h_last, c_last, (gates if save else None), (cells if save else None))
 
 
-def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, x_steps, projection, dx):
-    """``(d_x, dh0, dc0, dU, dW, d_bias)``; the last two None without a projection; ``dx`` as in
-    :class:`BackwardArrays`. The LSTM's one bias is the projection's (``db_in_blocks``)."""
+class LstmLayerGrads(NamedTuple):
+    """:func:`run_backward`'s results: ``d_x`` as :class:`BackwardArrays` says, the initial states', ``dU``, and with
+    a projection the input kernel's and bias's (else None)."""
+
+    d_x: torch.Tensor | None
+    dh0: torch.Tensor
+    dc0: torch.Tensor
+    d_w: torch.Tensor
+    d_kernel: torch.Tensor | None
+    d_bias: torch.Tensor | None
+
+
+def run_backward(args: LstmBackward, reverse, x_steps, projection: Projection | None, dx: str) -> LstmLayerGrads:
+    """The backward kernel (``args.d_hT`` and ``d_cT`` present; ``dx`` as in :class:`BackwardArrays`). The LSTM's
+    one bias is the projection's (``db_in_blocks``)."""
+    gates = args.gates
     t_len, b, gh = gates.shape
     hidden = gh // 4
-    a = BackwardArrays(d_hseq, rec_mask, x_steps, projection, dx, t_len, b, hidden, 4)
+    a = BackwardArrays(args.d_hseq, args.rec_mask, x_steps, projection, dx, t_len, b, hidden, 4)
     dh0, dc0 = torch.empty(b, hidden), torch.empty(b, hidden)
     _lstm_bwd(
         a.d_seq,
         a.has_dseq,
-        as_array(d_hT),
-        as_array(d_cT),
-        as_array(h0),
-        as_array(c0),
-        per_gate_transposed(w_rec, 4),
+        as_array(args.d_hT),
+        as_array(args.d_cT),
+        as_array(args.h0),
+        as_array(args.c0),
+        per_gate_transposed(args.w_rec, 4),
         a.mask,
         a.has_mask,
         reverse,
         as_array(gates),
-        as_array(cells),
-        as_array(hs),
+        as_array(args.cells),
+        as_array(args.hs),
         a.x,
         a.has_proj,
         a.in_mask,
@@ -419,26 +436,25 @@ def run_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, 
         a.rows,
         a.dw_steps,
     )
-    d_w, _, d_kernel, d_bias = a.summed(False)
-    return a.d_x, dh0, dc0, d_w, d_kernel, d_bias
+    weights = a.summed(False)
+    return LstmLayerGrads(a.d_x, dh0, dc0, weights.d_w, weights.d_kernel, weights.d_in_bias)
 
 
 class CpuLSTMKernels:
-    """The two recurrences for ``fused.lstm_fused`` (on a projection made outside)."""
+    """The two recurrences for ``fused.lstm_fused`` (on a projection made outside); a
+    :class:`~jenacast.rnn.ops.protocol.LstmKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save):
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
         check_input(xproj)
         return run_forward(xproj.transpose(0, 1), None, h0, c0, w_rec, rec_mask, reverse, save)
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse):
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse) -> LstmGrads:
         d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
-        no_input = torch.empty(1, 1, 1)
-        d_pre, dh0, dc0, d_w, _, _ = run_backward(
-            d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, no_input, None, "pre"
-        )
-        return d_pre.transpose(0, 1), dh0, dc0, d_w
+        args = LstmBackward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs)
+        grads = run_backward(args, reverse, torch.empty(1, 1, 1), None, "pre")
+        return LstmGrads(grads.d_x.transpose(0, 1), grads.dh0, grads.dc0, grads.d_w)
 
 
 def lstm_cpu(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):

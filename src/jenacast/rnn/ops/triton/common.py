@@ -21,6 +21,7 @@ weight gradients (after) stay large cuBLAS matmuls. Two layouts (the ``triton_la
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import torch
 import triton
@@ -69,15 +70,25 @@ def grid(batch: int) -> tuple[int]:
     return (triton.cdiv(batch, BLOCK_B),)
 
 
-def sequence_grad_args(d_hseq: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int, bool]:
-    """``(tensor, stride_b, stride_t, present)`` for a backward kernel's sequence gradient ``d_hseq`` ``[B, T, H]``
-    (unit stride in H). When autograd left it out (the sequence output unused, as in a stack's top layer)
-    the kernel reads nothing (``HAS_DSEQ`` false) and ``like`` stands in for the pointer."""
+class SequenceGrad(NamedTuple):
+    """A backward kernel's sequence gradient ``[B, T, H]`` (unit stride in H): the tensor (a stand-in when absent),
+    its strides over sequences and steps, and whether there is one (``HAS_DSEQ``)."""
+
+    tensor: torch.Tensor
+    stride_b: int
+    stride_t: int
+    present: bool
+
+
+def sequence_grad_args(d_hseq: torch.Tensor | None, like: torch.Tensor) -> SequenceGrad:
+    """The sequence gradient ``d_hseq`` as a backward kernel reads it. When autograd left it out (the sequence
+    output unused, as in a stack's top layer) the kernel reads nothing (``HAS_DSEQ`` false) and ``like`` stands
+    in for the pointer."""
     if d_hseq is None:
-        return like, 0, 0, False
+        return SequenceGrad(like, 0, 0, False)
     if d_hseq.stride(-1) != 1:
         d_hseq = d_hseq.contiguous()
-    return d_hseq, d_hseq.stride(0), d_hseq.stride(1), True
+    return SequenceGrad(d_hseq, d_hseq.stride(0), d_hseq.stride(1), True)
 
 
 def pairable(first, second) -> bool:
@@ -122,23 +133,62 @@ def matching_grads(first: torch.Tensor | None, second: torch.Tensor | None):
     return first, second
 
 
-def state_grad_args(grad: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """``(tensor, row stride, units to read)`` for a backward kernel's gradient of a last state ``[B, H]``: when
-    autograd left it out (the state unused) the kernel reads nothing (0 units) and ``like`` stands in."""
+class StateGrad(NamedTuple):
+    """A backward kernel's gradient of a last state ``[B, H]``: the tensor (a stand-in when absent), its row stride
+    and the units to read (0 when absent)."""
+
+    tensor: torch.Tensor
+    stride_b: int
+    units: int
+
+
+def state_grad_args(grad: torch.Tensor | None, like: torch.Tensor) -> StateGrad:
+    """The gradient of a last state as a rows backward kernel reads it: when autograd left it out (the state
+    unused) the kernel reads nothing (0 units) and ``like`` stands in."""
     if grad is None:
-        return like, 0, 0
+        return StateGrad(like, 0, 0)
     if grad.stride(-1) != 1:
         grad = grad.contiguous()
-    return grad, grad.stride(0), grad.shape[1]
+    return StateGrad(grad, grad.stride(0), grad.shape[1])
 
 
-def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> tuple[torch.Tensor, int, int, int, bool]:
-    """A mask as ``(tensor, stride_g, stride_b, stride_h, present)``; a shared ``[B, H]`` mask gets stride_g 0."""
+class KernelMask(NamedTuple):
+    """A recurrent mask as the kernels read it: the tensor (a stand-in when absent), its strides over gates,
+    sequences and units, and whether there is one (``HAS_MASK``)."""
+
+    tensor: torch.Tensor
+    stride_g: int
+    stride_b: int
+    stride_h: int
+    present: bool
+
+
+def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> KernelMask:
+    """A mask None, ``[B, H]`` or ``[G, B, H]`` as a :class:`KernelMask`; a shared ``[B, H]`` mask gets stride_g 0
+    (``like`` stands in for an absent one)."""
     if mask is None:
-        return like, 0, 0, 0, False
+        return KernelMask(like, 0, 0, 0, False)
     if mask.dim() == 2:
-        return mask, 0, mask.stride(0), mask.stride(1), True
-    return mask, mask.stride(0), mask.stride(1), mask.stride(2), True
+        return KernelMask(mask, 0, mask.stride(0), mask.stride(1), True)
+    return KernelMask(mask, mask.stride(0), mask.stride(1), mask.stride(2), True)
+
+
+class LstmStepGrads(NamedTuple):
+    """What an LSTM backward launch writes: the pre-activation gradients ``[T, B, 4H]`` (processing order), the
+    initial states' gradients ``[B, H]`` (a pair's: ``[2, ...]`` each)."""
+
+    d_pre: torch.Tensor
+    dh0: torch.Tensor
+    dc0: torch.Tensor
+
+
+class GruStepGrads(NamedTuple):
+    """What a GRU backward launch writes: the input side's pre-activation gradients ``[T, B, 3H]``, the recurrent
+    side's (with ``reset_after``; else ``d_x`` itself, unwritten), the initial state's gradient."""
+
+    d_x: torch.Tensor
+    d_rec: torch.Tensor
+    dh0: torch.Tensor
 
 
 @triton.jit

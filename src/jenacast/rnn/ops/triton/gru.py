@@ -11,94 +11,56 @@ pre-activation gradient, from which ``fused`` forms the weight gradients.
 from __future__ import annotations
 
 from jenacast.rnn.ops.fused import computed_weight_grad, gru_fused, gru_fused_pair, gru_grads_from_steps
+from jenacast.rnn.ops.protocol import GruBackward, GruGrads, GruInputs, GruOutputs
 from jenacast.rnn.ops.triton import gru_rows as rows
 from jenacast.rnn.ops.triton import gru_tiles as tiles
-from jenacast.rnn.ops.triton.common import check_device, expand_mask, kernel_layout, matching_grads, pairable
-from jenacast.rnn.ops.triton.weight_grad import recurrent_weight_grad_pair, recurrent_weight_grad_triton
+from jenacast.rnn.ops.triton.common import GruStepGrads, check_device, kernel_layout, matching_grads, pairable
+from jenacast.rnn.ops.triton.weight_grad import (
+    WeightGradInputs,
+    recurrent_weight_grad_pair,
+    recurrent_weight_grad_triton,
+)
 
 GATES = 3
 
 
 class TritonGRUKernels:
     """The two recurrences for ``fused.gru_fused`` (the tiles forward writes the gates with or without ``save``), and
-    a bidirectional layer's two directions in one launch each way (see ``lstm.TritonLSTMKernels``)."""
+    a bidirectional layer's two directions in one launch each way (see ``lstm.TritonLSTMKernels``). A
+    :class:`~jenacast.rnn.ops.protocol.GruPairKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save):
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save) -> GruOutputs:
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
-        hs = xproj.new_empty(t_len, b, hidden)
-        gates = xproj.new_empty(t_len, b, gh)
-        cand = xproj.new_empty(t_len, b, hidden)
-        mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, xproj)
-        bias = b_rec.contiguous() if b_rec is not None else xproj
+        inputs = GruInputs(xproj, h0, w_rec, b_rec, rec_mask)
+        hs, gates, cand = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         if kernel_layout(hidden) == "rows":
-            h_last = xproj.new_empty(b, hidden)
-            rows.launch_forward(
-                xproj,
-                h0,
-                w_rec,
-                bias,
-                b_rec is not None,
-                mask,
-                smg,
-                smb,
-                smh,
-                has_mask,
-                hs,
-                gates,
-                cand,
-                h_last,
-                reverse,
-                reset_after,
-                save,
-            )
-            return hs, h_last, gates, cand
-        tiles.launch_forward(
-            xproj,
-            h0,
-            w_rec,
-            bias,
-            b_rec is not None,
-            mask,
-            smg,
-            smb,
-            smh,
-            has_mask,
-            hs,
-            gates,
-            cand,
-            reverse,
-            reset_after,
-        )
-        return hs, hs[-1].clone(), gates, cand
+            out = GruOutputs(hs, xproj.new_empty(b, hidden), gates, cand)
+            rows.launch_forward(inputs, out, reverse, reset_after, save)
+            return out
+        tiles.launch_forward(inputs, GruOutputs(hs, None, gates, cand), reverse, reset_after)
+        return GruOutputs(hs, hs[-1].clone(), gates, cand)
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after):
+    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after) -> GruGrads:
         t_len, b, hidden = hs.shape
-        d_x = gates.new_empty(t_len, b, GATES * hidden)
-        d_rec = gates.new_empty(t_len, b, GATES * hidden) if reset_after else d_x
-        dh0 = h0.new_empty(b, hidden)
-        mask, smg, smb, smh, has_mask = expand_mask(rec_mask, GATES, gates)
+        args = GruBackward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs)
+        grads = _step_grads(gates, (t_len, b, GATES * hidden), (b, hidden), reset_after)
         if kernel_layout(hidden) == "rows":
-            rows.launch_backward(
-                d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
-            )
+            rows.launch_backward(args, grads, reset_after)
         else:
-            tiles.launch_backward(
-                d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
-            )
+            tiles.launch_backward(args, grads, reset_after)
         d_xproj, d_w, d_b = gru_grads_from_steps(
-            d_x, d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias, recurrent_weight_grad_triton
+            grads.d_x, grads.d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias, recurrent_weight_grad_triton
         )
-        return d_xproj, dh0, d_w, d_b
+        return GruGrads(d_xproj, grads.dh0, d_w, d_b)
 
     @staticmethod
-    def forward_pair(first, second, reverse, reset_after, save):
-        """``first``, ``second``: ``(xproj, h0, w_rec, b_rec, rec_mask)``, ``second`` run in the order opposite to
-        ``reverse``; each direction's :meth:`forward` results."""
-        xproj = first[0]
+    def forward_pair(first: GruInputs, second: GruInputs, reverse, reset_after, save) -> tuple[GruOutputs, GruOutputs]:
+        """``second`` run in the order opposite to ``reverse``; each direction's :meth:`forward` results."""
+        xproj = first.xproj
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
@@ -109,92 +71,55 @@ class TritonGRUKernels:
         check_device(xproj)
         hs, gates, cand = (xproj.new_empty(2, t_len, b, size) for size in (hidden, gh, hidden))
         h_last = xproj.new_empty(2, b, hidden)
-        mask, smg, smb, smh, has_mask = expand_mask(first[4], GATES, xproj)
-        has_bias = first[3] is not None
-        biases = [args[3].contiguous() if has_bias else args[0] for args in (first, second)]
-        second_args = (second[0], second[1], second[2], biases[1], expand_mask(second[4], GATES, second[0])[0])
-        rows.launch_forward(
-            xproj,
-            first[1],
-            first[2],
-            biases[0],
-            has_bias,
-            mask,
-            smg,
-            smb,
-            smh,
-            has_mask,
-            hs,
-            gates,
-            cand,
-            h_last,
-            reverse,
-            reset_after,
-            save,
-            second=second_args,
-        )
-        return tuple((hs[d], h_last[d], gates[d], cand[d]) for d in (0, 1))
+        rows.launch_forward(first, GruOutputs(hs, h_last, gates, cand), reverse, reset_after, save, second=second)
+        return tuple(GruOutputs(hs[d], h_last[d], gates[d], cand[d]) for d in (0, 1))
 
     @staticmethod
-    def backward_pair(first, second, reverse, reset_after):
-        """``first``, ``second``: :meth:`backward`'s arguments but ``reverse`` and ``reset_after``; each direction's
-        gradients."""
-        hs = first[8]
-        t_len, b, hidden = hs.shape
-        matched = [matching_grads(a, z) for a, z in zip(first[:2], second[:2])]  # d_hseq, d_hT
-        first, second = (*(m[0] for m in matched), *first[2:]), (*(m[1] for m in matched), *second[2:])
+    def backward_pair(first: GruBackward, second: GruBackward, reverse, reset_after) -> tuple[GruGrads, GruGrads]:
+        """Each direction's :meth:`backward` (``second`` in the pair's :meth:`forward_pair` order)."""
+        t_len, b, hidden = first.hs.shape
+        d_hseq, d_hT = (matching_grads(a, z) for a, z in ((first.d_hseq, second.d_hseq), (first.d_hT, second.d_hT)))
+        first = first._replace(d_hseq=d_hseq[0], d_hT=d_hT[0])
+        second = second._replace(d_hseq=d_hseq[1], d_hT=d_hT[1])
         if kernel_layout(hidden) != "rows" or not pairable(first, second):
             return (
                 TritonGRUKernels.backward(*first, reverse, reset_after),
                 TritonGRUKernels.backward(*second, not reverse, reset_after),
             )
-        d_x = hs.new_empty(2, t_len, b, GATES * hidden)
-        d_rec = hs.new_empty(2, t_len, b, GATES * hidden) if reset_after else d_x
-        dh0 = hs.new_empty(2, b, hidden)
-        mask, smg, smb, smh, has_mask = expand_mask(first[5], GATES, hs)
-        d_hseq, d_hT, h0, w_rec, has_bias, _, gates, cand = first[:8]
-        second_args = (*second[:4], expand_mask(second[5], GATES, second[8])[0], *second[6:9])
-        rows.launch_backward(
-            d_hseq,
-            d_hT,
-            h0,
-            w_rec,
-            mask,
-            smg,
-            smb,
-            smh,
-            has_mask,
-            gates,
-            cand,
-            hs,
-            d_x[0],
-            d_rec[0],
-            dh0,
-            reset_after,
-            second=second_args,
-        )
+        step_grads = _step_grads(first.hs, (2, t_len, b, GATES * hidden), (2, b, hidden), reset_after)
+        rows.launch_backward(first, step_grads, reset_after, second=second)
         weight_grads = [recurrent_weight_grad_triton] * 2
         if reset_after:  # both directions' dU in one launch (the original formulation takes two products each)
             d_ws = recurrent_weight_grad_pair(
-                *((args[2], args[8], d_rec[d], args[5]) for d, args in enumerate((first, second))), GATES
+                *(
+                    WeightGradInputs(args.h0, args.hs, step_grads.d_rec[d], args.rec_mask)
+                    for d, args in enumerate((first, second))
+                ),
+                GATES,
             )
             weight_grads = [computed_weight_grad(d_w) for d_w in d_ws]
         grads = []
-        for d, (_, _, h0, _, has_bias, rec_mask, _, cand, hs) in enumerate((first, second)):
+        for d, args in enumerate((first, second)):
             d_xproj, d_w, d_b = gru_grads_from_steps(
-                d_x[d],
-                d_rec[d],
-                h0,
-                hs,
-                cand,
-                rec_mask,
+                step_grads.d_x[d],
+                step_grads.d_rec[d],
+                args.h0,
+                args.hs,
+                args.cand,
+                args.rec_mask,
                 reverse if d == 0 else not reverse,
                 reset_after,
-                has_bias,
+                args.has_bias,
                 weight_grads[d],
             )
-            grads.append((d_xproj, dh0[d], d_w, d_b))
+            grads.append(GruGrads(d_xproj, step_grads.dh0[d], d_w, d_b))
         return tuple(grads)
+
+
+def _step_grads(like, pre_shape, state_shape, reset_after: bool) -> GruStepGrads:
+    """A backward launch's outputs; without ``reset_after`` no recurrent-side gradient (``d_rec`` is ``d_x``)."""
+    d_x = like.new_empty(pre_shape)
+    return GruStepGrads(d_x, like.new_empty(pre_shape) if reset_after else d_x, like.new_empty(state_shape))
 
 
 def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
@@ -202,6 +127,7 @@ def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset
 
 
 def gru_triton_pair(first, second, reverse=False, reset_after=True):
-    """A bidirectional layer's two directions (each ``(xproj, h0, w_rec, b_rec, rec_mask)``; ``second`` runs in the
-    order opposite to ``reverse``): each direction's ``(hseq, h_last)``."""
+    """A bidirectional layer's two directions (each ``(xproj, h0, w_rec, b_rec, rec_mask)``, a
+    :class:`~jenacast.rnn.ops.protocol.GruInputs`; ``second`` runs in the order opposite to ``reverse``): each
+    direction's ``(hseq, h_last)``."""
     return gru_fused_pair(TritonGRUKernels, first, second, reverse, reset_after)

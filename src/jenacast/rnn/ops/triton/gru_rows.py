@@ -10,8 +10,14 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from jenacast.rnn.ops.protocol import GruBackward, GruInputs, GruOutputs
 from jenacast.rnn.ops.triton.common import (
+    GruStepGrads,
+    KernelMask,
+    SequenceGrad,
+    StateGrad,
     block_h,
+    expand_mask,
     gate_columns,
     gate_rows,
     gate_rows_matrix,
@@ -22,6 +28,8 @@ from jenacast.rnn.ops.triton.common import (
     step_input,
     tanh,
 )
+
+GATES = 3
 
 
 @triton.jit
@@ -257,55 +265,53 @@ def _gru_bwd_rows(
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
 
 
+def _bias(inputs: GruInputs):
+    """The recurrent bias as the kernel reads it (``xproj`` stands in without one: ``HAS_BIAS`` false)."""
+    return inputs.b_rec.contiguous() if inputs.b_rec is not None else inputs.xproj
+
+
+def _forward_pointers(inputs: GruInputs, bias, mask: KernelMask) -> tuple:
+    """The tensors a paired forward reaches the second direction's through (the ``*_second`` offsets' order)."""
+    return inputs.xproj, inputs.h0, inputs.w_rec, bias, mask.tensor
+
+
 def launch_forward(
-    xproj,
-    h0,
-    w_rec,
-    bias,
-    has_bias,
-    mask,
-    smg,
-    smb,
-    smh,
-    has_mask,
-    hs,
-    gates,
-    cand,
-    h_last,
-    reverse,
-    reset_after,
-    save,
-    second=None,
+    inputs: GruInputs, out: GruOutputs, reverse: bool, reset_after: bool, save: bool, second: GruInputs | None = None
 ):
-    """One direction, or two in one launch: ``second`` = ``(xproj, h0, w_rec, bias, mask)`` of a direction with the
-    opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cand``, ``h_last``."""
+    """The forward recurrence into ``out``'s tensors. One direction, or two in one launch: ``second`` a direction
+    with the opposite time order and the same strides, its outputs at index 1 of ``out``'s tensors."""
+    xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
-    hidden = gh // 3
-    offsets = pair_offsets((xproj, h0, w_rec, bias, mask), second)
+    hidden = gh // GATES
+    bias, mask = _bias(inputs), expand_mask(inputs.rec_mask, GATES, xproj)
+    seconds = None
+    if second is not None:
+        seconds = _forward_pointers(second, _bias(second), expand_mask(second.rec_mask, GATES, second.xproj))
+    offsets = pair_offsets(_forward_pointers(inputs, bias, mask), seconds)
     _gru_fwd_rows[(b, 1 if second is None else 2)](
         xproj,
         xproj.stride(0),
         xproj.stride(1),
         xproj.stride(2),
-        h0,
+        inputs.h0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
         bias,
-        mask,
-        smg,
-        smb,
-        smh,
-        hs,
-        gates,
-        cand,
-        h_last,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        out.hs,
+        out.gates,
+        out.cand,
+        out.h_last,
         b,
         t_len,
         hidden,
         *offsets,
-        HAS_BIAS=has_bias,
-        HAS_MASK=has_mask,
+        HAS_BIAS=inputs.b_rec is not None,
+        HAS_MASK=mask.present,
         REVERSE=reverse,
         RESET_AFTER=reset_after,
         SAVE=save,
@@ -315,53 +321,58 @@ def launch_forward(
     )
 
 
-def launch_backward(
-    d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after, second=None
-):
-    """``d_hseq`` and ``d_hT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, h0, w_rec, mask,
-    gates, cand, hs)`` of a paired direction (each gradient None exactly when the first's is, and of the same
-    strides), its outputs at index 1 of ``d_x``, ``d_rec`` and ``dh0``."""
+def _backward_pointers(args: GruBackward, dhs: SequenceGrad, dhT: StateGrad, w_t, mask: KernelMask) -> tuple:
+    """The tensors a paired backward reaches the second direction's through (the ``*_second`` offsets' order);
+    ``w_t`` is the direction's :func:`gate_rows_matrix`."""
+    return dhs.tensor, dhT.tensor, args.h0, w_t, mask.tensor, args.gates, args.cand, args.hs
+
+
+def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool, second: GruBackward | None = None):
+    """The backward recurrence into ``grads``' tensors; ``args.d_hseq`` and ``d_hT`` may be None (that output was
+    not used). ``second``: a paired direction's (each gradient None exactly when the first's is, and of the same
+    strides), its gradients at index 1 of ``grads``' tensors."""
+    hs = args.hs
     t_len, b, hidden = hs.shape
-    w_t = gate_rows_matrix(w_rec, None if second is None else second[3])
-    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
-    dhT, sdh, dh_units = state_grad_args(d_hT, hs)
+    w_t = gate_rows_matrix(args.w_rec, None if second is None else second.w_rec)
+    mask = expand_mask(args.rec_mask, GATES, hs)
+    dhs, dhT = sequence_grad_args(args.d_hseq, hs), state_grad_args(args.d_hT, hs)
     seconds = None
     if second is not None:
-        seconds = (
-            sequence_grad_args(second[0], hs)[0],
-            state_grad_args(second[1], hs)[0],
-            second[2],
+        seconds = _backward_pointers(
+            second,
+            sequence_grad_args(second.d_hseq, hs),
+            state_grad_args(second.d_hT, hs),
             w_t[1],
-            *second[4:],
+            expand_mask(second.rec_mask, GATES, second.hs),
         )
-    offsets = pair_offsets((dhs, dhT, h0, w_t, mask, gates, cand, hs), seconds)  # a pair's w_t[0] starts w_t
+    offsets = pair_offsets(_backward_pointers(args, dhs, dhT, w_t, mask), seconds)  # a pair's w_t[0] starts w_t
     _gru_bwd_rows[(b, 1 if second is None else 2)](
-        dhs,
-        sdb,
-        sdt,
-        dhT,
-        sdh,
-        dh_units,
-        h0,
+        dhs.tensor,
+        dhs.stride_b,
+        dhs.stride_t,
+        dhT.tensor,
+        dhT.stride_b,
+        dhT.units,
+        args.h0,
         w_t,
         w_t.stride(-2),
         w_t.stride(-1),
-        mask,
-        smg,
-        smb,
-        smh,
-        gates,
-        cand,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        args.gates,
+        args.cand,
         hs,
-        d_x,
-        d_rec,
-        dh0,
+        grads.d_x,
+        grads.d_rec,
+        grads.dh0,
         b,
         t_len,
         hidden,
         *offsets,
-        HAS_DSEQ=has_dseq,
-        HAS_MASK=has_mask,
+        HAS_DSEQ=dhs.present,
+        HAS_MASK=mask.present,
         RESET_AFTER=reset_after,
         PAIRED=second is not None,
         BH=block_h(hidden),

@@ -12,10 +12,13 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import zeros_if_none
+from jenacast.rnn.ops.protocol import GruBackward, GruInputs, GruOutputs
 from jenacast.rnn.ops.triton.common import (
     BLOCK_B,
+    GruStepGrads,
     block_h,
     dot_precision,
+    expand_mask,
     grid,
     load_tile,
     num_warps,
@@ -221,35 +224,35 @@ def _gru_bwd(
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
 
 
-def launch_forward(
-    xproj, h0, w_rec, bias, has_bias, mask, smg, smb, smh, has_mask, hs, gates, cand, reverse, reset_after
-):
-    """The forward recurrence into ``hs``, ``gates``, ``cand`` (``[T, B, ...]``; the mask as ``expand_mask``
-    gives it)."""
+def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_after: bool):
+    """The forward recurrence into ``out.hs``, ``out.gates``, ``out.cand`` (``[T, B, ...]``; the last state is the
+    sequences' last row, not written here)."""
+    xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
+    mask = expand_mask(inputs.rec_mask, GATES, xproj)
     _gru_fwd[grid(b)](
         xproj,
         xproj.stride(0),
         xproj.stride(1),
         xproj.stride(2),
-        h0,
+        inputs.h0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
-        bias,
-        mask,
-        smg,
-        smb,
-        smh,
-        hs,
-        gates,
-        cand,
+        inputs.b_rec.contiguous() if inputs.b_rec is not None else xproj,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        out.hs,
+        out.gates,
+        out.cand,
         b,
         t_len,
         hidden,
-        HAS_BIAS=has_bias,
-        HAS_MASK=has_mask,
+        HAS_BIAS=inputs.b_rec is not None,
+        HAS_MASK=mask.present,
         REVERSE=reverse,
         RESET_AFTER=reset_after,
         BB=BLOCK_B,
@@ -259,37 +262,37 @@ def launch_forward(
     )
 
 
-def launch_backward(
-    d_hseq, d_hT, h0, w_rec, mask, smg, smb, smh, has_mask, gates, cand, hs, d_x, d_rec, dh0, reset_after
-):
-    """The backward recurrence into ``d_x`` (and with ``reset_after`` ``d_rec``), ``[T, B, 3H]``, and ``dh0``."""
+def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool):
+    """The backward recurrence into ``grads.d_x`` (and with ``reset_after`` ``grads.d_rec``), ``[T, B, 3H]``, and
+    ``grads.dh0``."""
+    hs, w_rec = args.hs, args.w_rec
     t_len, b, hidden = hs.shape
-    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, hs)
-    d_hT = zeros_if_none(d_hT, h0)
+    mask = expand_mask(args.rec_mask, GATES, args.gates)
+    dhs = sequence_grad_args(args.d_hseq, hs)
     _gru_bwd[grid(b)](
-        dhs,
-        sdb,
-        sdt,
-        d_hT,
-        h0,
+        dhs.tensor,
+        dhs.stride_b,
+        dhs.stride_t,
+        zeros_if_none(args.d_hT, args.h0),
+        args.h0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
-        mask,
-        smg,
-        smb,
-        smh,
-        gates,
-        cand,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        args.gates,
+        args.cand,
         hs,
-        d_x,
-        d_rec,
-        dh0,
+        grads.d_x,
+        grads.d_rec,
+        grads.dh0,
         b,
         t_len,
         hidden,
-        HAS_DSEQ=has_dseq,
-        HAS_MASK=has_mask,
+        HAS_DSEQ=dhs.present,
+        HAS_MASK=mask.present,
         RESET_AFTER=reset_after,
         BB=BLOCK_B,
         BH=block_h(hidden),

@@ -17,8 +17,14 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from jenacast.rnn.ops.protocol import LstmBackward, LstmInputs, LstmOutputs
 from jenacast.rnn.ops.triton.common import (
+    KernelMask,
+    LstmStepGrads,
+    SequenceGrad,
+    StateGrad,
     block_h,
+    expand_mask,
     gate_columns,
     gate_rows,
     gate_rows_matrix,
@@ -30,6 +36,8 @@ from jenacast.rnn.ops.triton.common import (
     step_input,
     tanh,
 )
+
+GATES = 4
 
 
 @triton.jit
@@ -242,39 +250,47 @@ def _lstm_bwd_rows(
     tl.store(dc0_ptr + b * H + j, dc, mask=on)
 
 
-def launch_forward(
-    xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, h_last, c_last, reverse, save, second=None
-):
-    """One direction, or two in one launch: ``second`` = ``(xproj, h0, c0, w_rec, mask)`` of a direction with the
-    opposite time order and the same strides, its outputs at index 1 of ``hs``, ``gates``, ``cells``,
-    ``h_last``, ``c_last`` (``[2, T, B, ...]``, ``[2, B, H]``)."""
+def _forward_pointers(inputs: LstmInputs, mask: KernelMask) -> tuple:
+    """The tensors a paired forward reaches the second direction's through (the ``*_second`` offsets' order)."""
+    return inputs.xproj, inputs.h0, inputs.c0, inputs.w_rec, mask.tensor
+
+
+def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool, save: bool, second: LstmInputs | None = None):
+    """The forward recurrence into ``out``'s tensors. One direction, or two in one launch: ``second`` a direction
+    with the opposite time order and the same strides, its outputs at index 1 of ``out``'s tensors
+    (``[2, T, B, ...]``, ``[2, B, H]``)."""
+    xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
-    hidden = gh // 4
-    offsets = pair_offsets((xproj, h0, c0, w_rec, mask), second)
+    hidden = gh // GATES
+    mask = expand_mask(inputs.rec_mask, GATES, xproj)
+    seconds = None
+    if second is not None:
+        seconds = _forward_pointers(second, expand_mask(second.rec_mask, GATES, second.xproj))
+    offsets = pair_offsets(_forward_pointers(inputs, mask), seconds)
     _lstm_fwd_rows[(b, 1 if second is None else 2)](
         xproj,
         xproj.stride(0),
         xproj.stride(1),
         xproj.stride(2),
-        h0,
-        c0,
+        inputs.h0,
+        inputs.c0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
-        mask,
-        smg,
-        smb,
-        smh,
-        hs,
-        gates,
-        cells,
-        h_last,
-        c_last,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        out.hs,
+        out.gates,
+        out.cells,
+        out.h_last,
+        out.c_last,
         b,
         t_len,
         hidden,
         *offsets,
-        HAS_MASK=has_mask,
+        HAS_MASK=mask.present,
         REVERSE=reverse,
         SAVE=save,
         PAIRED=second is not None,
@@ -283,58 +299,62 @@ def launch_forward(
     )
 
 
-def launch_backward(
-    d_hseq, d_hT, d_cT, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0, second=None
-):
-    """``d_hseq``, ``d_hT``, ``d_cT`` may be None (that output was not used). ``second`` = ``(d_hseq, d_hT, d_cT, c0,
-    w_rec, mask, gates, cells)`` of a paired direction (see :func:`launch_forward`; each gradient None exactly
-    when the first's is, and of the same strides), its outputs at index 1 of ``d_pre``, ``dh0``, ``dc0``."""
+def _output_grads(args: LstmBackward, like) -> tuple[SequenceGrad, StateGrad, StateGrad]:
+    """The gradients of the outputs (sequence, last h, last c) as the kernel reads them (``like`` for absent ones)."""
+    return sequence_grad_args(args.d_hseq, like), state_grad_args(args.d_hT, like), state_grad_args(args.d_cT, like)
+
+
+def _backward_pointers(args: LstmBackward, output_grads, w_t, mask: KernelMask) -> tuple:
+    """The tensors a paired backward reaches the second direction's through (the ``*_second`` offsets' order);
+    ``w_t`` is the direction's :func:`gate_rows_matrix`."""
+    dhs, dhT, dcT = output_grads
+    return dhs.tensor, dhT.tensor, dcT.tensor, args.c0, w_t, mask.tensor, args.gates, args.cells
+
+
+def launch_backward(args: LstmBackward, grads: LstmStepGrads, second: LstmBackward | None = None):
+    """The backward recurrence into ``grads``' tensors; ``args.d_hseq``, ``d_hT``, ``d_cT`` may be None (that
+    output was not used). ``second``: a paired direction's (see :func:`launch_forward`; each gradient None
+    exactly when the first's is, and of the same strides), its gradients at index 1 of ``grads``' tensors."""
+    gates = args.gates
     t_len, b, gh = gates.shape
-    hidden = gh // 4
-    w_t = gate_rows_matrix(w_rec, None if second is None else second[4])
-    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
-    dhT, sdh, dh_units = state_grad_args(d_hT, gates)
-    dcT, sdc, dc_units = state_grad_args(d_cT, gates)
+    hidden = gh // GATES
+    w_t = gate_rows_matrix(args.w_rec, None if second is None else second.w_rec)
+    mask = expand_mask(args.rec_mask, GATES, gates)
+    dhs, dhT, dcT = output_grads = _output_grads(args, gates)
     seconds = None
     if second is not None:
-        seconds = (
-            sequence_grad_args(second[0], gates)[0],
-            state_grad_args(second[1], gates)[0],
-            state_grad_args(second[2], gates)[0],
-            second[3],
-            w_t[1],
-            *second[5:],
-        )
-    offsets = pair_offsets((dhs, dhT, dcT, c0, w_t, mask, gates, cells), seconds)  # a pair's w_t[0] starts w_t
+        second_mask = expand_mask(second.rec_mask, GATES, second.gates)
+        seconds = _backward_pointers(second, _output_grads(second, gates), w_t[1], second_mask)
+    offsets = pair_offsets(_backward_pointers(args, output_grads, w_t, mask), seconds)  # a pair's w_t[0] starts w_t
     _lstm_bwd_rows[(b, 1 if second is None else 2)](
-        dhs,
-        sdb,
-        sdt,
-        dhT,
-        sdh,
-        dh_units,
-        dcT,
-        sdc,
-        dc_units,
-        c0,
+        dhs.tensor,
+        dhs.stride_b,
+        dhs.stride_t,
+        dhT.tensor,
+        dhT.stride_b,
+        dhT.units,
+        dcT.tensor,
+        dcT.stride_b,
+        dcT.units,
+        args.c0,
         w_t,
         w_t.stride(-2),
         w_t.stride(-1),
-        mask,
-        smg,
-        smb,
-        smh,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
         gates,
-        cells,
-        d_pre,
-        dh0,
-        dc0,
+        args.cells,
+        grads.d_pre,
+        grads.dh0,
+        grads.dc0,
         b,
         t_len,
         hidden,
         *offsets,
-        HAS_DSEQ=has_dseq,
-        HAS_MASK=has_mask,
+        HAS_DSEQ=dhs.present,
+        HAS_MASK=mask.present,
         PAIRED=second is not None,
         BH=block_h(hidden),
         num_warps=1,

@@ -11,10 +11,13 @@ import triton
 import triton.language as tl
 
 from jenacast.rnn.ops.fused import zeros_if_none
+from jenacast.rnn.ops.protocol import LstmBackward, LstmInputs, LstmOutputs
 from jenacast.rnn.ops.triton.common import (
     BLOCK_B,
+    LstmStepGrads,
     block_h,
     dot_precision,
+    expand_mask,
     grid,
     load_tile,
     lstm_cell_grads,
@@ -208,32 +211,34 @@ def _lstm_bwd(
     store_tile(dc0_ptr, dc, H, 1, rows, cols, B, H)
 
 
-def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gates, cells, reverse):
-    """The forward recurrence into ``hs``, ``gates``, ``cells`` (``[T, B, ...]``; the mask as ``expand_mask``
-    gives it)."""
+def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool):
+    """The forward recurrence into ``out.hs``, ``out.gates``, ``out.cells`` (``[T, B, ...]``; the last states are
+    the sequences' last rows, not written here)."""
+    xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
+    mask = expand_mask(inputs.rec_mask, GATES, xproj)
     _lstm_fwd[grid(b)](
         xproj,
         xproj.stride(0),
         xproj.stride(1),
         xproj.stride(2),
-        h0,
-        c0,
+        inputs.h0,
+        inputs.c0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
-        mask,
-        smg,
-        smb,
-        smh,
-        hs,
-        gates,
-        cells,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
+        out.hs,
+        out.gates,
+        out.cells,
         b,
         t_len,
         hidden,
-        HAS_MASK=has_mask,
+        HAS_MASK=mask.present,
         REVERSE=reverse,
         BB=BLOCK_B,
         BH=block_h(hidden),
@@ -242,36 +247,38 @@ def launch_forward(xproj, h0, c0, w_rec, mask, smg, smb, smh, has_mask, hs, gate
     )
 
 
-def launch_backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, mask, smg, smb, smh, has_mask, gates, cells, d_pre, dh0, dc0):
-    """The backward recurrence into the pre-activation gradients ``d_pre`` ``[T, B, 4H]`` and ``dh0``, ``dc0``."""
+def launch_backward(args: LstmBackward, grads: LstmStepGrads):
+    """The backward recurrence into the pre-activation gradients ``grads.d_pre`` ``[T, B, 4H]`` and ``grads.dh0``,
+    ``grads.dc0``."""
+    gates, w_rec = args.gates, args.w_rec
     t_len, b, gh = gates.shape
     hidden = gh // GATES
-    dhs, sdb, sdt, has_dseq = sequence_grad_args(d_hseq, gates)
-    d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
+    mask = expand_mask(args.rec_mask, GATES, gates)
+    dhs = sequence_grad_args(args.d_hseq, gates)
     _lstm_bwd[grid(b)](
-        dhs,
-        sdb,
-        sdt,
-        d_hT,
-        d_cT,
-        c0,
+        dhs.tensor,
+        dhs.stride_b,
+        dhs.stride_t,
+        zeros_if_none(args.d_hT, args.h0),
+        zeros_if_none(args.d_cT, args.c0),
+        args.c0,
         w_rec,
         w_rec.stride(0),
         w_rec.stride(1),
-        mask,
-        smg,
-        smb,
-        smh,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
         gates,
-        cells,
-        d_pre,
-        dh0,
-        dc0,
+        args.cells,
+        grads.d_pre,
+        grads.dh0,
+        grads.dc0,
         b,
         t_len,
         hidden,
-        HAS_DSEQ=has_dseq,
-        HAS_MASK=has_mask,
+        HAS_DSEQ=dhs.present,
+        HAS_MASK=mask.present,
         BB=BLOCK_B,
         BH=block_h(hidden),
         PRECISION=dot_precision(),

@@ -13,13 +13,15 @@ The ``triton_weight_grad="torch"`` option (``ops.options``) switches back to the
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import triton
 import triton.language as tl
 
 from jenacast.rnn.ops import tuning
 from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
-from jenacast.rnn.ops.triton.common import block_h, expand_mask, pair_offsets, pairable
+from jenacast.rnn.ops.triton.common import KernelMask, block_h, expand_mask, pair_offsets, pairable
 
 ROWS = 64  # rows (t, b) per dot
 MAX_PARTS = 64  # programs per gate: at the chapter's 30,720 rows 60 of 512 rows, 180-240 programs for 132 SMs
@@ -88,48 +90,63 @@ def _recurrent_weight_grad(
     )
 
 
+class WeightGradInputs(NamedTuple):
+    """One direction's ``dU`` inputs: ``h0`` ``[B, H]``, the outputs ``hs`` ``[T, B, H]`` (contiguous), the
+    gradients ``d_pre`` ``[T, B, G*H]`` (processing order; rows of a contiguous ``[T, B, X]``, e.g. the first
+    gates of a wider tensor) and the recurrent mask (None, ``[B, H]`` or ``[G, B, H]``)."""
+
+    h0: torch.Tensor
+    hs: torch.Tensor
+    d_pre: torch.Tensor
+    mask: torch.Tensor | None
+
+
 def recurrent_weight_grad_triton(
     h0: torch.Tensor, hs: torch.Tensor, d_pre: torch.Tensor, mask: torch.Tensor | None, gates: int
 ) -> torch.Tensor:
-    """``dU`` ``[H, G*H]`` from ``h0`` ``[B, H]``, the outputs ``hs`` ``[T, B, H]`` (contiguous), the gradients
-    ``d_pre`` ``[T, B, G*H]`` (processing order; rows of a contiguous ``[T, B, X]``, e.g. the first gates of
-    a wider tensor) and the recurrent mask (None, ``[B, H]`` or ``[G, B, H]``)."""
+    """``dU`` ``[H, G*H]`` from :class:`WeightGradInputs`' tensors."""
     if not weight_grad_in_triton():
         return recurrent_weight_grad(previous_states(h0, hs), d_pre, mask, gates)
-    return _launch((h0, hs, d_pre, mask), None, gates)[0]
+    return _launch(WeightGradInputs(h0, hs, d_pre, mask), None, gates)[0]
 
 
 def recurrent_weight_grad_pair(first: tuple, second: tuple, gates: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both directions' ``dU`` of a bidirectional layer, each ``(h0, hs, d_pre, mask)`` as above, in one launch
-    and one sum where their tensors share strides (else one after the other)."""
+    """Both directions' ``dU`` of a bidirectional layer, each a :class:`WeightGradInputs` (or a tuple of its
+    fields), in one launch and one sum where their tensors share strides (else one after the other)."""
+    first, second = WeightGradInputs._make(first), WeightGradInputs._make(second)
     if not weight_grad_in_triton() or not pairable(first, second):
         return (recurrent_weight_grad_triton(*first, gates), recurrent_weight_grad_triton(*second, gates))
     dws = _launch(first, second, gates)
     return dws[0], dws[1]
 
 
-def _launch(first: tuple, second: tuple | None, gates: int) -> torch.Tensor:
+def _pointers(inputs: WeightGradInputs, mask: KernelMask) -> tuple:
+    """The tensors a paired launch reaches the second direction's through (the ``*_second`` offsets' order)."""
+    return inputs.hs, inputs.h0, inputs.d_pre, mask.tensor
+
+
+def _launch(first: WeightGradInputs, second: WeightGradInputs | None, gates: int) -> torch.Tensor:
     """``[D, H, G*H]``: one direction's ``dU``, or a pair's."""
-    h0, hs, d_pre, mask = first
+    hs, d_pre = first.hs, first.d_pre
     t_len, b, hidden = hs.shape
     n_rows = t_len * b
     parts = min(MAX_PARTS, triton.cdiv(n_rows, ROWS))
     rows_per_part = triton.cdiv(triton.cdiv(n_rows, parts), ROWS) * ROWS
     parts = triton.cdiv(n_rows, rows_per_part)
-    m, smg, smb, smh, has_mask = expand_mask(mask, gates, hs)
+    mask = expand_mask(first.mask, gates, hs)
     directions = 1 if second is None else 2
-    seconds = None if second is None else (second[1], second[0], second[2], expand_mask(second[3], gates, second[1])[0])
-    offsets = pair_offsets((hs, h0, d_pre, m), seconds)
+    seconds = None if second is None else _pointers(second, expand_mask(second.mask, gates, second.hs))
+    offsets = pair_offsets(_pointers(first, mask), seconds)
     partial = hs.new_empty(directions, parts, hidden, gates * hidden)
     _recurrent_weight_grad[(gates, parts, directions)](
         hs,
-        h0,
+        first.h0,
         d_pre,
         d_pre.stride(1),
-        m,
-        smg,
-        smb,
-        smh,
+        mask.tensor,
+        mask.stride_g,
+        mask.stride_b,
+        mask.stride_h,
         partial,
         b,
         hidden,
@@ -137,7 +154,7 @@ def _launch(first: tuple, second: tuple | None, gates: int) -> torch.Tensor:
         n_rows,
         rows_per_part,
         *offsets,
-        HAS_MASK=has_mask,
+        HAS_MASK=mask.present,
         PAIRED=second is not None,
         BR=ROWS,
         BH=block_h(hidden),
