@@ -100,8 +100,9 @@ def set_options(**changes) -> KernelOptions:
 @contextlib.contextmanager
 def options(**changes) -> Iterator[KernelOptions]:
     """The options with ``changes`` inside the block, the previous ones after it."""
+    global _current
     previous = set_options(**changes)
     try:
         yield _current
     finally:
-        set_options(**dataclasses.asdict(previous))
+        _current = previous
