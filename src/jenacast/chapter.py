@@ -47,6 +47,8 @@ class ChapterOptions:
     lr: float = 1e-3
     force: bool = False  # train again the runs whose folder holds other settings or data (instead of refusing)
     cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
+    intervals: bool = False  # also score seed 0's prediction intervals on the test split (jenacast.forecast)
+    samples: int = 100  # Monte Carlo dropout samples per window, with ``intervals``
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -55,6 +57,10 @@ class ChapterOptions:
         if unknown or not self.models:
             raise ConfigError(
                 f"unknown model {', '.join(map(repr, unknown)) or '(none)'}; expected names from {', '.join(MODELS)}."
+            )
+        if not isinstance(self.samples, int) or self.samples < 1:
+            raise ConfigError(
+                f"{{samples}} must be a positive integer, got {literal(repr(self.samples))}.", worded=True
             )
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"{{seeds}} must be a positive integer, got {literal(repr(self.seeds))}.", worded=True)
@@ -138,6 +144,8 @@ def _run_models(
             "params": runs[0]["params"],
             "book_test_mae": MODELS[name].book_test_mae,
         }
+        if options.intervals:
+            models[name]["intervals"] = _intervals(options.out / "runs" / name / "seed-0", options, progress, say)
         say(
             f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f} "
             f"({_duration(time.perf_counter() - model_started)})"
@@ -158,6 +166,8 @@ def _run_models(
             "backend": options.backend,
             "max_batches": max_batches,
             "clean_wind": options.data.clean_wind,
+            "intervals": options.intervals,
+            "samples": options.samples if options.intervals else None,
             "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "note": dataset.note,
@@ -169,6 +179,25 @@ def _run_models(
         f"{_duration(time.perf_counter() - started)})"
     )
     return results
+
+
+def _intervals(run_dir: Path, options: ChapterOptions, progress: bool, say: Callable[[str], None]) -> dict:
+    """Seed 0's interval scores on the test split: from its folder when made with the same request, else now."""
+    from jenacast.forecast.run import INTERVALS, evaluate_intervals
+
+    request = {"samples": options.samples, "seed": 0}
+    saved = run_dir / INTERVALS
+    if saved.exists():
+        try:
+            scores = rundir.read_json(saved)
+            if scores.get("seed") == 0 and scores.get("samples") in (options.samples, 1):
+                return scores
+        except (ValueError, OSError):
+            pass  # damaged: made again
+    started = time.perf_counter()
+    scores = evaluate_intervals(run_dir, **request, device=options.device, progress=progress)
+    say(f"{scores['model']}: prediction intervals scored ({_duration(time.perf_counter() - started)})")
+    return scores
 
 
 def _duration(seconds: float) -> str:

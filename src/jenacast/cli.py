@@ -183,15 +183,75 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jenacast.training import evaluate_run
 
+    if args.intervals:
+        from jenacast.forecast.run import check_request, evaluate_intervals, format_intervals
+
+        check_request(args.samples, args.levels)  # before the evaluation's minutes
     result = evaluate_run(args.run_dir, device=args.device)
+    if args.intervals:
+        result["intervals"] = evaluate_intervals(args.run_dir, **_sampling(args))
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{result['model']} (epoch {result['epoch']}): val MAE {result['val_mae']:.3f}, test MAE "
-            f"{result['test_mae']:.3f}"
-        )
+        return 0
+    print(
+        f"{result['model']} (epoch {result['epoch']}): val MAE {result['val_mae']:.3f}, test MAE "
+        f"{result['test_mae']:.3f}"
+    )
+    if args.intervals:
+        print(format_intervals(result["intervals"]))
     return 0
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from jenacast.forecast.run import forecast
+    from jenacast.report.plots import plot_forecast
+
+    result = forecast(_forecast_run(args.run_dir, args.model), dataset=args.dataset, at=args.at, **_sampling(args))
+    if args.plot:
+        plot_forecast(result, args.plot)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "observed"}, indent=2))
+        return 0
+    print(
+        f"{result['model']}: {result['target']} at {result['time']} ({result['last_observation']} + horizon): "
+        f"{result['point']:.2f} (Monte Carlo mean {result['mc_mean']:.2f}, {result['samples']} samples)"
+    )
+    for method, levels in result["intervals"].items():
+        print(
+            f"  {method:<10} "
+            + "  ".join(f"{level}%: [{low:.2f}, {high:.2f}]" for level, (low, high) in levels.items())
+        )
+    if result["note"]:
+        print(f"  ({result['note']})")
+    if args.plot:
+        print(f"  plot: {args.plot}")
+    return 0
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    """The Monte Carlo options `evaluate --intervals` and `forecast` share."""
+    return {
+        "samples": args.samples,
+        "levels": args.levels,
+        "seed": args.seed,
+        "device": args.device,
+        "progress": not args.json,
+    }
+
+
+def _forecast_run(folder: Path, model: str | None) -> Path:
+    """A run folder as given, or in a chapter folder the run of ``model`` (default the best by validation)."""
+    results = folder / "results.json"
+    if not results.exists():
+        if model is not None:
+            raise JenacastError(f"--model is for a chapter folder; {folder} holds no results.json.")
+        return folder
+    models = {name: m for name, m in json.loads(results.read_text())["models"].items() if name != "baseline"}
+    if model is None:
+        model = min(models, key=lambda name: models[name]["val_mae"])
+    elif model not in models:
+        raise JenacastError(f"{folder} holds no {model!r} run; it holds {', '.join(models)}.")
+    return folder / "runs" / model / "seed-0"
 
 
 def _cmd_chapter(args: argparse.Namespace) -> int:
@@ -210,6 +270,8 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         device=args.device,
         backend=args.backend,
         cuda_graph=args.cuda_graph,
+        intervals=args.intervals,
+        samples=args.samples,
     )
     try:
         results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
@@ -396,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parsers(commands)
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
+    _add_forecast_parser(commands)
     _add_chapter_parser(commands)
     _add_bench_parser(commands)
     return parser
@@ -501,8 +564,52 @@ def _add_evaluate_parser(commands) -> None:
     )
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    evaluate.add_argument(
+        "--intervals",
+        action="store_true",
+        help="also score prediction intervals on the whole test split: Monte Carlo dropout alone, with the noise "
+        "term, and conformally calibrated (coverage, width, pinball loss, CRPS), beside persistence plus the "
+        "training split's changes; written to RUN_DIR/intervals.json",
+    )
+    _add_sampling_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", type=int, default=100, help="Monte Carlo dropout samples per window (default 100)")
+    parser.add_argument(
+        "--levels",
+        type=_number_list,
+        default=(50.0, 80.0, 95.0),
+        metavar="L[,L...]",
+        help="central interval levels in percent (default 50,80,95)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (default 0)")
+
+
+def _add_forecast_parser(commands) -> None:
+    """`jenacast forecast RUN_DIR`."""
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast the target a horizon after the latest observation, with calibrated intervals",
+        description="Forecast the target a horizon (the run's, 24h by default) after the last observation, or after "
+        "--at: the point forecast, the mean of Monte Carlo dropout samples (the masks kept on: independent "
+        "per sample, fixed across time steps), and central intervals from the samples alone, with the noise "
+        "term, and conformally calibrated on the validation split (kept in RUN_DIR/calibration.json). Models "
+        "without dropout get intervals from the noise term alone. RUN_DIR may be a chapter folder (--model).",
+    )
+    forecast.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder or a chapter folder")
+    forecast.add_argument("--model", help="in a chapter folder: the model (default: the best by validation MAE)")
+    forecast.add_argument(
+        "--dataset", metavar="PATH", help="read the recent data from this file (the run's columns; default its data)"
+    )
+    forecast.add_argument("--at", metavar="TIME", help="forecast from the last observation at or before this time")
+    _add_sampling_options(forecast)
+    forecast.add_argument("--plot", type=Path, metavar="FILE", help="draw the last five days and the forecast (PNG)")
+    forecast.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    forecast.add_argument("--json", action="store_true", help="print JSON")
+    forecast.set_defaults(func=_cmd_forecast)
 
 
 def _add_chapter_parser(commands) -> None:
@@ -543,6 +650,15 @@ def _add_chapter_parser(commands) -> None:
     )
     chapter.add_argument("--models", type=_model_list, metavar="a,b,...", help="a subset (default: all)")
     chapter.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
+    chapter.add_argument(
+        "--intervals",
+        action="store_true",
+        help="also score each model's prediction intervals on the test split (seed 0; Monte Carlo dropout, the "
+        "noise term, conformal calibration; see jenacast evaluate --intervals)",
+    )
+    chapter.add_argument(
+        "--samples", type=_positive_int, default=100, help="Monte Carlo samples per window with --intervals (100)"
+    )
     chapter.add_argument(
         "--out", type=Path, default=Path("chapter"), metavar="DIR", help="output folder (default ./chapter)"
     )

@@ -3,12 +3,18 @@ reopened from its checkpoint alone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from jenacast.data.windows import Split
+
+if TYPE_CHECKING:  # at run time imported where used: training imports this module
+    from jenacast.data.select import Dataset
+    from jenacast.training.config import TrainConfig
 
 
 @torch.no_grad()
@@ -48,8 +54,21 @@ def evaluate_split(
     return sq / seen, ab / seen
 
 
-def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> dict:
-    """Rebuild the best model of ``run_dir`` from its checkpoint alone and evaluate it on val and test."""
+@dataclass(frozen=True, eq=False)
+class OpenedRun:
+    """A finished run reopened from its folder: its settings, checkpoint, data and best model (in eval mode)."""
+
+    run_dir: Path
+    config: TrainConfig
+    state: dict
+    dataset: Dataset
+    model: torch.nn.Module
+    device: torch.device
+
+
+def open_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> OpenedRun:
+    """Rebuild the best model of ``run_dir`` from its checkpoint alone, on the data its config names (refused,
+    in one sentence, when that data or the checkpoint does not match the folder)."""
     from jenacast.data.select import open_dataset
     from jenacast.errors import CheckpointError
     from jenacast.models import build
@@ -94,20 +113,26 @@ def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False)
             f"{run_dir / rundir.BEST} holds weights that do not fit its {config.model} model "
             f"({str(exc).splitlines()[0][:100]}); it was edited or copied in from elsewhere."
         ) from None
-    model.to(torch_device)
+    return OpenedRun(run_dir, config, state, dataset, model.to(torch_device).eval(), torch_device)
+
+
+def evaluate_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> dict:
+    """Rebuild the best model of ``run_dir`` from its checkpoint alone and evaluate it on val and test."""
+    run = open_run(run_dir, device=device, progress=progress)
+    config, splits = run.config, run.dataset.splits
     val_loss, val_mae = evaluate_split(
-        model, splits.val, batch_size=config.batch_size, device=torch_device, max_batches=config.max_batches
+        run.model, splits.val, batch_size=config.batch_size, device=run.device, max_batches=config.max_batches
     )
     test_loss, test_mae = evaluate_split(
-        model, splits.test, batch_size=config.batch_size, device=torch_device, max_batches=config.max_batches
+        run.model, splits.test, batch_size=config.batch_size, device=run.device, max_batches=config.max_batches
     )
     return {
         "run": str(run_dir),
         "model": config.model,
-        "epoch": state["epoch"],
+        "epoch": run.state["epoch"],
         "val_loss": val_loss,
         "val_mae": val_mae,
         "test_loss": test_loss,
         "test_mae": test_mae,
-        "dataset": state["dataset"],
+        "dataset": run.state["dataset"],
     }

@@ -79,11 +79,48 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def format_intervals_table(models: dict) -> str:
+    """The prediction intervals' scores on the test split (seed 0): a row per model and method, and the
+    persistence reference once ("" when no model was scored)."""
+    scored = {name: m["intervals"] for name, m in models.items() if m.get("intervals")}
+    if not scored:
+        return ""
+    lines = [
+        "| model | method | 80 % coverage | 95 % coverage | 80 % width | CRPS |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(name: str, method: str, scores: dict) -> str:
+        levels = {str(k): v for k, v in scores["levels"].items()}
+        cover = [f"{100 * levels[k]['coverage']:.1f} %" if k in levels else "" for k in ("80", "95")]
+        width = f"{levels['80']['width']:.2f}" if "80" in levels else ""
+        return f"| {name} | {method} | {cover[0]} | {cover[1]} | {width} | {scores['crps']:.3f} |"
+
+    for name, result in scored.items():
+        lines += [row(name, method, scores) for method, scores in result["methods"].items()]
+    reference = next(iter(scored.values()))["reference"]["persistence"]
+    lines.append(row("(no model)", "persistence + training changes", reference))
+    return "\n".join(lines)
+
+
 def _length(settings: dict) -> str:
     if isinstance(settings["epochs"], int):
         return f"{settings['epochs']} epochs per model"
     return {"book": "the book's epochs", "quick": "quick mode", "smoke": "smoke mode"}.get(
         settings.get("mode", "book"), ""
+    )
+
+
+def _intervals_section(models: dict) -> str:
+    table = format_intervals_table(models)
+    if not table:
+        return ""
+    return (
+        "## Prediction intervals\n\n"
+        "Seed 0's intervals on the test split: Monte Carlo dropout alone (mc), with the noise term (mc+noise) and "
+        "conformally calibrated on the validation split (conformal); models without dropout have the noise term "
+        "alone. Coverage should match the level; at equal coverage, narrower intervals and a lower CRPS are "
+        f"better.\n\n{table}\n\n"
     )
 
 
@@ -128,7 +165,7 @@ jenacast {__version__}. Test MAE is the best checkpoint's (lowest validation los
 
 {quoted}
 
-## The chapter's lessons
+{_intervals_section(results["models"])}## The chapter's lessons
 
 {format_lessons(lessons) if lessons else "(no lesson applies to the models run)"}
 

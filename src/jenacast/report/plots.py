@@ -98,3 +98,40 @@ def draw_run_curves(run_dir: Path, baseline_val_mae: float | None = None) -> Pat
         baseline_val_mae=baseline_val_mae,
     )
     return path
+
+
+def plot_forecast(result: dict, path: Path, method: str = "conformal") -> None:
+    """The last five days observed and the forecast ``horizon`` later: the point, the Monte Carlo mean, and the
+    ``method``'s central intervals as bands (widest palest)."""
+    import numpy as np
+
+    plt = _pyplot()
+    times = np.array(result["observed"]["times"], dtype="datetime64[s]")
+    values = np.array([np.nan if v is None else v for v in result["observed"]["values"]], dtype=float)
+    when = np.datetime64(result["time"].replace(" ", "T"), "s")
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    ax.plot(times.astype("datetime64[m]").astype(object), values, color="tab:blue", label="observed")
+    bands = result["intervals"].get(method) or result["intervals"]["mc+noise"]
+    span = np.timedelta64(max(1, (when - times[-1]).astype(int) // 8), "s")
+    for level, (low, high) in sorted(bands.items(), key=lambda item: -int(item[0])):
+        ax.fill_between(
+            [(when - span).astype(object), (when + span).astype(object)],
+            low,
+            high,
+            color="tab:orange",
+            alpha=0.15 + 0.15 * (100 - int(level)) / 50,
+            linewidth=0,
+            label=f"{level} % interval",
+        )
+    ax.plot([when.astype(object)], [result["point"]], "o", color="tab:red", label="forecast")
+    ax.plot([when.astype(object)], [result["mc_mean"]], "x", color="black", label="Monte Carlo mean")
+    ax.axvline(times[-1].astype(object), color="gray", linestyle=":", linewidth=1)
+    ax.set_ylabel(result["target"])
+    ax.set_title(
+        f"{result['model']}: {result['target']} at {result['time']} (after {result['last_observation']})", fontsize=10
+    )
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    _save(fig, path)

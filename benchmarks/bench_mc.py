@@ -1,0 +1,68 @@
+"""Monte Carlo dropout's speed: samples per second over a run's test split, and the whole split's time.
+
+    python benchmarks/bench_mc.py RUN_DIR [--samples 100] [--windows N] [--rows-per-call 2048,16384]
+
+Times ``split_samples`` (the windows gathered, repeated ``--samples`` times, run through the model with its
+dropout masks on) over the first ``--windows`` windows of the test split (default: all of them) for each
+rows-per-call setting, in turns, and prints samples per second and the seconds the whole split would take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from jenacast.evaluate import open_run
+from jenacast.forecast import mc
+from jenacast.forecast.run import split_samples
+
+
+class _Head:
+    """The first ``count`` windows of a split (a split's own interface, shortened)."""
+
+    def __init__(self, split, count: int):
+        self._split, self._count = split, min(count, len(split))
+        self.name, self.target_column, self.mean, self.std = split.name, split.target_column, split.mean, split.std
+
+    def __len__(self) -> int:
+        return self._count
+
+    def batches(self, batch_size: int, device=None):
+        seen = 0
+        for x, y in self._split.batches(batch_size, device=device):
+            if seen >= self._count:
+                return
+            take = min(len(y), self._count - seen)
+            seen += take
+            yield x[:take], y[:take]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--windows", type=int, default=0, help="the first N test windows (default all)")
+    parser.add_argument("--rows-per-call", default=str(mc.ROWS_PER_CALL))
+    args = parser.parse_args(argv)
+    run = open_run(args.run_dir, device="cpu")
+    split = run.dataset.splits.test
+    subset = _Head(split, args.windows or len(split))
+    for rows in (int(r) for r in args.rows_per_call.split(",")):
+        mc.ROWS_PER_CALL = rows
+        import jenacast.forecast.run as run_module
+
+        run_module.ROWS_PER_CALL = rows
+        started = time.perf_counter()
+        split_samples(run, subset, args.samples, seed=0)
+        seconds = time.perf_counter() - started
+        rate = len(subset) * args.samples / seconds
+        print(
+            f"{run.config.model}: {len(subset):,} windows x {args.samples} samples, {rows} rows per call: "
+            f"{seconds:.1f} s, {rate:,.0f} samples/s; the whole test split ({len(split):,} windows): "
+            f"{len(split) * args.samples / rate:.0f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
