@@ -162,7 +162,6 @@ def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv,
     import jenacast.chapter
     from jenacast.data import load_csv, make_splits
     from jenacast.evaluate import baseline_mae
-    from jenacast.models import MODELS
 
     monkeypatch.setattr(jenacast.chapter, "SMOKE_MAX_BATCHES", 2)  # so that a loop cut like smoke's would show
     code, stdout, _ = run(
@@ -175,8 +174,8 @@ def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv,
     assert results["models"]["baseline"]["test_mae"] == pytest.approx(baseline_mae(splits.test), rel=1e-12)
     assert results["models"]["baseline"]["val_mae"] == pytest.approx(baseline_mae(splits.val), rel=1e-12)
     history = (tmp_path / "runs" / "conv" / "seed-0" / rundir.HISTORY).read_text().splitlines()
-    quick = MODELS["conv"].quick_epochs
-    assert quick not in (MODELS["conv"].epochs, jenacast.chapter.SMOKE_EPOCHS)
+    quick = jenacast.chapter.model_epochs("conv", jenacast.chapter.ChapterOptions(mode="quick"), len(splits.train))
+    assert quick != jenacast.chapter.SMOKE_EPOCHS
     assert results["models"]["conv"]["epochs"] == quick == len(history) - 1
     assert json.loads((tmp_path / "runs" / "conv" / "seed-0" / rundir.CONFIG).read_text())["max_batches"] is None
     report = (tmp_path / "report.md").read_text()
@@ -187,6 +186,17 @@ def test_chapter_quick_trains_whole_epochs_and_evaluates_whole_splits(small_csv,
     assert code == 0 and "finished earlier, reusing" in stdout + err
     assert curves.stat().st_mtime_ns == drawn  # a reused run's curves are not drawn again
     assert "The chapter's lessons: " in stdout and "conv no better than the baseline: conv " in stdout
+
+
+def test_quick_mode_keeps_the_jena_datas_training_steps_on_a_smaller_table():
+    from jenacast.chapter import JENA_TRAIN_WINDOWS, ChapterOptions, model_epochs
+    from jenacast.models import MODELS
+
+    quick = ChapterOptions(mode="quick")
+    assert model_epochs("lstm-dropout", quick) == MODELS["lstm-dropout"].quick_epochs == 4  # the Jena data
+    assert model_epochs("lstm-dropout", quick, JENA_TRAIN_WINDOWS // 6) == 24  # an hourly table: 6x the epochs
+    assert model_epochs("dense", quick, JENA_TRAIN_WINDOWS // 6) == MODELS["dense"].epochs  # never above the book's
+    assert model_epochs("lstm-dropout", ChapterOptions(mode="book"), 1000) == 50
 
 
 def test_quick_and_smoke_exclude_each_other(capsys):

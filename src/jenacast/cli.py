@@ -286,7 +286,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(args.out / "report.md")
     else:
-        from jenacast.report.chapter import format_table
+        from jenacast.report.chapter import book_numbers_apply, format_table
 
         print(format_table(results))
         lessons = results["lessons"]
@@ -295,7 +295,8 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         elif lessons:
             print(
                 f"\nThe chapter's lessons: {sum(c['holds'] for c in lessons)} of {len(lessons)} hold "
-                f"({args.out / 'report.md'} has the book's numbers beside them)"
+                f"({args.out / 'report.md'}"
+                + (" has the book's numbers beside them)" if book_numbers_apply(results["dataset"]) else ")")
             )
             for c in lessons:
                 print(f"  {'holds' if c['holds'] else 'FAILS'}  {c['model']} {c['criterion']}: {c['result']}")
@@ -468,8 +469,9 @@ def _add_data_parsers(commands) -> None:
     """`jenacast data download | info | synth`."""
     data = commands.add_parser(
         "data",
-        help="download, inspect or synthesise the Jena climate data",
-        description="Download, inspect or synthesise the Jena climate data.",
+        help="download the Jena climate data, describe any table, or synthesise a Jena-like one",
+        description="Download the Jena climate data, describe any table as jenacast reads it, or synthesise a "
+        "Jena-like dataset.",
     )
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
