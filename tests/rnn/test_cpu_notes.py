@@ -29,6 +29,11 @@ def test_compiling_is_announced_once_and_only_without_a_cached_or_compiled_kerne
     announce_compile("TEST-NEW", fake_kernel(cached), fake_kernel(tmp_path / "missing.nbi"))
     announce_compile("TEST-NEW", fake_kernel(cached), fake_kernel(tmp_path / "missing.nbi"))
     assert caplog.text.count("compiling the TEST-NEW kernels") == 1
+    # an evaluation asks about its forward kernel alone; a training after it, about the backward too
+    announce_compile("TEST-EVAL", fake_kernel(cached))
+    assert "TEST-EVAL" not in caplog.text
+    announce_compile("TEST-EVAL", fake_kernel(cached), fake_kernel(tmp_path / "missing.nbi"))
+    assert caplog.text.count("compiling the TEST-EVAL kernels") == 1
 
 
 def test_an_unknown_cache_layout_stays_quiet(caplog):

@@ -388,16 +388,17 @@ class BackwardArrays:
         return WeightGrads(self.dw_blocks.sum(0), d_rec_bias, self.dw_in_blocks.sum(0), self.db_in_blocks.sum(0))
 
 
-_announced: set[str] = set()
+_announced: set[tuple[str, int]] = set()
 
 
 def announce_compile(what: str, *kernels) -> None:
     """Say, once per process, that ``what``'s kernels are about to compile (neither compiled in this process
     nor in Numba's disk cache): the first batch then takes about half a minute, and a frozen progress bar
     should not look like a hang. Quiet when Numba's cache layout is not the one known here."""
-    if what in _announced:
+    key = (what, len(kernels))  # an evaluation's forward alone, then a training's forward and backward
+    if key in _announced:
         return
-    _announced.add(what)
+    _announced.add(key)
     try:
         cached = all(k.overloads or os.path.exists(k._cache._cache_file._index_path) for k in kernels)
     except AttributeError:

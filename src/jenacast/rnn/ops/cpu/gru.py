@@ -479,7 +479,7 @@ def run_forward(
 ) -> GruOutputs:
     """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` (its bias the
     input bias) the layer's input, projected inside the loop."""
-    announce_compile("GRU", _gru_fwd, _gru_bwd)
+    announce_compile("GRU", _gru_fwd, *([_gru_bwd] if save else []))  # evaluation never compiles the backward
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
     gh = 3 * hidden

@@ -349,7 +349,7 @@ def _lstm_bwd(
 def run_forward(x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
     """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` the layer's
     input, projected inside the loop."""
-    announce_compile("LSTM", _lstm_fwd, _lstm_bwd)
+    announce_compile("LSTM", _lstm_fwd, *([_lstm_bwd] if save else []))  # evaluation never compiles the backward
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
     gh = 4 * hidden
