@@ -43,7 +43,14 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--windows", type=int, default=0, help="the first N test windows (default all)")
     parser.add_argument("--rows-per-call", default=str(mc.ROWS_PER_CALL))
+    parser.add_argument(
+        "--plain-malloc", action="store_true", help="without keep_freed_memory (which the command line sets)"
+    )
     args = parser.parse_args(argv)
+    if not args.plain_malloc:
+        from jenacast.training.memory import keep_freed_memory
+
+        keep_freed_memory()
     run = open_run(args.run_dir, device="cpu")
     split = run.dataset.splits.test
     subset = _Head(split, args.windows or len(split))
