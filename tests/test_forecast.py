@@ -167,7 +167,8 @@ def test_evaluate_intervals_scores_every_method_beside_the_reference(trained_run
     ("options", "message"),
     [
         (["--samples", "0"], "--samples must be a positive integer, got 0."),
-        (["--levels", "80,100"], "--levels must be percentages between 0 and 100 (exclusive), got [100.0]."),
+        (["--levels", "80,100"], "--levels must be whole percentages from 1 to 99, got [100.0]."),
+        (["--levels", "97.5"], "--levels must be whole percentages from 1 to 99, got [97.5]."),
         (["--at", "2030-01-01"], "--at 2030-01-01 00:00:00 is outside the data (2022-01-01 00:00:00 .."),
         (["--at", "2022-01-01T12:00"], "too little history before 2022-01-01 12:00:00: a window reads 48h of data"),
         (["--at", "soon"], "--at 'soon' is not a time"),
@@ -202,3 +203,12 @@ def test_the_chapter_scores_intervals_per_model_and_reuses_them(tmp_path, capsys
     made = scored.stat().st_mtime_ns
     assert main(command) == 0
     assert scored.stat().st_mtime_ns == made  # reused, not scored again
+
+
+def test_starting_a_run_over_removes_its_calibration_and_scores(tmp_path):
+    from jenacast.training import rundir
+
+    for name in (rundir.CALIBRATION, rundir.INTERVALS, rundir.BEST):
+        (tmp_path / name).write_text("{}")
+    rundir.clear(tmp_path)  # what fit(force=True) does first
+    assert not any((tmp_path / name).exists() for name in (rundir.CALIBRATION, rundir.INTERVALS, rundir.BEST))

@@ -183,14 +183,15 @@ def _run_models(
 
 def _intervals(run_dir: Path, options: ChapterOptions, progress: bool, say: Callable[[str], None]) -> dict:
     """Seed 0's interval scores on the test split: from its folder when made with the same request, else now."""
-    from jenacast.forecast.run import INTERVALS, evaluate_intervals
+    from jenacast.forecast.run import evaluate_intervals
 
     request = {"samples": options.samples, "seed": 0}
-    saved = run_dir / INTERVALS
+    saved = run_dir / rundir.INTERVALS
     if saved.exists():
         try:
             scores = rundir.read_json(saved)
-            if scores.get("seed") == 0 and scores.get("samples") in (options.samples, 1):
+            same_model = scores.get("checkpoint") == rundir.checkpoint_digest(run_dir)
+            if same_model and scores.get("seed") == 0 and scores.get("samples") in (options.samples, 1):
                 return scores
         except (ValueError, OSError):
             pass  # damaged: made again

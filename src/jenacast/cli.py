@@ -246,7 +246,12 @@ def _forecast_run(folder: Path, model: str | None) -> Path:
         if model is not None:
             raise JenacastError(f"--model is for a chapter folder; {folder} holds no results.json.")
         return folder
-    models = {name: m for name, m in json.loads(results.read_text())["models"].items() if name != "baseline"}
+    try:
+        models = {name: m for name, m in json.loads(results.read_text())["models"].items() if name != "baseline"}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise JenacastError(f"{results} is damaged; run the chapter again to rewrite it.") from None
+    if not models:
+        raise JenacastError(f"{folder} holds no trained model (its results.json lists the baseline alone).")
     if model is None:
         model = min(models, key=lambda name: models[name]["val_mae"])
     elif model not in models:
@@ -390,10 +395,10 @@ def _add_table_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--missing",
-        type=_number_list,
+        type=_column_list,
         default=(),
         metavar="X[,Y]",
-        help="values that mean missing, e.g. -9999 (empty cells, NA, NaN and null always do)",
+        help="values or cell texts that mean missing, e.g. -9999 or --- (empty cells, NA, NaN and null always do)",
     )
     group.add_argument(
         "--max-gap", default="3h", metavar="DURATION", help="fill gaps up to this long by interpolation (default 3h)"

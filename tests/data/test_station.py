@@ -111,13 +111,18 @@ def test_zone_aware_times_become_utc(tmp_path):
     assert len(table) == 1200  # the switch to summer time is no gap in UTC
 
 
-def test_separate_date_part_columns(tmp_path):
+def in_date_parts(clock: str) -> pd.DataFrame:
+    """``hourly()`` with its time in Year, Month, Day and an ``Hour`` number or a ``Time`` HH:MM column."""
     times = pd.date_range("2019-06-01", periods=1200, freq="h")
     frame = hourly().drop(columns=["time"])
-    frame.insert(0, "Year", times.year)
-    frame.insert(1, "Month", times.month)
-    frame.insert(2, "Day", times.day)
-    frame.insert(3, "Hour", times.hour)
+    for index, (name, values) in enumerate((("Year", times.year), ("Month", times.month), ("Day", times.day))):
+        frame.insert(index, name, values)
+    frame.insert(3, clock, times.hour if clock == "Hour" else times.strftime("%H:%M"))
+    return frame
+
+
+def test_separate_date_part_columns(tmp_path):
+    frame = in_date_parts("Hour")
     path = tmp_path / "parts.csv"
     frame.to_csv(path, index=False)
     table = load_table(path, target="temp")
@@ -187,7 +192,7 @@ def test_the_second_load_comes_from_the_cache_and_options_or_a_new_file_miss_it(
     first = load_table(path, target="temp")
     calls = []
     real = station.read_frame
-    monkeypatch.setattr(station, "read_frame", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(station, "read_frame", lambda p, *rest: calls.append(p) or real(p, *rest))
     again = load_table(path, target="temp")
     assert calls == []
     np.testing.assert_array_equal(again.values, first.values)
@@ -249,3 +254,93 @@ def test_durations_and_windows_in_time():
 def test_the_jena_datasets_refuse_a_tables_options():
     with pytest.raises(DataError, match="features is for a station's own table"):
         open_dataset(DataOptions(dataset="synthetic", features=("T (degC)",)))
+
+
+def test_times_before_1970_are_times(tmp_path):
+    path = tmp_path / "old.csv"
+    hourly(start="1965-06-01").to_csv(path, index=False)
+    table = load_table(path, target="temp")
+    assert len(table) == 1200 and table.loading["rows_without_time"] == 0
+    assert str(table.timestamps[0]) == "1965-06-01T00:00:00"
+
+
+def test_a_daily_file_with_a_date_column(tmp_path):
+    days = 400
+    path = tmp_path / "daily.csv"
+    pd.DataFrame(
+        {"DATE": pd.date_range("2001-01-01", periods=days, freq="D").strftime("%Y-%m-%d"), "TAVG": np.arange(days) % 9}
+    ).to_csv(path, index=False)
+    dataset = open_dataset(DataOptions(dataset=str(path), target="TAVG", lookback="30d", step="1d", horizon="1d"))
+    assert dataset.table.interval == 86_400 and dataset.spec == WindowSpec(1, 30, 1)
+
+
+def test_an_off_grid_special_report_does_not_replace_the_reading_on_the_hour(tmp_path):
+    frame = hourly()
+    special = frame.loc[[10]].assign(time="2021-03-01 10:23:00", temp=-50.0)
+    path = tmp_path / "speci.csv"
+    pd.concat([frame, special]).to_csv(path, index=False)
+    table = load_table(path, target="temp")
+    assert table.column("temp")[10] == pytest.approx(frame.loc[10, "temp"]) and table.loading["off_grid"] == 1
+
+
+def test_the_time_column_cannot_be_a_feature(tmp_path):
+    path = tmp_path / "t.csv"
+    hourly().to_csv(path, index=False)
+    with pytest.raises(DataError, match="'time' holds the times; it cannot be a feature or the target"):
+        load_table(path, target="temp", features=["time", "dew"])
+
+
+def test_times_in_a_parquet_index(tmp_path):
+    frame = hourly().assign(time=lambda f: pd.to_datetime(f["time"])).set_index("time")
+    frame.drop(columns=["station"]).to_parquet(tmp_path / "t.parquet")
+    assert len(load_table(tmp_path / "t.parquet", target="temp")) == 1200
+
+
+def test_a_dwd_export_integer_times_decimal_commas_and_text_markers(tmp_path):
+    rows = 1200
+    times = pd.date_range("2020-01-01", periods=rows, freq="h")
+    temp = [f"{v:.1f}".replace(".", ",") for v in 5 + 3 * np.sin(np.arange(rows) / 24)]
+    temp[7] = "-999,0"
+    frame = pd.DataFrame({"STATIONS_ID": 3987, "MESS_DATUM": times.strftime("%Y%m%d%H").astype(int), "TT_TU": temp})
+    frame["RF_TU"] = ["---" if i == 9 else f"{60 + i % 30},0" for i in range(rows)]
+    path = tmp_path / "produkt_tu.txt"
+    frame.to_csv(path, index=False, sep=";")
+    table = load_table(path, time_column="MESS_DATUM", target="TT_TU", missing=["-999", "---"])
+    assert table.names == ("TT_TU", "RF_TU") and str(table.timestamps[13]) == "2020-01-01T13:00:00"
+    assert table.loading["filled_cells"] == 2 and table.column("TT_TU")[0] == pytest.approx(5.0)
+
+
+def test_a_cell_missing_in_the_newest_row_takes_the_last_value(tmp_path):
+    frame = hourly()
+    frame.loc[len(frame) - 1, "dew"] = np.nan
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    dew = load_table(path, target="temp").column("dew")
+    assert dew[-1] == dew[-2]
+
+
+def test_braces_in_a_path_stay_one_sentence(tmp_path):
+    path = tmp_path / "st{1}.csv"
+    hourly().drop(columns=["time"]).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"st\{1\}\.csv has no column that parses as dates"):
+        load_table(path, target="temp")
+
+
+def test_a_separate_clock_column_beside_the_dates_parts(tmp_path):
+    in_date_parts("Time").to_csv(tmp_path / "t.csv", index=False)
+    table = load_table(tmp_path / "t.csv", target="temp")
+    assert len(table) == 1200 and str(table.timestamps[25]) == "2019-06-02T01:00:00"
+
+
+def test_times_without_their_hour_are_refused_not_collapsed(tmp_path):
+    frame = hourly().assign(time=lambda f: pd.to_datetime(f["time"]).dt.strftime("%Y-%m-%d"))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="1,150 of its 1,200 rows share their time with another row"):
+        load_table(tmp_path / "t.csv", target="temp")
+
+
+def test_a_max_gap_below_the_interval_is_named(tmp_path):
+    days = pd.date_range("2001-01-01", periods=400, freq="D").strftime("%Y-%m-%d")
+    pd.DataFrame({"DATE": days, "TAVG": np.arange(400) % 9}).to_csv(tmp_path / "d.csv", index=False)
+    notes = load_table(tmp_path / "d.csv", target="TAVG").loading["notes"]
+    assert "max_gap 3h is shorter than the data's interval (24h): no gap is filled" in notes

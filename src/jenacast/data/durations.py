@@ -15,7 +15,8 @@ _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
 def parse_duration(text: str, parameter: str = "duration") -> int:
     """``"120h"`` -> 432000 seconds. Units: s, min (or m), h, d; a bare number is an error (which unit?)."""
     match = _PATTERN.match(str(text).lower())
-    unit = match and (_UNITS.get(match.group(2)) or _UNITS.get(match.group(2).removesuffix("s")))
+    word = match and match.group(2)
+    unit = match and (_UNITS.get(word) or (len(word) > 2 and _UNITS.get(word.removesuffix("s"))))  # "hours", not "ms"
     if not match or not unit:
         raise ConfigError(
             f"{{{parameter}}} {literal(repr(text))} is not a duration; write a number and a unit, e.g. 120h, "

@@ -20,7 +20,7 @@ class DataOptions:
     time_column: str | None = None
     target: str | None = None
     features: tuple[str, ...] | None = None
-    missing: tuple[float, ...] = ()
+    missing: tuple[float | str, ...] = ()  # sentinel numbers (-9999) or cell texts (---) that mean missing
     max_gap: str = "3h"
     lookback: str = "120h"
     step: str = "1h"
@@ -32,10 +32,9 @@ class DataOptions:
             if not features or not all(isinstance(f, str) and f for f in features):
                 raise ConfigError(f"{{features}} must name columns, got {literal(repr(self.features))}.", worded=True)
             object.__setattr__(self, "features", features)
-        try:
-            object.__setattr__(self, "missing", tuple(float(m) for m in self.missing))
-        except (TypeError, ValueError):
-            raise ConfigError(f"{{missing}} must be numbers, got {literal(repr(self.missing))}.", worded=True) from None
+        from jenacast.data.station import split_missing
+
+        object.__setattr__(self, "missing", split_missing(self.missing))
         for name in ("max_gap", "lookback", "step", "horizon"):
             parse_duration(getattr(self, name), name)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from jenacast.errors import DataError
 
+NO_TIME = np.iinfo(np.int64).min  # a row without a time (times before 1970 are negative seconds)
 MAX_GRID_ROWS = 50_000_000  # a grid this long means the interval was misread (e.g. a few stray seconds)
 
 
@@ -20,9 +21,9 @@ def regularise(
     seconds: np.ndarray, values: np.ndarray, max_gap: int, name: str
 ) -> tuple[np.ndarray, np.ndarray, int, dict]:
     """``(timestamps datetime64[s] [M], values float32 [M, F] with NaN for missing, interval s, counts)``
-    from ``seconds`` int64 [N] (-1: the row has no time) and ``values`` float [N, F] (NaN: missing)."""
-    counts = {"rows_read": int(len(seconds)), "rows_without_time": int((seconds < 0).sum())}
-    timed = seconds >= 0
+    from ``seconds`` int64 [N] (``NO_TIME``: the row has no time) and ``values`` float [N, F] (NaN: missing)."""
+    timed = seconds != NO_TIME
+    counts = {"rows_read": int(len(seconds)), "rows_without_time": int((~timed).sum())}
     seconds, values = seconds[timed], values[timed]
     steps = np.diff(seconds)
     counts["steps_back_in_time"] = int((steps < 0).sum())
@@ -40,8 +41,19 @@ def regularise(
     index = (seconds - phase + interval // 2) // interval
     first = int(index[0])
     index -= first
+    if counts["off_grid"]:  # of the rows moved onto one grid time, the one nearest it wins (a special report
+        # at 10:23 does not replace the 10:00 reading); among equally near ones, the later in the file
+        distance = np.abs(seconds - (index + first) * interval - phase)
+        order = np.lexsort((np.arange(len(index)), -distance, index))
+        index, values = index[order], values[order]
     last_of_each = np.append(index[1:] != index[:-1], True)
     counts["duplicated_times"] = int((~last_of_each).sum())
+    if counts["duplicated_times"] > 0.1 * len(index):
+        raise DataError(
+            f"{name}: {counts['duplicated_times']:,} of its {len(index):,} rows share their time with another row; "
+            "the times seem to lack a part (the hour?); name the time column with {time_column}.",
+            worded=True,
+        )
     if counts["duplicated_times"]:
         index, values = index[last_of_each], values[last_of_each]
     rows = int(index[-1]) + 1
@@ -63,8 +75,9 @@ def regularise(
 
 
 def fill_short_gaps(values: np.ndarray, max_run: int) -> int:
-    """Fill, in place, each column's runs of at most ``max_run`` NaN cells that have a value on both sides, by
-    linear interpolation; returns how many cells were filled."""
+    """Fill, in place, each column's runs of at most ``max_run`` NaN cells: between two values by linear
+    interpolation, at the start or the end of the table with the nearest value (so that a cell not yet reported
+    in the newest row does not block a forecast); returns how many cells were filled."""
     rows = len(values)
     position = np.arange(rows)
     filled = 0
@@ -74,9 +87,13 @@ def fill_short_gaps(values: np.ndarray, max_run: int) -> int:
             continue
         before = np.maximum.accumulate(np.where(missing, -1, position))
         after = np.minimum.accumulate(np.where(missing, rows, position)[::-1])[::-1]
-        fill = missing & (before >= 0) & (after < rows) & (after - before - 1 <= max_run)
-        at, left, right = position[fill], before[fill], after[fill]
+        inside = missing & (before >= 0) & (after < rows) & (after - before - 1 <= max_run)
+        at, left, right = position[inside], before[inside], after[inside]
         share = (at - left) / (right - left)
-        column[fill] = column[left] + (column[right] - column[left]) * share
-        filled += int(fill.sum())
+        column[inside] = column[left] + (column[right] - column[left]) * share
+        end = missing & (before >= 0) & (after == rows) & (rows - 1 - before <= max_run)
+        start = missing & (before < 0) & (after < rows) & (after <= max_run)
+        column[end] = column[before[end]]
+        column[start] = column[after[start]]
+        filled += int(inside.sum() + end.sum() + start.sum())
     return filled

@@ -135,7 +135,7 @@ def open_dataset(options: DataOptions | str = DataOptions(), *, progress: bool =
     target = options.target or DEFAULT_TARGET
     if target not in table.names:
         raise DataError(
-            f"{table.source} has no column {literal(repr(target))} for {{target}}; its columns are "
+            f"{literal(table.source)} has no column {literal(repr(target))} for {{target}}; its columns are "
             f"{literal(', '.join(map(repr, table.names)))}.",
             worded=True,
         )

@@ -18,7 +18,7 @@ import pandas as pd
 
 from jenacast.data.cache import cache_dir, load_binary, save_binary
 from jenacast.data.csvio import load_csv
-from jenacast.data.durations import parse_duration
+from jenacast.data.durations import format_duration, parse_duration
 from jenacast.data.regular import regularise
 from jenacast.data.table import COLUMNS, DATE_COLUMN, Table
 from jenacast.data.tableio import find_time, read_frame
@@ -50,7 +50,7 @@ def load_table(
     """
     path = Path(path)
     features = tuple(features) if features is not None else None
-    missing = tuple(float(m) for m in missing)
+    missing = tuple(sorted(split_missing(missing), key=str))
     max_gap_seconds = parse_duration(max_gap, "max_gap")
     if _reads_as_jena(path, time_column, features, missing):
         return _with_target_checked(load_csv(path), target)
@@ -66,6 +66,17 @@ def load_table(
         except OSError:  # a read-only cache folder costs speed, not the run
             pass
     return table
+
+
+def split_missing(markers) -> tuple:
+    """Missing-value markers as given: numbers (sentinels such as -9999) as floats, anything else as text."""
+    out = []
+    for marker in markers:
+        try:
+            out.append(float(marker))
+        except (TypeError, ValueError):
+            out.append(str(marker))
+    return tuple(out)
 
 
 def _reads_as_jena(path: Path, time_column, features, missing) -> bool:
@@ -90,7 +101,7 @@ def _reads_as_jena(path: Path, time_column, features, missing) -> bool:
 def _with_target_checked(table: Table, target: str | None) -> Table:
     if target is not None and target not in table.names:
         raise DataError(
-            f"{table.source} has no column {literal(repr(target))} for {{target}}; its columns are "
+            f"{literal(table.source)} has no column {literal(repr(target))} for {{target}}; its columns are "
             f"{literal(', '.join(map(repr, table.names)))}.",
             worded=True,
         )
@@ -108,9 +119,13 @@ def _cache_key(path: Path, *options) -> str:
 
 def _parse(path: Path, time_column, target, features, missing, max_gap_seconds: int) -> Table:
     name = str(path)
-    frame, digest = read_frame(path)
+    frame, digest = read_frame(path, tuple(m for m in missing if isinstance(m, str)))
+    missing = tuple(m for m in missing if not isinstance(m, str))
     seconds, time_columns = find_time(frame, time_column, name)
     notes: list[str] = []
+    for column in ({target} if target else set()) | set(features or ()):
+        if column in time_columns:
+            raise DataError(f"{name}: {column!r} holds the times; it cannot be a feature or the target.")
     named = set(features or ()) | ({target} if target else set())
     for column in named:
         if column not in frame.columns:
@@ -122,10 +137,16 @@ def _parse(path: Path, time_column, target, features, missing, max_gap_seconds: 
         frame, [c for c in frame.columns if c not in time_columns], named, missing, name
     )
     if target is None:
+        if DEFAULT_TARGET in skipped:
+            raise DataError(
+                f"{name}: the column {DEFAULT_TARGET!r} cannot be the target ({skipped[DEFAULT_TARGET]}); name its "
+                "missing-value marker with {missing}, or another target with {target}.",
+                worded=True,
+            )
         if DEFAULT_TARGET not in numbers:
             raise DataError(
-                f"{name} has no {DEFAULT_TARGET!r} column; name the column to forecast with {{target}} (numeric "
-                f"columns: {literal(', '.join(map(repr, numbers)) or 'none')}).",
+                f"{literal(name)} has no {DEFAULT_TARGET!r} column; name the column to forecast with {{target}} "
+                f"(numeric columns: {literal(', '.join(map(repr, numbers)) or 'none')}).",
                 worded=True,
             )
         target = DEFAULT_TARGET
@@ -140,6 +161,11 @@ def _parse(path: Path, time_column, target, features, missing, max_gap_seconds: 
     if skipped and features is None:
         notes.append("left out: " + "; ".join(f"{c!r} ({why})" for c, why in skipped.items()))
     timestamps, grid, interval, counts = regularise(seconds, values, max_gap_seconds, name)
+    if max_gap_seconds < interval:
+        notes.append(
+            f"max_gap {format_duration(max_gap_seconds)} is shorter than the data's interval "
+            f"({format_duration(interval)}): no gap is filled"
+        )
     return Table(
         timestamps=timestamps,
         values=grid,

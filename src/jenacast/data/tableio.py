@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jenacast.data.csvio import read_zip_member
+from jenacast.data.regular import NO_TIME
 from jenacast.errors import DataError, literal
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -24,8 +26,9 @@ TIME_FORMATS = ("ISO8601", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%
 _SAMPLE = 50
 
 
-def read_frame(path: Path) -> tuple[pd.DataFrame, str]:
-    """The file's table as a DataFrame and the sha256 of the file's bytes."""
+def read_frame(path: Path, missing_text: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
+    """The file's table as a DataFrame and the sha256 of the file's bytes; ``missing_text``: cell texts that mean
+    missing, besides the empty cell, NA, NaN and null (such as NOAA's ``---``)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; give the path of a CSV or Parquet table.")
@@ -38,7 +41,10 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{name} is empty; expected a table with a header line and data rows.")
     if path.suffix.lower() in PARQUET_SUFFIXES or raw[:4] == b"PAR1":
         try:
-            return pd.read_parquet(io.BytesIO(raw), dtype_backend="pyarrow"), digest
+            frame = pd.read_parquet(io.BytesIO(raw), dtype_backend="pyarrow")
+            if not isinstance(frame.index, pd.RangeIndex):  # the times may be the index (pandas' own habit)
+                frame = frame.reset_index()
+            return frame, digest
         except Exception as exc:  # pyarrow raises its own kinds for every sort of damage
             raise DataError(f"{name} is not a readable Parquet file ({_first_line(exc)}).") from None
     if raw[:4] == b"PK\x03\x04":
@@ -48,10 +54,10 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, str]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DataError(f"{name} is not a valid gzip file ({exc}).") from None
-    return _read_csv(raw, name), digest
+    return _read_csv(raw, name, missing_text), digest
 
 
-def _read_csv(raw: bytes, name: str) -> pd.DataFrame:
+def _read_csv(raw: bytes, name: str, missing_text: tuple[str, ...] = ()) -> pd.DataFrame:
     if b"\x00" in raw[:65536]:
         raise DataError(f"{name} is a binary file, not a CSV text file.")
     try:
@@ -63,13 +69,16 @@ def _read_csv(raw: bytes, name: str) -> pd.DataFrame:
     separator = max(SEPARATORS, key=header.count)
     if not raw.split(b"\n", 1)[1:] or not raw.split(b"\n", 1)[1].strip():
         raise DataError(f"{name} has a header but no data rows.")
+    # a semicolon file whose numbers have decimal commas (10,5), as German and French exports write them
+    decimal = "," if separator == ";" and re.search(rb"\d,\d", raw[:65536]) else "."
+    options = {"sep": separator, "encoding": encoding, "decimal": decimal}
+    if missing_text:
+        options["na_values"] = list(missing_text)
     try:  # pyarrow's reader, keeping Arrow columns, is several times faster; pandas' own names a bad line
-        frame = pd.read_csv(
-            io.BytesIO(raw), sep=separator, engine="pyarrow", encoding=encoding, dtype_backend="pyarrow"
-        )
+        frame = pd.read_csv(io.BytesIO(raw), engine="pyarrow", dtype_backend="pyarrow", **options)
     except Exception:
         try:
-            frame = pd.read_csv(io.BytesIO(raw), sep=separator, encoding=encoding, skipinitialspace=True)
+            frame = pd.read_csv(io.BytesIO(raw), skipinitialspace=True, **options)
         except (ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{name} could not be read as a table of {SEPARATORS[separator]} ({_first_line(exc)}).")
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -81,14 +90,14 @@ def _first_line(exc: Exception) -> str:
 
 
 def find_time(frame: pd.DataFrame, time_column: str | None, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """``(seconds since 1970 UTC as int64 [N] (-1 where a row has no time), the columns the times came from)``.
+    """``(seconds since 1970 UTC as int64 [N] (``NO_TIME`` where a row has no time), the columns the times came from)``.
 
     The time column is ``time_column`` when given; else the one column that parses as dates, or separate
     year/month/day(/hour/minute) columns. Zone-aware times are converted to UTC; naive ones are kept as they are."""
     if time_column is not None:
         if time_column not in frame.columns:
             raise DataError(
-                f"{name} has no column {literal(repr(time_column))} for {{time_column}}; its columns are "
+                f"{literal(name)} has no column {literal(repr(time_column))} for {{time_column}}; its columns are "
                 f"{literal(_names(frame.columns))}.",
                 worded=True,
             )
@@ -117,13 +126,13 @@ def find_time(frame: pd.DataFrame, time_column: str | None, name: str) -> tuple[
         return times, (column,)
     if found:
         raise DataError(
-            f"{name} has several columns that parse as dates ({literal(_names(found))}); choose one with "
+            f"{literal(name)} has several columns that parse as dates ({literal(_names(found))}); choose one with "
             "{time_column}.",
             worded=True,
         )
     raise DataError(
-        f"{name} has no column that parses as dates (ISO 8601, dd.mm.yyyy HH:MM:SS, or separate year, month, day "
-        f"and hour columns); its columns are {literal(_names(frame.columns))}; name one with {{time_column}}.",
+        f"{literal(name)} has no column that parses as dates (ISO 8601, dd.mm.yyyy HH:MM:SS, or separate year, month, "
+        f"day and hour columns); its columns are {literal(_names(frame.columns))}; name one with {{time_column}}.",
         worded=True,
     )
 
@@ -138,9 +147,11 @@ def _example(series: pd.Series):
 
 
 def _parse_times(series: pd.Series) -> np.ndarray | None:
-    """The column as int64 seconds (UTC), -1 where empty; None when it does not hold dates."""
-    if pd.api.types.is_datetime64_any_dtype(series):
+    """The column as int64 seconds (UTC), ``NO_TIME`` where empty; None when it does not hold dates."""
+    if pd.api.types.is_datetime64_any_dtype(series) or _is_arrow_date(series):
         return _to_seconds(series)
+    if pd.api.types.is_integer_dtype(series):  # DWD's MESS_DATUM: yyyymmddHH(MM) as a number
+        return _parse_digit_times(series)
     if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
         return None
     sample = series.dropna().astype(str).head(_SAMPLE)
@@ -157,26 +168,50 @@ def _parse_times(series: pd.Series) -> np.ndarray | None:
         else:  # one fixed format: Arrow's strptime, twenty times faster on a million rows
             text = pa.array(series, type=pa.string(), from_pandas=True)
             parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-            seconds = pc.fill_null(parsed.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
-        bad = (seconds == -1) & series.notna().to_numpy()
+            seconds = pc.fill_null(parsed.cast(pa.int64()), NO_TIME).to_numpy(zero_copy_only=False)
+        bad = (seconds == NO_TIME) & series.notna().to_numpy()
         if bad.mean() > 0.5:
             return None
-        return seconds  # rows whose time does not parse have none (-1): they are left out, and counted
+        return seconds  # rows whose time does not parse have none: they are left out, and counted
     return None
 
 
+DIGIT_FORMATS = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+def _is_arrow_date(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_date(series.dtype.pyarrow_dtype)
+
+
+def _parse_digit_times(series: pd.Series) -> np.ndarray | None:
+    """Whole numbers written as dates (``2020010113``), when all have the same 8, 10, 12 or 14 digits and parse."""
+    present = series.dropna()
+    if present.empty:
+        return None
+    digits = {len(str(int(v))) for v in present.head(_SAMPLE)}
+    if len(digits) != 1 or (width := digits.pop()) not in DIGIT_FORMATS:
+        return None
+    text = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+    parsed = pc.strptime(text, format=DIGIT_FORMATS[width], unit="s", error_is_null=True)
+    seconds = pc.fill_null(parsed.cast(pa.int64()), NO_TIME).to_numpy(zero_copy_only=False)
+    return None if ((seconds == NO_TIME) & series.notna().to_numpy()).mean() > 0.01 else seconds
+
+
 def _to_seconds(series: pd.Series) -> np.ndarray:
-    """Datetimes (any unit; zone-aware ones in UTC) as int64 seconds since 1970, -1 where missing."""
+    """Datetimes or dates (any unit; zone-aware ones in UTC) as int64 seconds since 1970, ``NO_TIME`` where
+    missing."""
     if isinstance(series.dtype, pd.ArrowDtype):
         values = pa.array(series)
-        if values.type.tz is not None:
+        if pa.types.is_date(values.type):  # a daily file's date column
+            values = values.cast(pa.timestamp("s"))
+        if getattr(values.type, "tz", None) is not None:
             values = values.cast(pa.timestamp(values.type.unit))  # Arrow keeps UTC instants: drop only the zone
-        seconds = pc.fill_null(values.cast(pa.timestamp("s"), safe=False).cast(pa.int64()), -1)
+        seconds = pc.fill_null(values.cast(pa.timestamp("s"), safe=False).cast(pa.int64()), NO_TIME)
         return seconds.to_numpy(zero_copy_only=False)
     if getattr(series.dt, "tz", None) is not None:
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     seconds = series.to_numpy(dtype="datetime64[s]", na_value=np.datetime64("NaT")).astype(np.int64)
-    return np.where(series.isna().to_numpy(), -1, seconds)
+    return np.where(series.isna().to_numpy(), NO_TIME, seconds)
 
 
 def _date_part_columns(frame: pd.DataFrame) -> dict[str, str]:
@@ -184,7 +219,10 @@ def _date_part_columns(frame: pd.DataFrame) -> dict[str, str]:
     lower = {str(c).lower(): c for c in frame.columns}
     if not all(part in lower for part in DATE_PARTS):
         return {}
-    return {part: lower[part] for part in (*DATE_PARTS, "hour", "minute") if part in lower}
+    parts = {part: lower[part] for part in (*DATE_PARTS, "hour", "minute") if part in lower}
+    if "hour" not in parts and "time" in lower:  # a separate HH:MM column beside the date's parts
+        parts["time"] = lower["time"]
+    return parts
 
 
 def _compose_times(frame: pd.DataFrame, parts: dict[str, str], name: str) -> np.ndarray:
@@ -192,7 +230,12 @@ def _compose_times(frame: pd.DataFrame, parts: dict[str, str], name: str) -> np.
         numbers = {
             part: pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
             for part, column in parts.items()
+            if part != "time"
         }
+        if "time" in parts:
+            clock = frame[parts["time"]].astype(str).str.split(":", expand=True)  # HH:MM or HH:MM:SS
+            numbers["hour"] = pd.to_numeric(clock[0], errors="raise").to_numpy(dtype=np.float64)
+            numbers["minute"] = pd.to_numeric(clock[1], errors="raise").to_numpy(dtype=np.float64)
         parsed = pd.to_datetime(pd.DataFrame(numbers), errors="raise")
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(

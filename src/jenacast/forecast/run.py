@@ -24,9 +24,8 @@ from jenacast.forecast.intervals import (
     score_reference,
 )
 from jenacast.forecast.mc import ROWS_PER_CALL, mc_predict, stochastic_modules
+from jenacast.training.rundir import CALIBRATION, INTERVALS, checkpoint_digest
 
-INTERVALS = "intervals.json"  # a run folder's interval scores on the test split
-CALIBRATION = "calibration.json"  # its calibration on the validation split, reused by forecasts
 NO_DROPOUT = "the model has no dropout: its intervals come from the residual (noise) term alone"
 
 
@@ -35,10 +34,10 @@ def check_request(samples: int, levels) -> tuple[int, tuple[float, ...]]:
     if not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"{{samples}} must be a positive integer, got {literal(repr(samples))}.", worded=True)
     levels = tuple(levels)
-    bad = [level for level in levels if not 0 < level < 100]
+    bad = [level for level in levels if not (0 < level < 100 and float(level).is_integer())]
     if bad or not levels:
         raise ConfigError(
-            f"{{levels}} must be percentages between 0 and 100 (exclusive), got {literal(repr(bad or levels))}.",
+            f"{{levels}} must be whole percentages from 1 to 99, got {literal(repr(bad or levels))}.",
             worded=True,
         )
     return samples, levels
@@ -84,7 +83,7 @@ def calibration_for(run: OpenedRun, samples: int, levels, *, seed: int, progress
     """The run's calibration on its validation split, reused from the folder when made with the same samples,
     seed and levels (and the same checkpoint)."""
     path = run.run_dir / CALIBRATION
-    key = {"samples": samples, "seed": seed, "levels": sorted(levels), "epoch": run.state["epoch"]}
+    key = {"samples": samples, "seed": seed, "levels": sorted(levels), "checkpoint": checkpoint_digest(run.run_dir)}
     if path.exists():
         try:
             saved = json.loads(path.read_text())
@@ -122,6 +121,7 @@ def evaluate_intervals(
         "samples": drawn,
         "levels": list(levels),
         "seed": seed,
+        "checkpoint": checkpoint_digest(run.run_dir),
         "note": "" if stochastic else NO_DROPOUT,
         "calibration": calibration.to_dict(),
         "test_windows": len(targets),

@@ -36,7 +36,7 @@ class TrainConfig:
     time_column: str | None = None
     target: str | None = None
     features: tuple[str, ...] | None = None
-    missing: tuple[float, ...] = ()
+    missing: tuple[float | str, ...] = ()
     max_gap: str = "3h"
     lookback: str = "120h"
     step: str = "1h"

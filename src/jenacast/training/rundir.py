@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -59,7 +60,14 @@ def data_differences(saved: dict, current: dict) -> str:
 
 
 LOCK = ".lock"  # held (flock) by the process writing the folder; says who
-RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES)
+CALIBRATION = "calibration.json"  # the prediction intervals' calibration on the validation split (forecast)
+INTERVALS = "intervals.json"  # the prediction intervals' scores on the test split (evaluate --intervals)
+RUN_FILES = (CONFIG, HISTORY, BEST, LAST, METRICS, CURVES, CALIBRATION, INTERVALS)
+
+
+def checkpoint_digest(run_dir: Path) -> str:
+    """The sha256 of the run's best checkpoint: what results derived from the model are keyed by."""
+    return hashlib.sha256((Path(run_dir) / BEST).read_bytes()).hexdigest()
 
 
 def make_folder(folder: Path, what: str = "run folder") -> None:
