@@ -11,11 +11,11 @@ from pathlib import Path
 from jenacast.data.durations import format_duration, window_spec
 from jenacast.data.jena import cached, download, load_jena
 from jenacast.data.options import DataOptions
-from jenacast.data.station import DEFAULT_TARGET, load_table
+from jenacast.data.station import DEFAULT_TARGET, load_table, with_target_checked
 from jenacast.data.synthetic import generate_synthetic
 from jenacast.data.table import DATE_COLUMN, Table
 from jenacast.data.windows import Splits, WindowSpec, make_splits
-from jenacast.errors import DataError, literal
+from jenacast.errors import DataError
 
 CHOICES = ("auto", "jena", "synthetic")  # or the path of a station's table
 
@@ -133,12 +133,7 @@ def open_dataset(options: DataOptions | str = DataOptions(), *, progress: bool =
     if options.clean_wind:
         table = table.with_wind_sentinels_replaced()
     target = options.target or DEFAULT_TARGET
-    if target not in table.names:
-        raise DataError(
-            f"{literal(table.source)} has no column {literal(repr(target))} for {{target}}; its columns are "
-            f"{literal(', '.join(map(repr, table.names)))}.",
-            worded=True,
-        )
+    with_target_checked(table, target)
     spec = window_spec(table.interval, options.lookback, options.step, options.horizon)
     return Dataset(table, choice, choice == "synthetic", fingerprint(table), target, spec, options, note)
 

@@ -53,7 +53,7 @@ def load_table(
     missing = tuple(sorted(split_missing(missing), key=str))
     max_gap_seconds = parse_duration(max_gap, "max_gap")
     if _reads_as_jena(path, time_column, features, missing):
-        return _with_target_checked(load_csv(path), target)
+        return with_target_checked(load_csv(path), target)
     key = _cache_key(path, time_column, target, features, missing, max_gap_seconds)
     binary = cache_dir() / "tables" / f"{key}.npz" if cache and key else None
     if binary is not None and (table := load_binary(binary)) is not None:
@@ -98,7 +98,8 @@ def _reads_as_jena(path: Path, time_column, features, missing) -> bool:
     return start.split(b"\n", 1)[0].rstrip(b"\r") == _JENA_HEADER
 
 
-def _with_target_checked(table: Table, target: str | None) -> Table:
+def with_target_checked(table: Table, target: str | None) -> Table:
+    """``table``, or one sentence when it has no column ``target``."""
     if target is not None and target not in table.names:
         raise DataError(
             f"{literal(table.source)} has no column {literal(repr(target))} for {{target}}; its columns are "

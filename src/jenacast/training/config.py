@@ -12,9 +12,10 @@ from jenacast.training.optim import OPTIMIZERS
 MAX_SEED = 2**40 - 1  # the epochs' shuffling seeds (seed * 100,003 + epoch) must fit torch's 64 bits
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. ``epochs=None`` means the book's number for the model.
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(DataOptions):
+    """One training run: the data options it inherits (flat, so that config.json is one level and older
+    folders' files still read), and the training's. ``epochs=None`` means the book's number for the model.
 
     ``max_batches`` caps every loop (training, validation, test) for smoke runs; ``patience``
     stops after that many epochs without a better validation loss (None: never).
@@ -30,17 +31,7 @@ class TrainConfig:
     device: str = "auto"
     backend: str = "auto"
     max_batches: int | None = None
-    # the data, as in DataOptions (flat here: config.json is one level, and old folders' files still read)
     dataset: str = "synthetic"  # "synthetic", "jena" or a table's path
-    clean_wind: bool = False
-    time_column: str | None = None
-    target: str | None = None
-    features: tuple[str, ...] | None = None
-    missing: tuple[float | str, ...] = ()
-    max_gap: str = "3h"
-    lookback: str = "120h"
-    step: str = "1h"
-    horizon: str = "24h"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -64,9 +55,7 @@ class TrainConfig:
             raise ConfigError(f"{{lr}} must be a positive number, got {literal(repr(self.lr))}.", worded=True)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
-        data = DataOptions.pick(self)  # checks the data options, and makes lists (from JSON) tuples
-        object.__setattr__(self, "features", data.features)
-        object.__setattr__(self, "missing", data.missing)
+        super().__post_init__()  # the data options: checked, and lists (from JSON) made tuples
 
     def data_options(self) -> DataOptions:
         return DataOptions.pick(self)
