@@ -33,12 +33,14 @@ log = logging.getLogger("jenacast")
 
 TIERS = ("reference", "fwbw", "cpu", "triton")
 FUSED_TIERS = ("cpu", "triton")  # the tiers whose ops are ``fused``'s autograd around kernels (``tier_kernels``)
+LENGTH_TIERS = ("reference",)  # the tiers whose layers take a packed batch's ``lengths``
 BACKENDS = ("auto", *TIERS)
 _AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("cpu", "fwbw")}
 _MODULE = {"triton": "triton", "cpu": "numba"}
 _INSTALL_HINT = {"triton": "pip install 'jenacast[gpu]'", "cpu": "pip install numba"}
 _resolved: dict[str, str] = {}
 _warned_dtypes: set = set()
+_warned_lengths: set = set()  # the tiers "auto" replaced for a packed batch, said once each
 
 
 def available(tier: str) -> bool:
@@ -115,15 +117,21 @@ def resolve(name: str, device: torch.device) -> str:
     return _resolved[kind]
 
 
-def _tier_for(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+def _tier_for(backend: str, device: torch.device, dtype: torch.dtype, lengths: bool = False) -> str:
     """The tier that runs: the fused kernels run float32, so "auto" uses ``fwbw`` for other dtypes (and says so
-    once)."""
+    once); a packed batch (``lengths``) runs on a tier that takes lengths, ``reference`` where the chosen one
+    does not (said once)."""
     tier = resolve(backend, device)
     if backend == "auto" and tier in ("cpu", "triton") and dtype != torch.float32:
         if dtype not in _warned_dtypes:
             _warned_dtypes.add(dtype)
             log.info("jenacast: backend 'auto' uses 'fwbw' for %s (the fused kernels run float32)", dtype)
         tier = "fwbw"
+    if lengths and tier not in LENGTH_TIERS:
+        if tier not in _warned_lengths:
+            _warned_lengths.add(tier)
+            log.info("jenacast: packed sequences run the 'reference' tier (%r takes no lengths)", tier)
+        tier = "reference"
     return tier
 
 
@@ -132,10 +140,13 @@ def get_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = t
     return tier_ops(_tier_for(backend, device, dtype))[cell]
 
 
-def get_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
+def get_layer_op(
+    cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32, lengths: bool = False
+):
     """The whole layer, input projection and recurrence (see ``cpu.layer`` for the signatures): the ``cpu``
-    tier projects inside its kernels, the others project with torch (``projection``) and call ``get_op``'s op."""
-    tier = _tier_for(backend, device, dtype)
+    tier projects inside its kernels, the others project with torch (``projection``) and call ``get_op``'s op.
+    With ``lengths`` (a packed batch) the op takes ``lengths=`` (``LENGTH_TIERS``)."""
+    tier = _tier_for(backend, device, dtype, lengths)
     op = tier_ops(tier)[cell]  # raises the install hint of a missing tier
     if tier == "cpu":
         from jenacast.rnn.ops.cpu.layer import gru_layer_cpu, lstm_layer_cpu
@@ -178,6 +189,7 @@ def _falls_back(device: torch.device):
 __all__ = [
     "BACKENDS",
     "FUSED_TIERS",
+    "LENGTH_TIERS",
     "TIERS",
     "KernelOptions",
     "options",

@@ -72,3 +72,12 @@ def recurrent_weight_grad(
     else:
         per_gate = torch.bmm(masked.reshape(gates, t * b, h).transpose(1, 2), d_gates.reshape(gates, t * b, h))
     return per_gate.transpose(0, 1).reshape(h, gates * h)
+
+
+def step_mask(lengths: torch.Tensor, t_len: int, reverse: bool, like: torch.Tensor) -> torch.Tensor:
+    """``[B, T, 1]`` in processing order: 1 where the step lies within its sequence's ``lengths[b]`` first steps,
+    else 0, in ``like``'s dtype and device (the zeros of a padded sequence's outputs)."""
+    steps = torch.arange(t_len, device=lengths.device)
+    if reverse:
+        steps = steps.flip(0)
+    return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2).to(device=like.device, dtype=like.dtype)

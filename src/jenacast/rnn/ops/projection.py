@@ -28,16 +28,25 @@ def project_torch(
 
 
 def projected(cell: str, op):
-    """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu.layer``): this projection, then ``op``."""
+    """A tier's whole layer (the ``cpu`` tier's signature, see ``cpu.layer``): this projection, then ``op``.
+    ``lengths`` (a packed batch's, see ``reference.lstm``) reaches only the ops that take it (``LENGTH_TIERS``)."""
     if cell == "lstm":
 
-        def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
-            return op(project_torch(x, in_mask, kernel, bias, 4), h0, c0, w_rec, rec_mask, reverse)
+        def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
+            xproj = project_torch(x, in_mask, kernel, bias, 4)
+            if lengths is None:
+                return op(xproj, h0, c0, w_rec, rec_mask, reverse)
+            return op(xproj, h0, c0, w_rec, rec_mask, reverse, lengths=lengths)
 
         return lstm_layer
 
-    def gru_layer(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
-        return op(project_torch(x, in_mask, kernel, b_in, 3), h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+    def gru_layer(
+        x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None
+    ):
+        xproj = project_torch(x, in_mask, kernel, b_in, 3)
+        if lengths is None:
+            return op(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+        return op(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths=lengths)
 
     return gru_layer
 

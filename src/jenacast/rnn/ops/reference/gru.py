@@ -8,6 +8,7 @@ Arguments (every tier of this op takes the same):
     rec_mask None, [B, H] or [3, B, H]: recurrent dropout mask(s) on h_{t-1}
     reverse  process the steps from last to first (Keras' go_backwards)
     reset_after  apply the reset gate after the recurrent matmul (Keras' default, cuDNN's form)
+    lengths  None or [B] integers: each sequence's own number of steps (see ``reference.lstm``)
 Returns ``(hseq [B, T, H] in processing order, h_T [B, H])``.
 
     z = s(x_z + h_z U_z + b'_z),  r = s(x_r + h_r U_r + b'_r)
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import torch
 
+from jenacast.rnn.ops.common import step_mask
+
 GATES = 3
 
 
-def gru_reference(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+def gru_reference(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None):
     steps = range(xproj.shape[1] - 1, -1, -1) if reverse else range(xproj.shape[1])
     u_z, u_r, u_h = w_rec.chunk(GATES, dim=1)
     h, outputs = h0, []
@@ -48,6 +51,10 @@ def gru_reference(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, re
             hh = torch.tanh(x_h + r * rec_h)
         else:
             hh = torch.tanh(x_h + (r * h_h) @ u_h)
-        h = z * h + (1 - z) * hh
+        h_new = z * h + (1 - z) * hh
+        h = h_new if lengths is None else torch.where((t < lengths).unsqueeze(1), h_new, h)
         outputs.append(h)
-    return torch.stack(outputs, dim=1), h
+    hseq = torch.stack(outputs, dim=1)
+    if lengths is not None:
+        hseq = hseq * step_mask(lengths, xproj.shape[1], reverse, hseq)
+    return hseq, h
