@@ -6,12 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from jenacast.rnn.ops import available
-
-if available("cpu"):
-    # imported before any test's isolated cache folder is set: the kernels compile into the repository's pytest
-    # cache once, not into every run's temporary folder (a minute and a half of compiling each time)
-    import jenacast.rnn.ops.cpu  # noqa: F401
+import tests.rnn.cpu_cache  # noqa: F401
 
 
 def assert_near(actual, expected, tol, what=""):

@@ -5,6 +5,7 @@ that takes lengths equals the reference, every gradient included."""
 import pytest
 import torch
 
+import tests.rnn.cpu_cache  # noqa: F401
 from jenacast.rnn.ops import LENGTH_TIERS, available, get_layer_op
 from tests.rnn.test_cpu_layer import layer_inputs
 
@@ -49,11 +50,13 @@ def inputs(cell, f=5, h=7, seed=0):
     return tensors, (in_mask, rec_mask)
 
 
+# fwbw takes no lengths: a packed batch runs the reference there
+@pytest.mark.parametrize("backend", ["reference", "fwbw"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_reference_lengths_equal_sequences_run_alone(cell, reverse):
+def test_reference_lengths_equal_sequences_run_alone(cell, reverse, backend):
     tensors, masks = inputs(cell)
-    op = get_layer_op(cell, "reference", CPU, lengths=True)
+    op = get_layer_op(cell, backend, CPU, lengths=True)
     got = call(cell, op, tensors, masks, reverse, lengths=torch.tensor(LENGTHS))
     for a, e in zip(got, one_by_one(cell, tensors, masks, reverse)):
         torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)

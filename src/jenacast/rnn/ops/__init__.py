@@ -33,7 +33,7 @@ log = logging.getLogger("jenacast")
 
 TIERS = ("reference", "fwbw", "cpu", "triton")
 FUSED_TIERS = ("cpu", "triton")  # the tiers whose ops are ``fused``'s autograd around kernels (``tier_kernels``)
-LENGTH_TIERS = ("reference",)  # the tiers whose layers take a packed batch's ``lengths``
+LENGTH_TIERS = ("reference", "cpu")  # the tiers whose layers take a packed batch's ``lengths``
 BACKENDS = ("auto", *TIERS)
 _AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("cpu", "fwbw")}
 _MODULE = {"triton": "triton", "cpu": "numba"}

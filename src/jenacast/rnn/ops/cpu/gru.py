@@ -37,6 +37,7 @@ from jenacast.rnn.ops.cpu.common import (
     projection_arrays,
     weight_grads,
 )
+from jenacast.rnn.ops.cpu.lengths import hold, lengths_array, put_back, restore, zero_rows
 from jenacast.rnn.ops.cpu.masks import (
     mask_rows,
     mask_rows_1,
@@ -144,6 +145,8 @@ def _gru_fwd(
     cand,
     rows_per_block,
     dw_steps,
+    lengths,
+    has_lengths,
 ):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
@@ -162,6 +165,7 @@ def _gru_fwd(
         rec = np.empty((rows_per_block, gh), np.float32)
         hm = np.empty((rows_per_block, 3, hidden), np.float32)
         z_r = np.empty((rows_per_block, 2 * hidden), np.float32)
+        h_keep = np.empty((rows_per_block, hidden), np.float32)
         # with the projection: b_in + (x * input mask_g) W for the next dw_steps steps, all in one product
         # (the input does not wait for h; one product per step ran its short loop at a much lower rate)
         xp = np.empty((dw_steps * rows_per_block, gh), np.float32)
@@ -265,10 +269,14 @@ def _gru_fwd(
                 hs[s, b0 : b0 + rows],
                 hm[:rows, 2],
             )
+            if has_lengths:
+                hold(h_keep, h, lengths, b0, rows, t)
             if reset_after:
                 _candidate_reset_after(cell_rows, hidden, save)
             else:
                 _candidate_reset_before(cell_rows, hidden, save)
+            if has_lengths:
+                put_back(h, hs[s, b0 : b0 + rows], h_keep, lengths, b0, rows, t)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
         store_fence()  # the saved tensors' streamed rows
@@ -304,6 +312,8 @@ def _gru_bwd(
     db_in_blocks,
     rows_per_block,
     dw_steps,
+    lengths,
+    has_lengths,
 ):
     t_len, b_total, gh = gates.shape
     hidden = gh // 3
@@ -315,6 +325,7 @@ def _gru_bwd(
         b0 = block * rows_per_block
         rows = min(rows_per_block, b_total - b0)
         dh = np.empty((rows_per_block, hidden), np.float32)
+        dh_keep = np.empty((rows_per_block, hidden), np.float32)
         direct = np.empty((rows_per_block, hidden), np.float32)  # z * dh, plus (reset_before) the r * h_h path
         # what multiplies each gate's coefficients in dU, and the coefficients, kept for dw_steps steps
         d_steps = np.zeros((dw_steps * rows_per_block, gh), np.float32)
@@ -356,6 +367,8 @@ def _gru_bwd(
                 for r in range(rows):
                     add_into(dh[r], d_hseq[s, b0 + r])
             h_prev = hs[s - 1, b0 : b0 + rows] if s > 0 else h0[b0 : b0 + rows]
+            if has_lengths:
+                hold(dh_keep, dh, lengths, b0, rows, t)
             # the pre-activation gradients go to the projection's gradient and to the rows kept for dU
             cell_rows = (
                 gates[s, b0 : b0 + rows],
@@ -410,6 +423,11 @@ def _gru_bwd(
                         dxr[hidden + k] = d_r
                         dr[hidden + k] = d_r
                         direct[r, k] += ek * rg
+            if has_lengths:  # a step past the sequence's length: no gradient of its own
+                zero_rows(d, lengths, b0, rows, t)
+                zero_rows(
+                    d_in[slot * rows : (slot + 1) * rows] if has_proj else d_x[t, b0 : b0 + rows], lengths, b0, rows, t
+                )
             if has_proj and write_dx:  # this step's input-side gradients are final now
                 for r in range(rows):
                     copy_into(d_x[t, b0 + r], d_in[slot * rows + r])
@@ -470,15 +488,17 @@ def _gru_bwd(
                 unmask_rows_3_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
             else:
                 unmask_rows_2_plus(dh[:rows], back[:rows], m, b0, has_mask, direct[:rows])
+            if has_lengths:  # dh passes through it unchanged
+                restore(dh, dh_keep, lengths, b0, rows, t)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
 
 
 def run_forward(
-    x_steps, projection: Projection | None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save
+    x_steps, projection: Projection | None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save, lengths=None
 ) -> GruOutputs:
     """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` (its bias the
-    input bias) the layer's input, projected inside the loop."""
+    input bias) the layer's input, projected inside the loop; ``lengths`` as in ``lstm.run_forward``."""
     announce_compile("GRU", _gru_fwd, *([_gru_bwd] if save else []))  # evaluation never compiles the backward
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
@@ -511,6 +531,7 @@ def run_forward(
         cand.numpy(),
         rows,
         dw_batch_steps(rows),
+        *lengths_array(lengths),
     )
     return GruOutputs(hs, h_last, (gates if save else None), (cand if save else None))
 
@@ -528,7 +549,7 @@ class GruLayerGrads(NamedTuple):
 
 
 def run_backward(
-    args: GruBackward, reverse, reset_after, x_steps, projection: Projection | None, dx: str
+    args: GruBackward, reverse, reset_after, x_steps, projection: Projection | None, dx: str, lengths=None
 ) -> GruLayerGrads:
     """The backward kernel (``args.d_hT`` present; ``dx`` as in :class:`BackwardArrays`, "pre": the input-side
     pre-activations' gradient, the projection's)."""
@@ -566,6 +587,7 @@ def run_backward(
         a.db_in_blocks.numpy(),
         a.rows,
         a.dw_steps,
+        *lengths_array(lengths),
     )
     return GruLayerGrads(a.d_x, dh0, *a.summed(args.has_bias))
 

@@ -9,15 +9,17 @@ batches). The gradient of the input itself, needed only when the input is a stac
 output, comes from the backward kernel too when the features are a multiple of 16 (its products
 vectorise), else from a matmul of the pre-activation gradients after the loop (:func:`input_grad`).
 
-``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)`` and
-``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after)``
-take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers.
+``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths=None)`` and
+``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after, lengths=None)``
+take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers (``lengths``:
+a packed batch's, see ``reference.lstm`` and ``cpu.lengths``).
 """
 
 from __future__ import annotations
 
 import torch
 
+from jenacast.rnn.ops.common import step_mask
 from jenacast.rnn.ops.cpu import gru as gru_kernels
 from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
@@ -61,15 +63,15 @@ def _input_order(d_x, dx: str, kernel, in_mask, gates: int):
 
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
+    def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths):
         x_steps, h0, c0 = _steps(x), h0.contiguous(), c0.contiguous()
         out = lstm_kernels.run_forward(
-            x_steps, Projection(kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True
+            x_steps, Projection(kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True, lengths
         )
         ctx.save_for_backward(
             x_steps, in_mask, kernel, bias, *LstmSaved(h0, c0, w_rec, rec_mask, out.gates, out.cells, out.hs)
         )
-        ctx.reverse = reverse
+        ctx.reverse, ctx.lengths = reverse, lengths
         ctx.set_materialize_grads(False)  # an unused output costs no zeros
         return out.hs.transpose(0, 1), out.h_last, out.c_last
 
@@ -79,22 +81,24 @@ class _LSTMLayer(torch.autograd.Function):
         saved = LstmSaved._make(saved)
         dx = _input_grad_mode(ctx, x_steps)
         args = LstmBackward(d_hseq, zeros_if_none(d_hT, saved.h0), zeros_if_none(d_cT, saved.c0), *saved)
-        grads = lstm_kernels.run_backward(args, ctx.reverse, x_steps, Projection(kernel, bias, in_mask), dx)
+        projection = Projection(kernel, bias, in_mask)
+        grads = lstm_kernels.run_backward(args, ctx.reverse, x_steps, projection, dx, ctx.lengths)
         d_x = _input_order(grads.d_x, dx, kernel, in_mask, 4)
-        return d_x, None, grads.d_kernel, grads.d_bias, grads.dh0, grads.dc0, grads.d_w, None, None
+        return d_x, None, grads.d_kernel, grads.d_bias, grads.dh0, grads.dc0, grads.d_w, None, None, None
 
 
 class _GRULayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+    def forward(ctx, x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths):
         x_steps, h0 = _steps(x), h0.contiguous()
+        projection = Projection(kernel, b_in, in_mask)
         out = gru_kernels.run_forward(
-            x_steps, Projection(kernel, b_in, in_mask), h0, w_rec, b_rec, rec_mask, reverse, reset_after, True
+            x_steps, projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True, lengths
         )
         ctx.save_for_backward(
             x_steps, in_mask, kernel, b_in, *GruSaved(h0, w_rec, rec_mask, out.gates, out.cand, out.hs)
         )
-        ctx.reverse, ctx.reset_after, ctx.has_bias = reverse, reset_after, b_rec is not None
+        ctx.reverse, ctx.reset_after, ctx.has_bias, ctx.lengths = reverse, reset_after, b_rec is not None, lengths
         ctx.set_materialize_grads(False)
         return out.hs.transpose(0, 1), out.h_last
 
@@ -105,40 +109,38 @@ class _GRULayer(torch.autograd.Function):
         dx = _input_grad_mode(ctx, x_steps)
         args = gru_backward_args(d_hseq, zeros_if_none(d_hT, saved.h0), saved, ctx.has_bias)
         grads = gru_kernels.run_backward(
-            args, ctx.reverse, ctx.reset_after, x_steps, Projection(kernel, b_in, in_mask), dx
+            args, ctx.reverse, ctx.reset_after, x_steps, Projection(kernel, b_in, in_mask), dx, ctx.lengths
         )
         d_x = _input_order(grads.d_x, dx, kernel, in_mask, 3)
-        return d_x, None, grads.d_kernel, grads.d_b_in, grads.dh0, grads.d_w, grads.d_b, None, None, None
+        return d_x, None, grads.d_kernel, grads.d_b_in, grads.dh0, grads.d_w, grads.d_b, None, None, None, None
 
 
-def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
+def _zero_past_lengths(hseq: torch.Tensor, lengths, reverse: bool) -> torch.Tensor:
+    """A packed batch's outputs zero past each sequence's length (the kernels leave its state there)."""
+    return hseq if lengths is None else hseq * step_mask(lengths, hseq.shape[1], reverse, hseq)
+
+
+def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
     if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        out = lstm_kernels.run_forward(
-            _steps(x),
-            Projection(kernel, bias, in_mask),
-            h0.contiguous(),
-            c0.contiguous(),
-            w_rec,
-            rec_mask,
-            reverse,
-            False,
-        )
-        return out.hs.transpose(0, 1), out.h_last, out.c_last
-    return _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
+        projection = Projection(kernel, bias, in_mask)
+        h0, c0 = h0.contiguous(), c0.contiguous()
+        out = lstm_kernels.run_forward(_steps(x), projection, h0, c0, w_rec, rec_mask, reverse, False, lengths)
+        hseq, h_last, c_last = out.hs.transpose(0, 1), out.h_last, out.c_last
+    else:
+        hseq, h_last, c_last = _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths)
+    return _zero_past_lengths(hseq, lengths, reverse), h_last, c_last
 
 
-def gru_layer_cpu(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+def gru_layer_cpu(
+    x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None
+):
     if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
+        projection, h0 = Projection(kernel, b_in, in_mask), h0.contiguous()
         out = gru_kernels.run_forward(
-            _steps(x),
-            Projection(kernel, b_in, in_mask),
-            h0.contiguous(),
-            w_rec,
-            b_rec,
-            rec_mask,
-            reverse,
-            reset_after,
-            False,
+            _steps(x), projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, False, lengths
         )
-        return out.hs.transpose(0, 1), out.h_last
-    return _GRULayer.apply(x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+        hseq, h_last = out.hs.transpose(0, 1), out.h_last
+    else:
+        args = (x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths)
+        hseq, h_last = _GRULayer.apply(*args)
+    return _zero_past_lengths(hseq, lengths, reverse), h_last

@@ -37,6 +37,7 @@ from jenacast.rnn.ops.cpu.common import (
     projection_arrays,
     weight_grads,
 )
+from jenacast.rnn.ops.cpu.lengths import hold, lengths_array, put_back, restore, zero_rows
 from jenacast.rnn.ops.cpu.masks import mask_rows, mask_rows_1, mask_rows_4, one_group, unmask_rows_4
 from jenacast.rnn.ops.cpu.simd import accumulate, offset_tables, prefetch, store_fence
 from jenacast.rnn.ops.cpu.vector import elementwise, sigmoid, tanh
@@ -131,6 +132,8 @@ def _lstm_fwd(
     cells,
     rows_per_block,
     dw_steps,
+    lengths,
+    has_lengths,
 ):
     t_len, b_total = x.shape[0], x.shape[1]
     gh = w.shape[1]
@@ -146,6 +149,7 @@ def _lstm_fwd(
         h = np.empty((rows_per_block, hidden), np.float32)
         c = np.empty((rows_per_block, hidden), np.float32)
         pre = np.empty((rows_per_block, gh), np.float32)
+        h_keep, c_keep = np.empty((rows_per_block, hidden), np.float32), np.empty((rows_per_block, hidden), np.float32)
         # each gate's coefficients: [x * input mask_g, h * mask_g], one product for both (a separate one for
         # the 14 inputs ran at a much lower rate: too short a loop per call)
         coef = np.empty((rows_per_block, 4, width), np.float32)
@@ -190,6 +194,9 @@ def _lstm_fwd(
             )
             # the gates and cells go straight to the saved tensors (without save, a scratch row)
             saved = s if save else 0
+            if has_lengths:
+                hold(h_keep, h, lengths, b0, rows, t)
+                hold(c_keep, c, lengths, b0, rows, t)
             _cell_forward(
                 (
                     pre[:rows],
@@ -202,6 +209,9 @@ def _lstm_fwd(
                 hidden,
                 save,
             )
+            if has_lengths:
+                put_back(h, hs[s, b0 : b0 + rows], h_keep, lengths, b0, rows, t)
+                put_back(c, cells[saved, b0 : b0 + rows], c_keep, lengths, b0, rows, t)
         for r in range(rows):
             copy_into(h_last[b0 + r], h[r])
             copy_into(c_last[b0 + r], c[r])
@@ -239,6 +249,8 @@ def _lstm_bwd(
     db_blocks,
     rows_per_block,
     dw_steps,
+    lengths,
+    has_lengths,
 ):
     t_len, b_total, gh = gates.shape
     hidden = gh // 4
@@ -250,6 +262,10 @@ def _lstm_bwd(
         rows = min(rows_per_block, b_total - b0)
         dh = np.empty((rows_per_block, hidden), np.float32)
         dc = np.empty((rows_per_block, hidden), np.float32)
+        dh_keep, dc_keep = (
+            np.empty((rows_per_block, hidden), np.float32),
+            np.empty((rows_per_block, hidden), np.float32),
+        )
         back = np.empty((rows_per_block, gh), np.float32)  # each gate's share of dh before its mask: d_g @ U_g^T
         # dU's products wait for dw_steps steps: one call then does dw_steps * rows terms per accumulator
         hm = np.zeros((dw_steps * rows_per_block, 4, hidden), np.float32)  # h_{t-1} * mask_g, per step and row
@@ -293,6 +309,9 @@ def _lstm_bwd(
             kept = d_steps[
                 slot * rows : (slot + 1) * rows
             ]  # without write_dx the projection's gradient goes nowhere else
+            if has_lengths:
+                hold(dh_keep, dh, lengths, b0, rows, t)
+                hold(dc_keep, dc, lengths, b0, rows, t)
             _cell_backward(
                 (
                     gates[s, b0 : b0 + rows],
@@ -305,6 +324,11 @@ def _lstm_bwd(
                 ),
                 hidden,
             )
+            if has_lengths:  # a step past the sequence's length: no gradient of its own, dc passes through
+                zero_rows(kept, lengths, b0, rows, t)
+                if write_dx:
+                    zero_rows(d_x[t, b0 : b0 + rows], lengths, b0, rows, t)
+                restore(dc, dc_keep, lengths, b0, rows, t)
             h_prev = hs[s - 1, b0 : b0 + rows] if s > 0 else h0[b0 : b0 + rows]
             if rec_groups == 1:
                 mask_rows_1(hm[slot * rows : (slot + 1) * rows], h_prev, m, b0, has_mask)
@@ -341,14 +365,19 @@ def _lstm_bwd(
                 back_flat, gh, rows, gh, d_flat, 0, gh, hidden, 1, hidden, w_flat, gh, hidden, tables, zeros, 0, 0
             )
             unmask_rows_4(dh[:rows], back[:rows], m, b0, has_mask)
+            if has_lengths:  # and dh too
+                restore(dh, dh_keep, lengths, b0, rows, t)
         for r in range(rows):
             copy_into(dh0[b0 + r], dh[r])
             copy_into(dc0[b0 + r], dc[r])
 
 
-def run_forward(x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
+def run_forward(
+    x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save, lengths=None
+) -> LstmOutputs:
     """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` the layer's
-    input, projected inside the loop."""
+    input, projected inside the loop; ``lengths`` a packed batch's (``cpu.lengths``; the outputs at the steps past
+    a sequence's length hold its state, for the backward: ``cpu.layer`` zeroes them)."""
     announce_compile("LSTM", _lstm_fwd, *([_lstm_bwd] if save else []))  # evaluation never compiles the backward
     t_len, b, _ = x_steps.shape
     hidden = w_rec.shape[0]
@@ -381,6 +410,7 @@ def run_forward(x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask,
         cells.numpy(),
         rows,
         dw_batch_steps(rows),
+        *lengths_array(lengths),
     )
     return LstmOutputs(hs, h_last, c_last, (gates if save else None), (cells if save else None))
 
@@ -397,7 +427,9 @@ class LstmLayerGrads(NamedTuple):
     d_bias: torch.Tensor | None
 
 
-def run_backward(args: LstmBackward, reverse, x_steps, projection: Projection | None, dx: str) -> LstmLayerGrads:
+def run_backward(
+    args: LstmBackward, reverse, x_steps, projection: Projection | None, dx: str, lengths=None
+) -> LstmLayerGrads:
     """The backward kernel (``args.d_hT`` and ``d_cT`` present; ``dx`` as in :class:`BackwardArrays`). The LSTM's
     one bias is the projection's (``db_in_blocks``)."""
     gates = args.gates
@@ -435,6 +467,7 @@ def run_backward(args: LstmBackward, reverse, x_steps, projection: Projection | 
         a.db_in_blocks.numpy(),
         a.rows,
         a.dw_steps,
+        *lengths_array(lengths),
     )
     weights = a.summed(False)
     return LstmLayerGrads(a.d_x, dh0, dc0, weights.d_w, weights.d_kernel, weights.d_in_bias)
