@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from jenacast.rnn import VariationalGRU, VariationalLSTM
+from jenacast.rnn.ops import available
 from tests.rnn.dropin_compare import assert_same_as_torch, leaf, with_random_biases
 
 CELLS = {"lstm": (VariationalLSTM, nn.LSTM), "gru": (VariationalGRU, nn.GRU)}
@@ -54,6 +55,13 @@ def test_float64_equals_torch(cell, layers, bidirectional, with_hx):
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_every_torch_tier_equals_torch(cell, backend):
     check(cell, 2, True, False, True, torch.float64, 1e-10, backend=backend)
+
+
+@pytest.mark.skipif(not available("triton"), reason="needs triton (pip install 'jenacast[gpu]')")
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_triton_tier_equals_torch(cell):
+    """Without a GPU in Triton's interpreter; a bidirectional layer's directions in one paired launch."""
+    check(cell, 2, True, False, True, torch.float32, 1e-5, backend="triton")
 
 
 @pytest.mark.parametrize("with_hx", [False, True])

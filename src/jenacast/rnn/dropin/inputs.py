@@ -35,7 +35,7 @@ def read_input(input, batch_first: bool, input_size: int, dtype: torch.dtype, na
     if x.shape[-1] != input_size:
         raise ValueError(f"{name} expects {input_size} input features, got input of shape {list(x.shape)}.")
     if x.shape[1] < 1:
-        raise ValueError(f"{name} needs at least one time step, got input shape {list(input.shape)}.")
+        raise ValueError(f"{name} needs at least one time step, got input of shape {list(x.shape)}.")
     if x.dtype != dtype:
         raise TypeError(f"{name}'s input is {x.dtype} but its parameters are {dtype}; convert one of them.")
     if lengths is not None:
