@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from jenacast.cli import main
+from jenacast.forecast import mc
 from jenacast.forecast.intervals import (
     Calibration,
     bounds,
@@ -21,7 +22,7 @@ from jenacast.forecast.intervals import (
 )
 from jenacast.forecast.mc import mc_predict, stochastic_modules
 from jenacast.models import Head
-from jenacast.rnn import LSTM
+from jenacast.rnn import GRU, LSTM
 from jenacast.rnn.masks import DropoutMasks
 from tests.test_own_data import write_station
 
@@ -70,6 +71,30 @@ def test_batched_samples_equal_single_passes_with_the_same_masks(monkeypatch):
         for s in range(6):
             single = model.out(layer(x, masks=DropoutMasks(recurrent=mask[:, :, s].contiguous()))).squeeze(-1)
             torch.testing.assert_close(samples[:, s], single, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_samples_from_each_window_given_once_equal_those_from_repeated_windows(monkeypatch, stacked):
+    pytest.importorskip("numba")
+    torch.manual_seed(3)
+    if stacked:
+        body = torch.nn.Sequential(
+            GRU(14, 32, recurrent_dropout=0.5, return_sequences=True, backend="cpu"),
+            GRU(32, 32, recurrent_dropout=0.5, backend="cpu"),
+        )
+    else:
+        body = LSTM(14, 32, recurrent_dropout=0.25, backend="cpu")
+    model = Head(body, 32, dropout=0.5)
+    assert mc.input_layer(model) is (body[0] if stacked else body)
+    x = torch.randn(9, 20, 14)
+    torch.manual_seed(4)
+    once = mc_predict(model, x, 30)
+    monkeypatch.setattr(mc, "input_layer", lambda model: None)  # every window repeated before the model
+    torch.manual_seed(4)
+    repeated = mc_predict(model, x, 30)
+    torch.testing.assert_close(once, repeated, rtol=1e-5, atol=1e-5)
+    assert (once.std(dim=1) > 0).all()
+    assert all(layer.input_copies == 1 for layer in model.modules() if isinstance(layer, (LSTM, GRU)))
 
 
 def test_without_dropout_every_sample_is_the_deterministic_forecast():

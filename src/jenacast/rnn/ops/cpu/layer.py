@@ -11,7 +11,10 @@ vectorise), else from a matmul of the pre-activation gradients after the loop (:
 
 ``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)`` and
 ``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after)``
-take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers.
+take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers. With
+more states than input rows (Monte Carlo samples of each window, see ``projection``), an LSTM in evaluation
+without input dropout projects each window once (``torch.addmm``) and its kernel reads that row for all the
+window's samples; otherwise the input is repeated.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
 from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
+from jenacast.rnn.ops.projection import repeated_rows, row_copies
 from jenacast.rnn.ops.protocol import GruSaved, LstmBackward, LstmSaved, gru_backward_args
 
 
@@ -112,7 +116,12 @@ class _GRULayer(torch.autograd.Function):
 
 
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False):
-    if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
+    evaluation = not needs_grad(x, kernel, bias, h0, c0, w_rec)  # then nothing is saved for a backward
+    if x.shape[0] != h0.shape[0]:
+        if evaluation and in_mask is None:
+            return _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
+        x = repeated_rows(x, h0.shape[0])
+    if evaluation:
         out = lstm_kernels.run_forward(
             _steps(x),
             Projection(kernel, bias, in_mask),
@@ -127,7 +136,20 @@ def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, rever
     return _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
 
 
+def _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
+    """Evaluation with ``h0``'s batch a multiple of ``x``'s: each window's projection made once."""
+    share = row_copies(x, h0.shape[0])
+    steps = _steps(x)
+    t, b, f = steps.shape
+    xproj = torch.addmm(bias.detach(), steps.view(t * b, f), kernel.detach()).view(t, b, -1)
+    out = lstm_kernels.run_forward(
+        xproj, None, h0.contiguous(), c0.contiguous(), w_rec.detach(), rec_mask, reverse, False, share
+    )
+    return out.hs.transpose(0, 1), out.h_last, out.c_last
+
+
 def gru_layer_cpu(x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+    x = repeated_rows(x, h0.shape[0])
     if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
         out = gru_kernels.run_forward(
             _steps(x),
