@@ -1,10 +1,13 @@
 """Monte Carlo dropout's speed: samples per second over a run's test split, and the whole split's time.
 
     python benchmarks/bench_mc.py RUN_DIR [--samples 100] [--windows N] [--rows-per-call 2048,16384]
+        [--input once,repeated] [--turns 1]
 
 Times ``split_samples`` (the windows gathered, repeated ``--samples`` times, run through the model with its
 dropout masks on) over the first ``--windows`` windows of the test split (default: all of them) for each
-rows-per-call setting, in turns, and prints samples per second and the seconds the whole split would take.
+rows-per-call setting and each way of feeding the input (``once``: each window given once to the first
+recurrent layer, which runs its samples, as ``mc_predict`` does; ``repeated``: each window repeated before the
+model), in turns, and prints samples per second and the seconds the whole split would take.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 from jenacast.evaluate import open_run
 from jenacast.forecast import mc
+from jenacast.forecast import run as run_module
 from jenacast.forecast.run import split_samples
 
 
@@ -43,6 +47,8 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--windows", type=int, default=0, help="the first N test windows (default all)")
     parser.add_argument("--rows-per-call", default=str(mc.ROWS_PER_CALL))
+    parser.add_argument("--input", default="once", help="once, repeated or both (comma-separated), in turns")
+    parser.add_argument("--turns", type=int, default=1)
     parser.add_argument(
         "--plain-malloc", action="store_true", help="without keep_freed_memory (which the command line sets)"
     )
@@ -54,20 +60,22 @@ def main(argv=None) -> int:
     run = open_run(args.run_dir, device="cpu")
     split = run.dataset.splits.test
     subset = _Head(split, args.windows or len(split))
-    for rows in (int(r) for r in args.rows_per_call.split(",")):
-        mc.ROWS_PER_CALL = rows
-        import jenacast.forecast.run as run_module
-
-        run_module.ROWS_PER_CALL = rows
-        started = time.perf_counter()
-        split_samples(run, subset, args.samples, seed=0)
-        seconds = time.perf_counter() - started
-        rate = len(subset) * args.samples / seconds
-        print(
-            f"{run.config.model}: {len(subset):,} windows x {args.samples} samples, {rows} rows per call: "
-            f"{seconds:.1f} s, {rate:,.0f} samples/s; the whole test split ({len(split):,} windows): "
-            f"{len(split) * args.samples / rate:.0f} s"
-        )
+    input_layer = mc.input_layer
+    for _ in range(args.turns):
+        for rows in (int(r) for r in args.rows_per_call.split(",")):
+            for way in args.input.split(","):
+                mc.ROWS_PER_CALL = run_module.ROWS_PER_CALL = rows
+                mc.input_layer = input_layer if way == "once" else (lambda model: None)
+                started = time.perf_counter()
+                split_samples(run, subset, args.samples, seed=0)
+                seconds = time.perf_counter() - started
+                rate = len(subset) * args.samples / seconds
+                print(
+                    f"{run.config.model}: {len(subset):,} windows x {args.samples} samples, {rows} rows per call, "
+                    f"input {way}: {seconds:.1f} s, {rate:,.0f} samples/s; the whole test split "
+                    f"({len(split):,} windows): {len(split) * args.samples / rate:.0f} s",
+                    flush=True,
+                )
     return 0
 
 

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from jenacast.cli import main
+from jenacast.forecast import mc
+from jenacast.forecast.adaptive import online_factors
 from jenacast.forecast.intervals import (
     Calibration,
     bounds,
@@ -21,7 +23,7 @@ from jenacast.forecast.intervals import (
 )
 from jenacast.forecast.mc import mc_predict, stochastic_modules
 from jenacast.models import Head
-from jenacast.rnn import LSTM
+from jenacast.rnn import GRU, LSTM
 from jenacast.rnn.masks import DropoutMasks
 from tests.test_own_data import write_station
 
@@ -72,6 +74,30 @@ def test_batched_samples_equal_single_passes_with_the_same_masks(monkeypatch):
             torch.testing.assert_close(samples[:, s], single, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("stacked", [False, True])
+def test_samples_from_each_window_given_once_equal_those_from_repeated_windows(monkeypatch, stacked):
+    pytest.importorskip("numba")
+    torch.manual_seed(3)
+    if stacked:
+        body = torch.nn.Sequential(
+            GRU(14, 32, recurrent_dropout=0.5, return_sequences=True, backend="cpu"),
+            GRU(32, 32, recurrent_dropout=0.5, backend="cpu"),
+        )
+    else:
+        body = LSTM(14, 32, recurrent_dropout=0.25, backend="cpu")
+    model = Head(body, 32, dropout=0.5)
+    assert mc.input_layer(model) is (body[0] if stacked else body)
+    x = torch.randn(9, 20, 14)
+    torch.manual_seed(4)
+    once = mc_predict(model, x, 30)
+    monkeypatch.setattr(mc, "input_layer", lambda model: None)  # every window repeated before the model
+    torch.manual_seed(4)
+    repeated = mc_predict(model, x, 30)
+    torch.testing.assert_close(once, repeated, rtol=1e-5, atol=1e-5)
+    assert (once.std(dim=1) > 0).all()
+    assert all(layer.input_copies == 1 for layer in model.modules() if isinstance(layer, (LSTM, GRU)))
+
+
 def test_without_dropout_every_sample_is_the_deterministic_forecast():
     torch.manual_seed(2)
     model = Head(LSTM(3, 8, backend="reference"), 8)
@@ -120,6 +146,36 @@ def test_calibration_adds_the_noise_term_and_makes_validation_coverage_nominal()
     assert Calibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
 
 
+def test_adaptive_factors_use_only_the_latest_scores_already_known():
+    scores = np.arange(100, dtype=np.float64)  # score i of the window starting at row 10 * i
+    rows = 10 * np.arange(100)
+    factors = online_factors(scores, rows, np.array([5, 205, 995]), 30, 4, (50,))[50]
+    # row 5: nothing known yet; row 205: rows up to 175 known, the last four scores 14..17; row 995: 92..96
+    assert np.isnan(factors[0])
+    assert factors[1] == conformal_quantile(np.array([14.0, 15, 16, 17]), 50) == 16
+    assert factors[2] == conformal_quantile(np.array([93.0, 94, 95, 96]), 50) == 95
+    early = online_factors(scores, rows, np.array([55]), 30, 4, (50,))[50]  # two known: both used
+    assert early[0] == conformal_quantile(np.array([0.0, 1.0]), 50)
+
+
+def test_adaptive_intervals_follow_a_drift_that_split_conformal_misses():
+    rng = np.random.default_rng(0)
+    n = 4000
+    samples = rng.normal(0, 0.1, (2 * n, 10))
+    spread = np.r_[np.ones(n), 2 * np.ones(n)]  # the errors double after the calibration period
+    targets = rng.normal(0, 1, 2 * n) * spread
+    calibration = calibrate(samples[:n], targets[:n], (80,), rows=np.arange(n), recent=500)
+    assert len(calibration.recent_scores) == 500 and calibration.recent_rows[0] == n - 500
+    test_scores = np.abs(targets[n:] - samples[n:].mean(1)) / np.sqrt(samples[n:].var(1) + calibration.noise_std**2)
+    rows = n + np.arange(n)
+    factors = online_factors(
+        np.r_[calibration.recent_scores, test_scores], np.r_[calibration.recent_rows, rows], rows, 10, 500, (80,)
+    )
+    split = interval_scores(targets[n:], *bounds("conformal", samples[n:], calibration, 80), 80)["coverage"]
+    online = interval_scores(targets[n:], *bounds("adaptive", samples[n:], calibration, 80, factors), 80)["coverage"]
+    assert split < 0.55 and abs(online - 0.80) < 0.03
+
+
 def test_the_persistence_reference():
     last = np.zeros(1000)
     changes = np.linspace(-10, 10, 1001)
@@ -152,12 +208,16 @@ def test_forecast_prints_intervals_and_draws_the_plot(trained_run, tmp_path, cap
     assert result["last_observation"] == "2022-02-10 06:00:00" and result["time"] == "2022-02-10 18:00:00"
     low, high = result["intervals"]["conformal"]["80"]
     assert low < result["mc_mean"] < high and result["samples"] == 8
+    low, high = result["intervals"]["adaptive"]["80"]
+    assert low < result["mc_mean"] < high and result["adaptive_windows"] == 649  # hourly windows, those without a gap
 
 
 def test_evaluate_intervals_scores_every_method_beside_the_reference(trained_run, capsys):
     assert main(["evaluate", str(trained_run), "--intervals", "--samples", "8", "--json", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)["intervals"]
-    assert set(result["methods"]) == {"mc", "mc+noise", "conformal"} and "persistence" in result["reference"]
+    assert (
+        set(result["methods"]) == {"mc", "mc+noise", "conformal", "adaptive"} and "persistence" in result["reference"]
+    )
     assert result["samples"] == 8 and result["test_windows"] > 0
     assert set(result["methods"]["conformal"]["levels"]) == {"50", "80", "95"}
     assert (trained_run / "intervals.json").exists() and (trained_run / "calibration.json").exists()
@@ -194,8 +254,8 @@ def test_the_chapter_scores_intervals_per_model_and_reuses_them(tmp_path, capsys
     command += ["--intervals", "--samples", "4", "--out", str(out), "--quiet", "--device", "cpu"]
     assert main(command) == 0
     models = json.loads((out / "results.json").read_text())["models"]
-    assert set(models["lstm-dropout"]["intervals"]["methods"]) == {"mc", "mc+noise", "conformal"}
-    assert set(models["dense"]["intervals"]["methods"]) == {"mc+noise", "conformal"}  # no dropout: no MC spread
+    assert set(models["lstm-dropout"]["intervals"]["methods"]) == {"mc", "mc+noise", "conformal", "adaptive"}
+    assert set(models["dense"]["intervals"]["methods"]) == {"mc+noise", "conformal", "adaptive"}  # no MC spread
     assert "no dropout" in models["dense"]["intervals"]["note"]
     report = (out / "report.md").read_text()
     assert "## Prediction intervals" in report and "| (no model) | persistence + training changes |" in report

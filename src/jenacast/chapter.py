@@ -191,7 +191,8 @@ def _intervals(run_dir: Path, options: ChapterOptions, progress: bool, say: Call
         try:
             scores = rundir.read_json(saved)
             same_model = scores.get("checkpoint") == rundir.checkpoint_digest(run_dir)
-            if same_model and scores.get("seed") == 0 and scores.get("samples") in (options.samples, 1):
+            current = "adaptive" in scores.get("methods", {})  # scored before that method existed: again
+            if current and same_model and scores.get("seed") == 0 and scores.get("samples") in (options.samples, 1):
                 return scores
         except (ValueError, OSError):
             pass  # damaged: made again

@@ -575,8 +575,9 @@ def _add_evaluate_parser(commands) -> None:
         "--intervals",
         action="store_true",
         help="also score prediction intervals on the whole test split: Monte Carlo dropout alone, with the noise "
-        "term, and conformally calibrated (coverage, width, pinball loss, CRPS), beside persistence plus the "
-        "training split's changes; written to RUN_DIR/intervals.json",
+        "term, conformally calibrated on the validation split, and conformally recalibrated on the latest 30 days "
+        "of known errors (adaptive) (coverage, width, pinball loss, CRPS), beside persistence plus the training "
+        "split's changes; written to RUN_DIR/intervals.json",
     )
     _add_sampling_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON")
@@ -603,7 +604,8 @@ def _add_forecast_parser(commands) -> None:
         description="Forecast the target a horizon (the run's, 24h by default) after the last observation, or after "
         "--at: the point forecast, the mean of Monte Carlo dropout samples (the masks kept on: independent "
         "per sample, fixed across time steps), and central intervals from the samples alone, with the noise "
-        "term, and conformally calibrated on the validation split (kept in RUN_DIR/calibration.json). Models "
+        "term, conformally calibrated on the validation split (kept in RUN_DIR/calibration.json), and "
+        "recalibrated on the errors of the 30 days before the forecast (adaptive, the plot's bands). Models "
         "without dropout get intervals from the noise term alone. RUN_DIR may be a chapter folder (--model).",
     )
     forecast.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder or a chapter folder")

@@ -144,3 +144,30 @@ def test_time_major_copies_every_step_of_every_sequence(b, t, f):
     torch.testing.assert_close(got, x.transpose(0, 1), rtol=0, atol=0)
     stacked = x.transpose(0, 1).contiguous().transpose(0, 1)  # a stacked layer's input: time-major underneath
     assert time_major(stacked).data_ptr() == stacked.data_ptr()
+
+
+# Monte Carlo samples of one window: the states' batch is a multiple of the input's, each input row feeding
+# that many consecutive sequences; 8-row blocks make some blocks hold two windows' copies
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("in_mask", ["none", "per_gate"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_layer_with_each_input_row_feeding_several_sequences(kernel_options, cell, in_mask, reverse):
+    kernel_options(cpu_block_rows=8)
+    copies, windows = 5, 3
+    fused = get_layer_op(cell, "cpu", torch.device("cpu"))
+    tensors, m_in, m_rec = layer_inputs(cell, windows * copies, 7, 14, 32, in_mask, "per_gate")
+    x = tensors[0][:windows]
+    with torch.no_grad():
+        spelled_out = call(cell, fused, [x.repeat_interleave(copies, 0), *tensors[1:]], m_in, m_rec, reverse, True)
+        shared = call(cell, fused, [x, *tensors[1:]], m_in, m_rec, reverse, True)
+    for a, e in zip(shared, spelled_out):
+        assert a.shape == e.shape
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(shared[0][0], shared[0][1])  # the copies differ: each has its own recurrent masks
+
+
+def test_states_not_a_multiple_of_the_input_rows_are_refused():
+    fused = get_layer_op("lstm", "cpu", torch.device("cpu"))
+    tensors, _, _ = layer_inputs("lstm", 5, 3, 4, 8, "none", "none")
+    with pytest.raises(ValueError, match="not a multiple"):
+        call("lstm", fused, [tensors[0][:2], *tensors[1:]], None, None, False, True)

@@ -14,12 +14,15 @@ from jenacast._atomic import write_text
 from jenacast.data.windows import Split
 from jenacast.errors import ConfigError, DataError, literal
 from jenacast.evaluate import OpenedRun, open_run
+from jenacast.forecast.adaptive import online_factors, recent_count
 from jenacast.forecast.intervals import (
     LEVELS,
     METHODS,
     Calibration,
     bounds,
     calibrate,
+    conformal_quantile,
+    predictive,
     score_methods,
     score_reference,
 )
@@ -73,6 +76,17 @@ def last_observed(split: Split, x: torch.Tensor) -> torch.Tensor:
     return x[:, -1, column].double() * float(split.std[column]) + float(split.mean[column])
 
 
+def first_rows(split: Split) -> np.ndarray:
+    """Each window's first row in the table, in the order ``split.batches`` visits them."""
+    return split.start + split.window_order().numpy()
+
+
+def scores_of(samples: np.ndarray, targets: np.ndarray, calibration: Calibration) -> np.ndarray:
+    """The conformal scores ``|y - mean| / std`` of windows' samples."""
+    mean, std = predictive(samples, calibration.noise_std)
+    return np.abs(targets.astype(np.float64) - mean) / std
+
+
 def training_changes(split: Split) -> np.ndarray:
     """The training split's changes of the target over the horizon (target minus the last observed value)."""
     changes = [y.double() - last_observed(split, x) for x, y in split.batches(8192)]
@@ -95,7 +109,15 @@ def calibration_for(run: OpenedRun, samples: int, levels, *, seed: int, progress
     val_samples, val_targets, _ = split_samples(
         run, run.dataset.splits.val, samples if stochastic else 1, seed=seed, progress=progress
     )
-    calibration = calibrate(val_samples, val_targets, levels, stochastic=stochastic)
+    val = run.dataset.splits.val
+    calibration = calibrate(
+        val_samples,
+        val_targets,
+        levels,
+        stochastic=stochastic,
+        rows=first_rows(val),
+        recent=recent_count(run.dataset.table.interval),
+    )
     write_text(path, json.dumps({"key": key, "calibration": calibration.to_dict()}, indent=2) + "\n")
     return calibration
 
@@ -115,6 +137,15 @@ def evaluate_intervals(
     test_started = time.perf_counter()
     test_samples, targets, last = split_samples(run, splits.test, drawn, seed=seed + 1, progress=progress)
     test_seconds = time.perf_counter() - test_started
+    rows = first_rows(splits.test)
+    factors = online_factors(
+        np.concatenate([calibration.recent_scores, scores_of(test_samples, targets, calibration)]),
+        np.concatenate([np.asarray(calibration.recent_rows, dtype=np.int64), rows]),
+        rows,
+        run.dataset.spec.horizon,
+        recent_count(run.dataset.table.interval),
+        levels,
+    )
     results = {
         "run": str(run_dir),
         "model": run.config.model,
@@ -125,7 +156,7 @@ def evaluate_intervals(
         "note": "" if stochastic else NO_DROPOUT,
         "calibration": calibration.to_dict(),
         "test_windows": len(targets),
-        "methods": score_methods(test_samples, targets, calibration, levels),
+        "methods": score_methods(test_samples, targets, calibration, levels, factors),
         "reference": {"persistence": score_reference(last, targets, training_changes(splits.train), levels)},
         "seconds": {"total": time.perf_counter() - started, "test": test_seconds},
         "samples_per_second": len(targets) * drawn / test_seconds,
@@ -193,6 +224,7 @@ def forecast(
         drawn = mc_predict(run.model, x, samples if stochastic else 1).cpu().numpy().astype(np.float64)
     target_time = table.timestamps[end] + np.timedelta64(spec.horizon * table.interval, "s")
     column = table.names.index(source.target)
+    factors, scored = _recent_factors(run, table, column, end, calibration, samples, levels, seed)
     recent = max(0, end - 5 * 86400 // table.interval)
     return {
         "run": str(run_dir),
@@ -204,16 +236,43 @@ def forecast(
         "mc_mean": float(drawn.mean()),
         "samples": drawn.shape[1],
         "intervals": {
-            method: {int(level): [float(v[0]) for v in bounds(method, drawn, calibration, level)] for level in levels}
+            method: {
+                int(level): [float(v[0]) for v in bounds(method, drawn, calibration, level, factors)]
+                for level in levels
+            }
             for method in METHODS
             if stochastic or method != "mc"
         },
+        "adaptive_windows": scored,
         "note": "" if stochastic else NO_DROPOUT,
         "observed": {
             "times": [_when(t) for t in table.timestamps[recent : end + 1]],
             "values": [None if np.isnan(v) else float(v) for v in table.values[recent : end + 1, column]],
         },
     }
+
+
+def _recent_factors(run: OpenedRun, table, column: int, end: int, calibration: Calibration, samples, levels, seed):
+    """``adaptive``'s factors for a forecast after row ``end``, and how many scores made them: the conformal
+    quantiles of the scores of hourly windows over the last ``RECENT_DAYS`` whose targets are observed by
+    ``end`` (hourly: enough scores for the quantiles, and about a second's work). No scores: NaN factors."""
+    spec = run.dataset.spec
+    stride = max(1, 3600 // table.interval)
+    lasts = end - spec.horizon - stride * np.arange(recent_count(table.interval) // stride)
+    lasts = lasts[lasts >= spec.span][::-1]  # each window's last input row, oldest first
+    mean, std = run.state["mean"].numpy().astype(np.float64), run.state["std"].numpy().astype(np.float64)
+    reads = lasts[:, None] - spec.span + spec.sampling_rate * np.arange(spec.sequence_length)
+    x = (table.values[reads].astype(np.float64) - mean) / std
+    targets = table.values[lasts + spec.horizon, column].astype(np.float64)
+    usable = ~np.isnan(x).any(axis=(1, 2)) & ~np.isnan(targets)
+    if not usable.any():
+        return {int(level): np.array([np.nan]) for level in levels}, 0
+    windows = torch.from_numpy(x[usable].astype(np.float32)).to(run.device)
+    with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
+        torch.manual_seed(seed + 3)
+        drawn = mc_predict(run.model, windows, samples if calibration.stochastic else 1).cpu().numpy()
+    scores = scores_of(drawn, targets[usable], calibration)
+    return {int(level): np.array([conformal_quantile(scores, level)]) for level in levels}, int(usable.sum())
 
 
 def _same_columns(run: OpenedRun, path: str, progress: bool):

@@ -118,8 +118,8 @@ def _intervals_section(models: dict) -> str:
     return (
         "## Prediction intervals\n\n"
         "Seed 0's intervals on the test split: Monte Carlo dropout alone (mc), with the noise term (mc+noise) and "
-        "conformally calibrated on the validation split (conformal); models without dropout have the noise term "
-        "alone. Coverage should match the level; at equal coverage, narrower intervals and a lower CRPS are "
+        "conformally calibrated on the validation split (conformal) or on the latest 30 days of known errors "
+        "(adaptive); models without dropout have the noise term alone. Coverage should match the level; at equal coverage, narrower intervals and a lower CRPS are "
         f"better.\n\n{table}\n\n"
     )
 

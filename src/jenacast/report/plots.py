@@ -100,7 +100,7 @@ def draw_run_curves(run_dir: Path, baseline_val_mae: float | None = None) -> Pat
     return path
 
 
-def plot_forecast(result: dict, path: Path, method: str = "conformal") -> None:
+def plot_forecast(result: dict, path: Path, method: str = "adaptive") -> None:
     """The last five days observed and the forecast ``horizon`` later: the point, the Monte Carlo mean, and the
     ``method``'s central intervals as bands (widest palest)."""
     import numpy as np

@@ -26,6 +26,9 @@ class _Recurrent(nn.Module):
 
     GATES = 0
     CELL = ""
+    # How many sequences each input row feeds (set by ``forecast.mc`` for Monte Carlo samples of one window):
+    # the states and masks then have ``copies`` times the input's batch, and a tier may project each row once.
+    input_copies = 1
 
     def __init__(
         self,
@@ -98,11 +101,15 @@ class _Recurrent(nn.Module):
         if x.shape[1] < 1:
             raise ValueError(f"{type(self).__name__} needs at least one time step, got shape {list(x.shape)}.")
 
+    def batch(self, x: torch.Tensor) -> int:
+        """The number of sequences a call on ``x`` ``[B, T, F]`` runs (see ``input_copies``)."""
+        return x.shape[0] * self.input_copies
+
     def sample_masks(self, x: torch.Tensor) -> DropoutMasks:
         """The masks a training call on ``x`` ``[B, T, F]`` draws (from torch's global generator)."""
         return sample_masks(
             gates=self.GATES,
-            batch=x.shape[0],
+            batch=self.batch(x),
             input_size=self.input_size,
             units=self.units,
             dropout=self.dropout,
@@ -113,7 +120,7 @@ class _Recurrent(nn.Module):
 
     def _masks(self, x: torch.Tensor, masks: DropoutMasks | None) -> DropoutMasks:
         """Explicit masks are used as given (in any mode); otherwise drawn in training mode only."""
-        b = x.shape[0]
+        b = self.batch(x)
         if masks is None:
             if not self.training or (self.dropout == 0 and self.recurrent_dropout == 0):
                 return DropoutMasks()
@@ -188,7 +195,7 @@ class LSTM(_Recurrent):
         self._check_input(x)
         masks = self._masks(x, masks)
         if initial_state is None:
-            h0 = c0 = x.new_zeros(x.shape[0], self.units)
+            h0 = c0 = x.new_zeros(self.batch(x), self.units)
         else:
             h0, c0 = initial_state
         return x, masks.input, self.kernel, self.bias, h0, c0, self.recurrent_kernel, masks.recurrent
@@ -231,7 +238,7 @@ class GRU(_Recurrent):
         """``(x, in_mask, kernel, input_bias, h0, w_rec, recurrent_bias, rec_mask)`` (see :meth:`LSTM.layer_args`)."""
         self._check_input(x)
         masks = self._masks(x, masks)
-        h0 = x.new_zeros(x.shape[0], self.units) if initial_state is None else initial_state
+        h0 = x.new_zeros(self.batch(x), self.units) if initial_state is None else initial_state
         if isinstance(h0, (tuple, list)):
             (h0,) = h0
         input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)

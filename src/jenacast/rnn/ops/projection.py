@@ -5,11 +5,28 @@ or ``[G, B, F]``. The result is ``[B, T, G*H]`` as a view of time-major memory `
 fused kernels read (and write the gradient of) one step of every sequence as one contiguous block,
 and a stacked layer's input, the time-major outputs of the layer below, needs no copy. Every tier
 but ``cpu`` projects this way (the ``cpu`` tier projects inside its kernels, see ``cpu.layer``).
+
+A layer may be called with fewer input rows than states (``h0``'s batch a multiple of ``x``'s): each input row
+then feeds that many consecutive sequences, as Monte Carlo samples of one window do (``forecast.mc``);
+:func:`repeated_rows` spells the input out where a tier has no cheaper way.
 """
 
 from __future__ import annotations
 
 import torch
+
+
+def row_copies(x: torch.Tensor, batch: int) -> int:
+    """How many sequences of states of ``batch`` rows each row of ``x`` ``[B, T, F]`` feeds."""
+    if batch % x.shape[0]:
+        raise ValueError(f"the states' batch {batch} is not a multiple of the input's {x.shape[0]}.")
+    return batch // x.shape[0]
+
+
+def repeated_rows(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``x`` ``[B, T, F]`` with each row repeated (:func:`row_copies`) for states of ``batch`` rows."""
+    copies = row_copies(x, batch)
+    return x if copies == 1 else x.repeat_interleave(copies, dim=0)
 
 
 def project_torch(
@@ -33,7 +50,7 @@ def projected(cell: str, op):
     if cell == "lstm":
 
         def lstm_layer(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
-            xproj = project_torch(x, in_mask, kernel, bias, 4)
+            xproj = project_torch(repeated_rows(x, h0.shape[0]), in_mask, kernel, bias, 4)
             if lengths is None:
                 return op(xproj, h0, c0, w_rec, rec_mask, reverse)
             return op(xproj, h0, c0, w_rec, rec_mask, reverse, lengths=lengths)
@@ -43,7 +60,7 @@ def projected(cell: str, op):
     def gru_layer(
         x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None
     ):
-        xproj = project_torch(x, in_mask, kernel, b_in, 3)
+        xproj = project_torch(repeated_rows(x, h0.shape[0]), in_mask, kernel, b_in, 3)
         if lengths is None:
             return op(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
         return op(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths=lengths)

@@ -12,7 +12,9 @@ vectorise), else from a matmul of the pre-activation gradients after the loop (:
 ``lstm_layer_cpu(x, input_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths=None)`` and
 ``gru_layer_cpu(x, input_mask, kernel, input_bias, h0, w_rec, rec_bias, rec_mask, reverse, reset_after, lengths=None)``
 take batch-first ``x [B, T, F]`` and return what ``projection.projected`` returns for the other tiers (``lengths``:
-a packed batch's, see ``reference.lstm`` and ``cpu.lengths``).
+a packed batch's, see ``reference.lstm`` and ``cpu.lengths``). With more states than input rows (Monte Carlo
+samples of each window, see ``projection``), an LSTM in evaluation without input dropout projects each window once
+(``torch.addmm``) and its kernel reads that row for all the window's samples; otherwise the input is repeated.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
 from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
+from jenacast.rnn.ops.projection import repeated_rows, row_copies
 from jenacast.rnn.ops.protocol import GruSaved, LstmBackward, LstmSaved, gru_backward_args
 
 
@@ -66,7 +69,7 @@ class _LSTMLayer(torch.autograd.Function):
     def forward(ctx, x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths):
         x_steps, h0, c0 = _steps(x), h0.contiguous(), c0.contiguous()
         out = lstm_kernels.run_forward(
-            x_steps, Projection(kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True, lengths
+            x_steps, Projection(kernel, bias, in_mask), h0, c0, w_rec, rec_mask, reverse, True, lengths=lengths
         )
         ctx.save_for_backward(
             x_steps, in_mask, kernel, bias, *LstmSaved(h0, c0, w_rec, rec_mask, out.gates, out.cells, out.hs)
@@ -121,23 +124,40 @@ def _zero_past_lengths(hseq: torch.Tensor, lengths, reverse: bool) -> torch.Tens
 
 
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
-    if not needs_grad(x, kernel, bias, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        projection = Projection(kernel, bias, in_mask)
-        h0, c0 = h0.contiguous(), c0.contiguous()
-        out = lstm_kernels.run_forward(_steps(x), projection, h0, c0, w_rec, rec_mask, reverse, False, lengths)
+    evaluation = not needs_grad(x, kernel, bias, h0, c0, w_rec)  # then nothing is saved for a backward
+    if x.shape[0] != h0.shape[0]:
+        if evaluation and in_mask is None and lengths is None:
+            return _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse)
+        x = repeated_rows(x, h0.shape[0])
+    if evaluation:
+        projection, h0, c0 = Projection(kernel, bias, in_mask), h0.contiguous(), c0.contiguous()
+        out = lstm_kernels.run_forward(_steps(x), projection, h0, c0, w_rec, rec_mask, reverse, False, lengths=lengths)
         hseq, h_last, c_last = out.hs.transpose(0, 1), out.h_last, out.c_last
     else:
         hseq, h_last, c_last = _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths)
     return _zero_past_lengths(hseq, lengths, reverse), h_last, c_last
 
 
+def _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
+    """Evaluation with ``h0``'s batch a multiple of ``x``'s: each window's projection made once."""
+    share = row_copies(x, h0.shape[0])
+    steps = _steps(x)
+    t, b, f = steps.shape
+    xproj = torch.addmm(bias.detach(), steps.view(t * b, f), kernel.detach()).view(t, b, -1)
+    out = lstm_kernels.run_forward(
+        xproj, None, h0.contiguous(), c0.contiguous(), w_rec.detach(), rec_mask, reverse, False, share
+    )
+    return out.hs.transpose(0, 1), out.h_last, out.c_last
+
+
 def gru_layer_cpu(
     x, in_mask, kernel, b_in, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None
 ):
+    x = repeated_rows(x, h0.shape[0])
     if not needs_grad(x, kernel, b_in, h0, w_rec, b_rec):
         projection, h0 = Projection(kernel, b_in, in_mask), h0.contiguous()
         out = gru_kernels.run_forward(
-            _steps(x), projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, False, lengths
+            _steps(x), projection, h0, w_rec, b_rec, rec_mask, reverse, reset_after, False, lengths=lengths
         )
         hseq, h_last = out.hs.transpose(0, 1), out.h_last
     else:

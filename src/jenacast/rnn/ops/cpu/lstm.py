@@ -132,10 +132,13 @@ def _lstm_fwd(
     cells,
     rows_per_block,
     dw_steps,
+    share,
     lengths,
     has_lengths,
 ):
-    t_len, b_total = x.shape[0], x.shape[1]
+    # share > 1: x is a projection made outside whose every row serves `share` consecutive sequences (Monte
+    # Carlo samples of one window: projected once, not once per sample)
+    t_len, b_total, x_rows = x.shape[0], h0.shape[0], x.shape[1]
     gh = w.shape[1]
     hidden = gh // 4
     lead = x.shape[2] if has_proj else 0  # with the projection, w is [W; U]: the input's rows come first
@@ -171,8 +174,14 @@ def _lstm_fwd(
                 mask_rows_4(hm[:rows], h[:rows], m, b0, has_mask)
             # pre[r, g*H + j] = start[r, g*H + j] + sum_k coef[r, g, k] * w[k, g*H + j], starting from the bias (with
             # the projection) or from the projected input's rows; one call site (each one more to compile)
-            start = bias if has_proj else x_flat
-            start_at, start_row = (0, 0) if has_proj else ((t * b_total + b0) * gh, gh)
+            if has_proj:
+                start, start_at, start_row = bias, 0, 0
+            elif share > 1:
+                for r in range(rows):
+                    copy_into(pre[r], x[t, (b0 + r) // share])
+                start, start_at, start_row = pre_flat, 0, gh  # the accumulators start from pre itself
+            else:
+                start, start_at, start_row = x_flat, (t * x_rows + b0) * gh, gh
             accumulate(
                 pre_flat,
                 gh,
@@ -373,13 +382,14 @@ def _lstm_bwd(
 
 
 def run_forward(
-    x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save, lengths=None
+    x_steps, projection: Projection | None, h0, c0, w_rec, rec_mask, reverse, save, share: int = 1, lengths=None
 ) -> LstmOutputs:
     """The forward kernel on time-major ``x_steps``: the projection itself, or with a ``projection`` the layer's
-    input, projected inside the loop; ``lengths`` a packed batch's (``cpu.lengths``; the outputs at the steps past
-    a sequence's length hold its state, for the backward: ``cpu.layer`` zeroes them)."""
+    input, projected inside the loop. ``share``: without a projection, how many consecutive sequences (of
+    ``h0``'s batch) each row of ``x_steps`` serves. ``lengths``: a packed batch's (``cpu.lengths``; the outputs at
+    the steps past a sequence's length hold its state, for the backward: ``cpu.layer`` zeroes them)."""
     announce_compile("LSTM", _lstm_fwd, *([_lstm_bwd] if save else []))  # evaluation never compiles the backward
-    t_len, b, _ = x_steps.shape
+    t_len, b = x_steps.shape[0], h0.shape[0]
     hidden = w_rec.shape[0]
     gh = 4 * hidden
     hs = torch.empty(t_len, b, hidden)
@@ -410,6 +420,7 @@ def run_forward(
         cells.numpy(),
         rows,
         dw_batch_steps(rows),
+        share,
         *lengths_array(lengths),
     )
     return LstmOutputs(hs, h_last, c_last, (gates if save else None), (cells if save else None))
