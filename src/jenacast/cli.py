@@ -277,6 +277,9 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         cuda_graph=args.cuda_graph,
         intervals=args.intervals,
         samples=args.samples,
+        ray=args.ray,
+        threads=args.threads,
+        gpus_per_run=args.gpus_per_run,
     )
     try:
         results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
@@ -675,8 +678,31 @@ def _add_chapter_parser(commands) -> None:
         help="train again the runs whose folders hold other settings or data (by default refused); "
         "finished runs with the same settings and data are still reused",
     )
+    _add_ray_options(chapter)
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
+
+
+def _add_ray_options(chapter: argparse.ArgumentParser) -> None:
+    group = chapter.add_argument_group("runs in parallel, on Ray (pip install 'jenacast[ray]'; docs/ray.md)")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="local|auto|ADDRESS",
+        help="train every (model, seed) run as a Ray task: local (the default when the flag stands alone) starts "
+        "a cluster on this machine, auto joins the one `ray start` runs here, or a cluster's HOST:PORT; the runs "
+        "write into --out, which must be storage every node sees at the same path",
+    )
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="torch and Numba threads per run, and with --ray the CPUs each run reserves (default: all cores, "
+        "with --ray 1); the same --threads gives the same numbers with and without --ray",
+    )
+    group.add_argument(
+        "--gpus-per-run", type=_positive_float, metavar="SHARE", help="with --ray on CUDA: a GPU's share per run (1)"
+    )
 
 
 def _add_bench_parser(commands) -> None:
