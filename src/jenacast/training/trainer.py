@@ -20,7 +20,7 @@ import torch
 from jenacast.data.windows import Splits
 from jenacast.errors import ConfigError, TrainingError, literal
 from jenacast.evaluate import evaluate_split
-from jenacast.models import build, count_parameters
+from jenacast.models import count_parameters
 from jenacast.training import rundir
 from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
 from jenacast.training.config import TrainConfig
@@ -146,9 +146,7 @@ def _fit(
     last_path = run_dir / rundir.LAST
     prepare_folder(run_dir, config, dataset_info, resume=resume, force=force)
     seed_everything(config.seed)
-    model = build(
-        config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend
-    ).to(device)
+    model = config.new_model(splits).to(device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     state = Progress()
     if resume and last_path.exists():
