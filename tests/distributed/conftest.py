@@ -1,12 +1,12 @@
 """One Ray cluster for every test here that needs one: two nodes of one CPU each on this machine, so that runs
-spread over more than one node, started once (seconds) and shut down after the last test."""
+spread over more than one node, started once (seconds) and shut down after the last test of this folder."""
 
 import pytest
 
 from jenacast.data import generate_synthetic, write_csv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster():
     """The cluster's address (``HOST:PORT``), for ``--ray``."""
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'jenacast[ray]'")
@@ -23,7 +23,7 @@ def ray_cluster():
         cluster.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def small_csv(tmp_path_factory):
     """A Jena-format table of 0.2 years: a smoke epoch of it is about 17 batches."""
     path = tmp_path_factory.mktemp("data") / "small.csv"

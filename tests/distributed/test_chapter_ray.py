@@ -76,15 +76,18 @@ def test_a_worker_killed_in_the_middle_of_a_run_is_replaced_and_the_run_resumes(
     deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline and driver.is_alive():
         holder = (watched / rundir.LOCK).read_text() if (watched / rundir.LOCK).exists() else ""
-        if holder.startswith("pid ") and (watched / rundir.LAST).exists() and not (watched / rundir.METRICS).exists():
+        started = (watched / rundir.HISTORY).exists() and not (watched / rundir.METRICS).exists()
+        if holder.startswith("pid ") and started:
             killed = int(holder.split()[1])  # the worker training it: the lock names its process
             os.kill(killed, signal.SIGKILL)
+            first_epoch = (watched / rundir.HISTORY).read_text().splitlines()[1]  # its time differs on a retrain
         time.sleep(0.02)
     driver.join(timeout=300)
     assert killed is not None, "the run finished before a worker could be killed in its middle"
     assert codes == [0]
     history = rundir.read_history(watched / rundir.HISTORY)
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6]  # every epoch once: resumed, not restarted or repeated
+    assert (watched / rundir.HISTORY).read_text().splitlines()[1] == first_epoch
     results = json.loads((out / "results.json").read_text())
     assert results["models"]["lstm"]["seeds"] == 2 and len(results["models"]["lstm"]["test_mae_per_seed"]) == 2
     assert json.loads((watched / rundir.METRICS).read_text())["epochs_run"] == 6
