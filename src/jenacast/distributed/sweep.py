@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jenacast.data.options import DataOptions
-from jenacast.distributed import connected, require_ray
+from jenacast.distributed import connected, require_ray, unwrapped
 from jenacast.distributed.space import read_space, to_tune
 from jenacast.errors import ConfigError, literal
 from jenacast.models import MODELS
@@ -91,9 +91,10 @@ def run_sweep(options: SweepOptions, *, progress: bool = True, say: Callable[[st
 
     require_ray()
     device = str(resolve_device(options.device))
+    unresolved = options.base(options.data.dataset, device)  # a bad space is refused before the data is read
+    space = read_space(options.space, lambda key, value: TrainConfig(**{**unresolved, key: value}))
     dataset = open_dataset(options.data, progress=progress)  # "auto" resolved, and the file checked, here
     base = options.base(dataset.name, device)
-    space = read_space(options.space, lambda key, value: TrainConfig(**{**base, key: value}))
     out = options.out.resolve()  # Tune wants an absolute path; a shared file system's on a cluster
     settings = {**{k: str(v) for k, v in asdict(options).items() if k in ("scheduler", "metric")}, "base": base}
     settings.update(samples=options.samples, space=space, threads=options.threads)
@@ -187,8 +188,19 @@ def _trial_record(result, out: Path) -> dict:
         "trial": trial,
         "params": dict(result.config),
         "run": out / TRIALS / trial,
-        "error": str(result.error).strip().splitlines()[0][:200] if result.error else None,
+        "error": _error_line(result.error) if result.error else None,
     }
+
+
+def _error_line(error: BaseException) -> str:
+    """A failed trial's error in one line: jenacast's own sentence, else the exception's last line."""
+    from jenacast.errors import JenacastError
+
+    cause = unwrapped(error)
+    if isinstance(cause, JenacastError):
+        return str(cause)
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else type(cause).__name__)[:200]
 
 
 # the run's checkpoint files a Tune checkpoint carries: enough to resume the run where it stood
