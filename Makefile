@@ -12,10 +12,10 @@ MINIMAL_STAMP := $(MINIMAL)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,keras,gpu]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,keras,gpu,ray]'
 	touch $(STAMP)
 
-# Only what the tests need: the Keras comparisons and the Triton kernels' tests skip, saying why.
+# Only what the tests need: the Keras comparisons, the Triton kernels' and Ray's tests skip, saying why.
 $(MINIMAL_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(MINIMAL)
 	$(MINIMAL)/bin/python -m pip install -q --upgrade pip

@@ -143,12 +143,17 @@ def test_chapter_smoke_writes_report_and_reuses_finished_runs(small_csv, tmp_pat
             "book_test_mae",
         }
     assert results["models"]["lstm"]["seeds"] == 2 and results["models"]["lstm"]["book_test_mae"] == 2.55
+    lstm = results["models"]["lstm"]
+    assert lstm["test_mae"] == pytest.approx(sum(lstm["test_mae_per_seed"]) / 2) and len(lstm["val_mae_per_seed"]) == 2
+    assert lstm["test_mae_ci95"][0] < lstm["test_mae"] < lstm["test_mae_ci95"][1]
+    assert set(lstm["paired"]) == {"baseline"} and set(results["models"]["dense"]["paired"]) == {"baseline", "lstm"}
     assert results["models"]["baseline"]["book_test_mae"] == 2.62
     report = (out / "report.md").read_text()
     assert "| lstm |" in report and "comparison.png" in report and (out / "comparison.png").stat().st_size > 1000
     assert (
         "## The chapter's lessons" in report and "A small LSTM beats the baseline" in report and "Smoke mode" in report
     )
+    assert "## 2 seeds" in report and "| dense | 2 |" in report
     assert [c["model"] for c in results["lessons"]] == ["dense", "lstm"]
     assert (out / "runs" / "lstm" / "seed-1" / rundir.CURVES).exists()
     code, stdout, _ = run(

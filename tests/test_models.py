@@ -108,3 +108,33 @@ def test_conv_body_equals_conv1d_layers_in_outputs_and_gradients():
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
     for got, want in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_shape_changes_units_and_rates_and_the_books_is_the_default():
+    from jenacast.models import model_shape
+
+    assert model_shape("lstm-dropout") == MODELS["lstm-dropout"].shape
+    wider = build("lstm", 14, shape=model_shape("lstm", units=32, dropout=0.5, recurrent_dropout=0.25))
+    assert count_parameters(wider) == KERAS_PARAMS["lstm-dropout"]  # the same layers as lstm-dropout's
+    assert wider.body.recurrent_dropout == 0.25 and wider.dropout.p == 0.5
+    assert count_parameters(build("bidirectional", 14, shape=model_shape("bidirectional", units=8))) == 2 * (
+        4 * (14 + 8 + 1) * 8
+    ) + (2 * 8 + 1)
+    assert count_parameters(build("dense", 14, shape=model_shape("dense", units=4))) == 120 * 14 * 4 + 4 + 5
+
+
+@pytest.mark.parametrize(
+    "model,change,message",
+    [
+        ("dense", {"recurrent_dropout": 0.1}, "the dense model has no recurrent layer, so no recurrent_dropout."),
+        ("lstm", {"dropout": 1.0}, "dropout must be a rate from 0 to below 1, got 1.0."),
+        ("lstm", {"units": 0}, "units must be a positive integer, got 0."),
+    ],
+)
+def test_shapes_that_cannot_be_are_refused_in_one_sentence(model, change, message):
+    from jenacast.errors import ConfigError
+    from jenacast.training import TrainConfig
+
+    with pytest.raises(ConfigError) as refused:
+        TrainConfig(model=model, **change)
+    assert str(refused.value) == message

@@ -22,9 +22,11 @@ from jenacast.models import BASELINE_BOOK, MODELS, check_steps
 from jenacast.report.chapter import dataset_title, write_report
 from jenacast.report.lessons import check_lessons
 from jenacast.report.plots import draw_run_curves
+from jenacast.report.seeds import seed_statistics
 from jenacast.training import rundir
 from jenacast.training.config import TrainConfig
 from jenacast.training.resume import other_run, recorded_run
+from jenacast.training.threads import check_threads, pinned_threads
 from jenacast.training.trainer import fit, resolve_device
 
 MODES = ("book", "quick", "smoke")
@@ -49,6 +51,13 @@ class ChapterOptions:
     cuda_graph: bool = True  # on a GPU, each training step replayed as one CUDA graph (the same training)
     intervals: bool = False  # also score seed 0's prediction intervals on the test split (jenacast.forecast)
     samples: int = 100  # Monte Carlo dropout samples per window, with ``intervals``
+    # None: every run in this process, one after another; else a Ray cluster ("local", "auto" or an address)
+    # that trains each run as a task (jenacast.distributed; the optional extra jenacast[ray])
+    ray: str | None = None
+    # torch and Numba threads per run (None: as they are; with ``ray``, 1). A run's numbers depend on its
+    # thread count, so the same ``threads`` gives the same numbers in this process and on Ray (training.threads)
+    threads: int | None = None
+    gpus_per_run: float | None = None  # with ``ray`` on CUDA: the share of a GPU each run reserves (None: 1)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -64,10 +73,28 @@ class ChapterOptions:
             )
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"{{seeds}} must be a positive integer, got {literal(repr(self.seeds))}.", worded=True)
+        if self.ray is None:
+            check_threads(self.threads)  # on Ray each worker checks its own machine
+        elif self.threads is None:
+            object.__setattr__(self, "threads", 1)
+        if self.gpus_per_run is not None and (self.ray is None or not 0 < self.gpus_per_run):
+            raise ConfigError("{gpus_per_run} is a positive share of a GPU, and only with {ray}.", worded=True)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (model, seed) run of the chapter: its settings and its folder."""
+
+    config: TrainConfig
+    folder: Path
 
 
 def run_chapter(options: ChapterOptions, *, progress: bool = True, say: Callable[[str], None] = print) -> dict:
     started = time.perf_counter()
+    if options.ray:  # before the data's seconds
+        from jenacast.distributed import require_ray
+
+        require_ray()
     dataset = open_dataset(options.data, progress=progress)
     title = dataset_title(dataset.info())
     say(
@@ -102,54 +129,35 @@ def _run_models(
             "book_test_mae": BASELINE_BOOK["test_mae"],
         }
     }
+    models["baseline"]["test_mae_per_seed"] = [models["baseline"]["test_mae"]]  # no seed changes it
     say(f"baseline: val MAE {models['baseline']['val_mae']:.3f}, test MAE {models['baseline']['test_mae']:.3f}")
+    curves_baseline = None if max_batches else models["baseline"]["val_mae"]
+    runs = plan_runs(options, dataset.name, len(splits.train), device, max_batches)
+    trained_elsewhere = None
+    if options.ray:  # every run a Ray task at once; the summaries below then only read their metrics
+        from jenacast.distributed.chapter_runs import train_on_ray
+
+        trained_elsewhere = train_on_ray(
+            runs, splits, dataset.info(), curves_baseline, options, say=say, show_workers=progress
+        )
     for name in options.models:
         model_started = time.perf_counter()
-        runs = []
-        for seed in range(options.seeds):
-            config = TrainConfig(
-                model=name,
-                epochs=model_epochs(name, options, len(splits.train)),
-                batch_size=batch,
-                lr=options.lr,
-                optimizer=options.optimizer,
-                seed=seed,
-                device=device,
-                backend=options.backend,
-                max_batches=max_batches,
-                **{**vars(options.data), "dataset": dataset.name},
-            )
-            run_dir = options.out / "runs" / name / f"seed-{seed}"
-            metrics, trained = _train_or_reuse(
-                config,
-                splits,
-                dataset.info(),
-                run_dir,
-                progress=progress,
-                say=say,
-                cuda_graph=options.cuda_graph,
-                force=options.force,
-            )
-            runs.append(metrics)
-            if trained or not (run_dir / rundir.CURVES).exists():
-                draw_run_curves(run_dir, None if max_batches else models["baseline"]["val_mae"])
-        tests = [r["test_mae"] for r in runs]
-        models[name] = {
-            "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
-            "test_mae": statistics.fmean(tests),
-            "test_mae_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
-            "seeds": len(runs),
-            "epochs": runs[0]["epochs"],
-            "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
-            "params": runs[0]["params"],
-            "book_test_mae": MODELS[name].book_test_mae,
-        }
+        if trained_elsewhere:
+            metrics = trained_elsewhere[name]
+        else:
+            with pinned_threads(options.threads):
+                metrics = [
+                    train_run(run, splits, dataset.info(), curves_baseline, options, progress=progress, say=say)
+                    for run in runs[name]
+                ]
+        models[name] = summarise_seeds(name, metrics)
         if options.intervals:
             models[name]["intervals"] = _intervals(options.out / "runs" / name / "seed-0", options, progress, say)
         say(
-            f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f} "
-            f"({_duration(time.perf_counter() - model_started)})"
+            f"{name}: best val MAE {models[name]['val_mae']:.3f}, test MAE {models[name]['test_mae']:.3f}"
+            + ("" if trained_elsewhere else f" ({_duration(time.perf_counter() - model_started)})")
         )
+    seed_statistics(models)
     results = {
         "dataset": dataset.info(),
         "models": models,
@@ -168,6 +176,8 @@ def _run_models(
             "clean_wind": options.data.clean_wind,
             "intervals": options.intervals,
             "samples": options.samples if options.intervals else None,
+            "threads": options.threads,
+            "ray": options.ray,
             "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "note": dataset.note,
@@ -179,6 +189,76 @@ def _run_models(
         f"{_duration(time.perf_counter() - started)})"
     )
     return results
+
+
+def plan_runs(
+    options: ChapterOptions, dataset_name: str, train_windows: int, device: str, max_batches: int | None
+) -> dict[str, list[PlannedRun]]:
+    """Every (model, seed) run of the chapter, by model: seeds 0..N-1 in ``OUT/runs/<model>/seed-<n>``."""
+    return {
+        name: [
+            PlannedRun(
+                TrainConfig(
+                    model=name,
+                    epochs=model_epochs(name, options, train_windows),
+                    batch_size=options.batch_size,
+                    lr=options.lr,
+                    optimizer=options.optimizer,
+                    seed=seed,
+                    device=device,
+                    backend=options.backend,
+                    max_batches=max_batches,
+                    **{**vars(options.data), "dataset": dataset_name},
+                ),
+                options.out / "runs" / name / f"seed-{seed}",
+            )
+            for seed in range(options.seeds)
+        ]
+        for name in options.models
+    }
+
+
+def summarise_seeds(name: str, runs: list[dict]) -> dict:
+    """A model's entry in results.json from its runs' metrics (seeds 0..N-1 in order)."""
+    tests = [r["test_mae"] for r in runs]
+    return {
+        "val_mae": statistics.fmean(r["best_val_mae"] for r in runs),
+        "test_mae": statistics.fmean(tests),
+        "test_mae_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+        "seeds": len(runs),
+        "epochs": runs[0]["epochs"],
+        "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in runs),
+        "params": runs[0]["params"],
+        "book_test_mae": MODELS[name].book_test_mae,
+        "val_mae_per_seed": [r["best_val_mae"] for r in runs],
+        "test_mae_per_seed": tests,
+    }
+
+
+def train_run(
+    run: PlannedRun,
+    splits,
+    dataset_info: dict,
+    curves_baseline: float | None,
+    options: ChapterOptions,
+    *,
+    progress: bool,
+    say: Callable[[str], None],
+) -> dict:
+    """Train, resume or reuse one run of the chapter and draw its curves; its metrics."""
+    metrics, trained = _train_or_reuse(
+        run.config,
+        splits,
+        dataset_info,
+        run.folder,
+        progress=progress,
+        say=say,
+        cuda_graph=options.cuda_graph,
+        force=options.force,
+    )
+    if trained or not (run.folder / rundir.CURVES).exists():
+        draw_run_curves(run.folder, curves_baseline)
+    return metrics
 
 
 def _intervals(run_dir: Path, options: ChapterOptions, progress: bool, say: Callable[[str], None]) -> dict:
@@ -237,22 +317,14 @@ def _train_or_reuse(
     """``(metrics, whether it trained now)``: a finished run with the same settings and data is reused; an
     interrupted one is resumed. A run with other settings or data is refused, or with ``force`` trained again
     in its folder."""
-    if (recorded := recorded_run(run_dir)) is not None:
-        problem = other_run(*recorded, config, dataset_info)
-        if problem and not force:
-            raise ConfigError(
-                f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
-                "train it again.",
-                worded=True,
-            )
-        if problem:
-            say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
-            return fit(
-                config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph
-            ), True
-        if (run_dir / rundir.METRICS).exists():
-            say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
-            return rundir.read_json(run_dir / rundir.METRICS), False
+    if problem := other_run_in(run_dir, config, dataset_info, force=force):
+        say(f"{config.model} (seed {config.seed}): {run_dir} held {problem}; training it again (--force)")
+        return fit(
+            config, splits, dataset_info, run_dir, force=True, progress=progress, say=say, cuda_graph=cuda_graph
+        ), True
+    if _finished(run_dir):
+        say(f"{config.model} (seed {config.seed}): finished earlier, reusing {run_dir}")
+        return rundir.read_json(run_dir / rundir.METRICS), False
     metrics = fit(
         config,
         splits,
@@ -264,3 +336,28 @@ def _train_or_reuse(
         cuda_graph=cuda_graph,
     )
     return metrics, True
+
+
+def other_run_in(run_dir: Path, config: TrainConfig, dataset_info: dict, *, force: bool) -> str:
+    """What makes the run ``run_dir`` records another run than ``config`` ("" when the same, or none yet);
+    refused in one sentence unless ``force``."""
+    recorded = recorded_run(run_dir)
+    problem = other_run(*recorded, config, dataset_info) if recorded else ""
+    if problem and not force:
+        raise ConfigError(
+            f"{literal(run_dir)} holds {literal(problem)}; choose another {{out}}, or pass {{force}} to "
+            "train it again.",
+            worded=True,
+        )
+    return problem
+
+
+def finished_metrics(run: PlannedRun, dataset_info: dict, *, force: bool) -> dict | None:
+    """The metrics of ``run`` when its folder holds it finished with the same settings and data, else None."""
+    if other_run_in(run.folder, run.config, dataset_info, force=force) or not _finished(run.folder):
+        return None
+    return rundir.read_json(run.folder / rundir.METRICS)
+
+
+def _finished(run_dir: Path) -> bool:
+    return (run_dir / rundir.CONFIG).exists() and (run_dir / rundir.METRICS).exists()

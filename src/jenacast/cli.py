@@ -277,6 +277,9 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
         cuda_graph=args.cuda_graph,
         intervals=args.intervals,
         samples=args.samples,
+        ray=args.ray,
+        threads=args.threads,
+        gpus_per_run=args.gpus_per_run,
     )
     try:
         results = run_chapter(options, progress=not (args.quiet or args.json), say=_say(args))
@@ -305,6 +308,47 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
             )
             for c in lessons:
                 print(f"  {'holds' if c['holds'] else 'FAILS'}  {c['model']} {c['criterion']}: {c['result']}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from jenacast.data.options import DataOptions
+    from jenacast.distributed.sweep import SweepOptions, run_sweep
+
+    options = SweepOptions(
+        model=args.model,
+        space=args.space,
+        samples=args.samples,
+        scheduler=args.scheduler,
+        metric=args.metric,
+        ray=args.ray,
+        out=args.out,
+        resume=args.resume,
+        epochs=args.epochs,
+        max_batches=args.max_batches,
+        seed=args.seed,
+        threads=args.threads,
+        gpus_per_trial=args.gpus_per_trial,
+        device=args.device,
+        backend=args.backend,
+        cuda_graph=args.cuda_graph,
+        data=DataOptions.pick(args),
+    )
+    try:
+        summary = run_sweep(options, progress=not (args.quiet or args.json), say=_say(args))
+    except KeyboardInterrupt:
+        print(f"jenacast: interrupted; the same command continues the sweep in {args.out}", file=sys.stderr)
+        return _interrupted_status()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    best = summary["best"]
+    counts = {s: sum(t["status"] == s for t in summary["trials"]) for s in ("finished", "stopped", "failed")}
+    print(f"{len(summary['trials'])} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if best:
+        settings = ", ".join(f"{k} {v}" for k, v in sorted(best["params"].items()))
+        print(f"best: {settings}: {summary['metric']} {best[summary['metric']]:.4f} (run {best['run']})")
+    print(f"table: {args.out / 'trials.md'}")
     return 0
 
 
@@ -466,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(commands)
     _add_forecast_parser(commands)
     _add_chapter_parser(commands)
+    _add_sweep_parser(commands)
     _add_bench_parser(commands)
     return parser
 
@@ -677,8 +722,73 @@ def _add_chapter_parser(commands) -> None:
         help="train again the runs whose folders hold other settings or data (by default refused); "
         "finished runs with the same settings and data are still reused",
     )
+    _add_ray_options(chapter)
     _add_run_options(chapter)
     chapter.set_defaults(func=_cmd_chapter)
+
+
+def _add_ray_options(chapter: argparse.ArgumentParser) -> None:
+    group = chapter.add_argument_group("runs in parallel, on Ray (pip install 'jenacast[ray]'; docs/ray.md)")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="local|auto|ADDRESS",
+        help="train every (model, seed) run as a Ray task: local (the default when the flag stands alone) starts "
+        "a cluster on this machine, auto joins the one `ray start` runs here, or a cluster's HOST:PORT; the runs "
+        "write into --out, which must be storage every node sees at the same path",
+    )
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="torch and Numba threads per run, and with --ray the CPUs each run reserves (default: all cores, "
+        "with --ray 1); the same --threads gives the same numbers with and without --ray",
+    )
+    group.add_argument(
+        "--gpus-per-run", type=_positive_float, metavar="SHARE", help="with --ray on CUDA: a GPU's share per run (1)"
+    )
+
+
+def _add_sweep_parser(commands) -> None:
+    """`jenacast sweep MODEL --space FILE`."""
+    from jenacast.distributed.sweep import METRICS, SCHEDULERS
+    from jenacast.models import MODELS
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="search a model's units, rates, learning rate, batch size or lookback on Ray Tune",
+        description="A hyper-parameter sweep on Ray Tune (pip install 'jenacast[ray]'; docs/ray.md): each trial "
+        "a training run in OUT/trials/ reporting its validation metric every epoch (ASHA stops the weak ones) "
+        "and checkpointing through Tune. Running the same command again continues an interrupted sweep. "
+        "Writes OUT/trials.csv, trials.md, trials.png and best.json.",
+    )
+    sweep.add_argument("model", metavar="MODEL", choices=list(MODELS), help="one of: " + ", ".join(MODELS))
+    sweep.add_argument(
+        "--space",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the search space, YAML or JSON: units, dropout, recurrent_dropout, lr, batch_size, lookback, "
+        "optimizer, each a value, a list to choose from, or {uniform|loguniform|randint: [low, high]}",
+    )
+    sweep.add_argument("--samples", type=_positive_int, default=8, help="trials drawn from the space (default 8)")
+    sweep.add_argument("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) stops weak trials early")
+    sweep.add_argument("--metric", choices=METRICS, default="val_mae", help="what to minimise (default val_mae)")
+    sweep.add_argument(
+        "--ray",
+        default="local",
+        metavar="local|auto|ADDRESS",
+        help="the Ray cluster (default local: one on this machine); OUT must be storage every node sees",
+    )
+    sweep.add_argument("--out", type=Path, default=Path("sweep"), metavar="DIR", help="output folder (./sweep)")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out (refused if there is none)")
+    sweep.add_argument("--epochs", type=_positive_int, help="epochs per trial (default: the book's for the model)")
+    sweep.add_argument("--max-batches", type=_positive_int, help="cap every loop at this many batches (smoke sweeps)")
+    sweep.add_argument("--seed", type=int, default=0, help="every trial's training seed, and the sampling's (0)")
+    sweep.add_argument("--threads", type=_positive_int, default=1, help="threads and CPUs per trial (default 1)")
+    sweep.add_argument("--gpus-per-trial", type=_positive_float, metavar="SHARE", help="on CUDA: a GPU's share (1)")
+    _add_run_options(sweep)
+    sweep.set_defaults(func=_cmd_sweep)
 
 
 def _add_bench_parser(commands) -> None:
@@ -733,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     show_notes()
-    if args.func in (_cmd_train, _cmd_chapter, _cmd_bench):
+    if args.func in (_cmd_train, _cmd_chapter, _cmd_sweep, _cmd_bench):
         from jenacast.training.memory import keep_freed_memory
 
         keep_freed_memory()  # a process-wide setting: the command line chooses it, the library does not

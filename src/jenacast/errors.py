@@ -44,6 +44,14 @@ class JenacastError(Exception):
         """The message with each parameter spelled by ``spell`` (the CLI: its flags)."""
         return self.template.format(**{name: spell(name) for name in self.parameters})
 
+    def __reduce__(self):
+        # pickled with its template (a Ray task's error reaching the command line), so that it still names flags
+        return (_rebuilt, (type(self), self.template))
+
+
+def _rebuilt(cls: type[JenacastError], template: str) -> JenacastError:
+    return cls(template, worded=True)
+
 
 class DataError(JenacastError, ValueError):
     """A data file, archive or download is missing, malformed or inconsistent."""

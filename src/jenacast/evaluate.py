@@ -71,7 +71,6 @@ def open_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> 
     in one sentence, when that data or the checkpoint does not match the folder)."""
     from jenacast.data.select import open_dataset
     from jenacast.errors import CheckpointError
-    from jenacast.models import build
     from jenacast.training import rundir
     from jenacast.training.checkpoint import load_checkpoint
     from jenacast.training.config import TrainConfig
@@ -105,7 +104,7 @@ def open_run(run_dir: Path, *, device: str = "auto", progress: bool = False) -> 
     if not np.allclose(splits.mean, state["mean"].numpy()) or not np.allclose(splits.std, state["std"].numpy()):
         raise CheckpointError(f"{run_dir}: the normalisation statistics of the data differ from the checkpoint's.")
     torch_device = resolve_device(device)
-    model = build(config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend)
+    model = config.new_model(splits)
     try:
         model.load_state_dict(state["model_state"])
     except (RuntimeError, TypeError, AttributeError) as exc:

@@ -4,7 +4,11 @@
 
     {"dataset": {"name", "rows", "sha256", "synthetic"},
      "models": {NAME: {"val_mae", "test_mae", "test_mae_std", "seeds", "epochs",
-                       "seconds_per_epoch", "params", "book_test_mae"}},   # "baseline" among them
+                       "seconds_per_epoch", "params", "book_test_mae",
+                       "val_mae_per_seed", "test_mae_per_seed",     # seeds 0..N-1
+                       "test_mae_ci95",                             # [low, high], None with one seed
+                       "paired": {REFERENCE: {"difference", "ci95", "seeds", "beyond_seed_spread"}}}},
+                       # "baseline" among them; see report.seeds
      "lessons": [{"model", "claim", "book", "criterion", "result", "holds"}],   # see report.lessons
      "settings": {...}, "note": "...", "jenacast_version": "..."}
 """
@@ -20,6 +24,7 @@ from jenacast.data.table import COLUMNS
 from jenacast.models import BASELINE_BOOK, MODELS
 from jenacast.report.lessons import check_lessons, format_lessons
 from jenacast.report.plots import plot_comparison
+from jenacast.report.seeds import beyond_spread, format_seed_table
 
 RESULTS = "results.json"
 REPORT = "report.md"
@@ -124,6 +129,25 @@ def _intervals_section(models: dict) -> str:
     )
 
 
+def _seeds_section(models: dict, seeds: int) -> str:
+    table = format_seed_table(models)
+    if not table:
+        return ""
+    beyond = beyond_spread(models)
+    verdict = (
+        f"Larger than the seed spread: {'; '.join(beyond)}."
+        if beyond
+        else "No difference is larger than the seed spread: more seeds would be needed to tell these models apart."
+    )
+    return (
+        f"## {seeds} seeds\n\n"
+        "Test MAE over the seeds: mean, standard deviation and the mean's 95 % confidence interval (Student's t). "
+        "The comparisons are paired (the same seeds on both sides): the mean difference in degrees C and its 95 % "
+        f"interval; a difference is beyond the seed spread when its interval excludes zero.\n\n{table}\n\n"
+        f"{verdict}\n\n"
+    )
+
+
 def write_report(out: Path, results: dict) -> None:
     """Write results.json, comparison.png and report.md into ``out`` (each atomically)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +189,7 @@ jenacast {__version__}. Test MAE is the best checkpoint's (lowest validation los
 
 {quoted}
 
-{_intervals_section(results["models"])}## The chapter's lessons
+{_seeds_section(results["models"], settings["seeds"])}{_intervals_section(results["models"])}## The chapter's lessons
 
 {format_lessons(lessons) if lessons else "(no lesson applies to the models run)"}
 

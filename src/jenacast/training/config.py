@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from jenacast.data.options import DataOptions
 from jenacast.errors import ConfigError, literal
-from jenacast.models import MODELS
+from jenacast.models import MODELS, Shape, build, model_shape
 from jenacast.training.optim import OPTIMIZERS
 
 MAX_SEED = 2**40 - 1  # the epochs' shuffling seeds (seed * 100,003 + epoch) must fit torch's 64 bits
@@ -18,7 +18,8 @@ class TrainConfig(DataOptions):
     folders' files still read), and the training's. ``epochs=None`` means the book's number for the model.
 
     ``max_batches`` caps every loop (training, validation, test) for smoke runs; ``patience``
-    stops after that many epochs without a better validation loss (None: never).
+    stops after that many epochs without a better validation loss (None: never). ``units``, ``dropout`` and
+    ``recurrent_dropout`` change the model's shape (None: the book's; see ``models.model_shape``).
     """
 
     model: str
@@ -32,6 +33,9 @@ class TrainConfig(DataOptions):
     backend: str = "auto"
     max_batches: int | None = None
     dataset: str = "synthetic"  # "synthetic", "jena" or a table's path
+    units: int | None = None
+    dropout: float | None = None
+    recurrent_dropout: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -55,7 +59,22 @@ class TrainConfig(DataOptions):
             raise ConfigError(f"{{lr}} must be a positive number, got {literal(repr(self.lr))}.", worded=True)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}.")
+        self.shape()  # refuses units or rates the model cannot take
         super().__post_init__()  # the data options: checked, and lists (from JSON) made tuples
+
+    def shape(self) -> Shape:
+        """The model's units and rates: the book's, or those this run sets."""
+        return model_shape(self.model, units=self.units, dropout=self.dropout, recurrent_dropout=self.recurrent_dropout)
+
+    def new_model(self, splits):
+        """A fresh model of this run for ``splits``' windows (its features and steps), on the CPU."""
+        return build(
+            self.model,
+            splits.train.data.shape[1],
+            steps=splits.spec.sequence_length,
+            backend=self.backend,
+            shape=self.shape(),
+        )
 
     def data_options(self) -> DataOptions:
         return DataOptions.pick(self)

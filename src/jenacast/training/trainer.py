@@ -20,7 +20,7 @@ import torch
 from jenacast.data.windows import Splits
 from jenacast.errors import ConfigError, TrainingError, literal
 from jenacast.evaluate import evaluate_split
-from jenacast.models import build, count_parameters
+from jenacast.models import count_parameters
 from jenacast.training import rundir
 from jenacast.training.checkpoint import load_checkpoint, save_checkpoint
 from jenacast.training.config import TrainConfig
@@ -103,12 +103,14 @@ def fit(
     progress: bool = True,
     say: Callable[[str], None] = print,
     cuda_graph: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``config.model`` on ``splits`` into ``run_dir``; returns the metrics also written to metrics.json.
 
     ``dataset_info`` (``Dataset.info()``) is recorded in the folder; ``resume`` continues from ``last.pt`` only
     with the same settings and the same data; ``force`` discards a run the folder holds and starts over.
     ``cuda_graph``: on a GPU, replay each full batch's step as one CUDA graph (see ``training.step``).
+    ``on_epoch(row)``: called with each epoch's history row once the epoch is saved (a sweep reports it).
     The folder is locked while the run writes it: a second process writing it is refused.
     """
     run_dir = Path(run_dir)
@@ -127,6 +129,7 @@ def fit(
             progress=progress,
             say=say,
             cuda_graph=cuda_graph,
+            on_epoch=on_epoch,
         )
 
 
@@ -142,13 +145,12 @@ def _fit(
     progress: bool,
     say: Callable[[str], None],
     cuda_graph: bool,
+    on_epoch: Callable[[dict], None] | None,
 ) -> dict:
     last_path = run_dir / rundir.LAST
     prepare_folder(run_dir, config, dataset_info, resume=resume, force=force)
     seed_everything(config.seed)
-    model = build(
-        config.model, splits.train.data.shape[1], steps=splits.spec.sequence_length, backend=config.backend
-    ).to(device)
+    model = config.new_model(splits).to(device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     state = Progress()
     if resume and last_path.exists():
@@ -170,6 +172,8 @@ def _fit(
             f"val_loss {row['val_loss']:.4f}  val_mae {row['val_mae']:.4f}  {row['seconds']:.1f}s"
             f"{'  *' if improved else ''}"
         )
+        if on_epoch is not None:
+            on_epoch(row)
     return finish(run_dir, config, splits, model, device, state.history, dataset_info)
 
 
