@@ -7,12 +7,14 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from jenacast.rnn import VariationalGRU, VariationalLSTM
+from jenacast.rnn.ops import available
 from tests.rnn.dropin_compare import assert_same_as_torch, leaf, with_random_biases
 
 CELLS = {"lstm": (VariationalLSTM, nn.LSTM), "gru": (VariationalGRU, nn.GRU)}
 F, H = 4, 6
 LENGTHS = [3, 7, 1, 7, 5]  # unsorted, with ties, the longest and a single step
 BACKENDS = ["reference", "auto"]  # on float32 CPU tensors "auto" is the cpu tier (where Numba is installed)
+BACKENDS += ["triton"] if available("triton") else []  # its kernels in Triton's interpreter (tests/conftest.py)
 
 
 def check(cell, layers, bidirectional, with_hx, backend, dtype, tol, lengths=LENGTHS, enforce_sorted=False):

@@ -6,7 +6,15 @@ import pytest
 import torch
 
 import tests.rnn.cpu_cache  # noqa: F401
-from jenacast.rnn.ops import LENGTH_TIERS, available, get_layer_op
+from jenacast.rnn.ops import (
+    FUSED_TIERS,
+    LENGTH_TIERS,
+    available,
+    get_layer_op,
+    gru_reference,
+    lstm_reference,
+    tier_kernels,
+)
 from tests.rnn.test_cpu_layer import layer_inputs
 
 LENGTHS = [4, 1, 6, 3, 6, 2, 5, 6, 1]
@@ -84,3 +92,73 @@ def test_every_tier_with_lengths_equals_the_reference(tier, cell, reverse, f, h)
         want, got = (with_grads(cell, op, tensors, masks, reverse, reset_after) for op in ops)
         for i, (a, e) in enumerate(zip(got, want)):
             torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"result {i}: {m}")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_triton_tiles_with_lengths_equal_the_reference(cell, reverse, kernel_options):
+    """The tiles kernels (above 32 units, or the triton_layout option): 9 sequences in a program of 16 rows."""
+    if not available("triton"):
+        pytest.skip("needs Triton")
+    kernel_options(triton_layout="tiles")
+    for reset_after in [True] if cell == "lstm" else [True, False]:
+        tensors, masks = inputs(cell, 5, 7, seed=3)
+        ops = [get_layer_op(cell, name, CPU, lengths=True) for name in ("reference", "triton")]
+        want, got = (with_grads(cell, op, tensors, masks, reverse, reset_after) for op in ops)
+        for i, (a, e) in enumerate(zip(got, want)):
+            torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"result {i}: {m}")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_auto_checks_a_packed_batch_against_the_reference(cell, monkeypatch):
+    """ "auto" on the Triton tier checks a packed batch's first call against the reference (fwbw takes no lengths)
+    and keeps the Triton tier when they agree."""
+    if not available("triton"):
+        pytest.skip("needs Triton")
+    from jenacast.rnn import ops
+    from jenacast.rnn.ops import selfcheck
+
+    monkeypatch.setattr(ops, "_resolved", {})
+    monkeypatch.setattr(selfcheck, "_checked", set())
+    monkeypatch.setitem(ops._AUTO_PREFERENCE, "cpu", ("triton", "fwbw"))
+    tensors, masks = inputs(cell)
+    op = get_layer_op(cell, "auto", CPU, lengths=True)
+    got = with_grads(cell, op, tensors, masks, True, True)
+    assert ops._resolved["cpu"] == "triton" and len(selfcheck._checked) == 1
+    want = with_grads(cell, get_layer_op(cell, "reference", CPU, lengths=True), tensors, masks, True, True)
+    for a, e in zip(got, want):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("tier", [t for t in FUSED_TIERS if available(t)])
+def test_fused_kernels_with_lengths_equal_the_reference(tier, cell, reverse):
+    """``fused``'s ops pass lengths to every fused tier's kernels (the triton tier's layer runs them; the cpu tier's
+    own layer projects inside its kernels, but its ``fused`` kernels keep the protocol)."""
+    from jenacast.rnn.ops.fused import gru_fused, lstm_fused
+
+    g = torch.Generator().manual_seed(1)
+    b, t_len, h = len(LENGTHS), max(LENGTHS), 7
+    gates = 4 if cell == "lstm" else 3
+    xproj = torch.randn(t_len, b, gates * h, generator=g).transpose(0, 1)  # a projection's time-major memory
+    states = [torch.randn(b, h, generator=g) for _ in range(2 if cell == "lstm" else 1)]
+    w_rec = torch.randn(h, gates * h, generator=g) / h**0.5
+    rec_mask = torch.bernoulli(torch.full((gates, b, h), 0.7), generator=g) / 0.7
+    extra = [torch.randn(gates * h, generator=g)] if cell == "gru" else []
+    kernels = getattr(tier_kernels(tier), cell)
+
+    def run(op):
+        leaves = [t.clone().requires_grad_() for t in (xproj, *states, w_rec, *extra)]
+        outs = op(*leaves, rec_mask, reverse, lengths=torch.tensor(LENGTHS))
+        upstream = [torch.randn(o.shape, generator=torch.Generator().manual_seed(i)) for i, o in enumerate(outs)]
+        return [o.detach() for o in outs] + list(torch.autograd.grad(outs, leaves, upstream))
+
+    if cell == "lstm":
+        want = run(lstm_reference)
+        got = run(lambda *a, **k: lstm_fused(kernels, *a, **k))
+    else:
+        want = run(gru_reference)
+        got = run(lambda *a, **k: gru_fused(kernels, *a, **k))
+    for i, (a, e) in enumerate(zip(got, want)):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"result {i}: {m}")

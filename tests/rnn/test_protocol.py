@@ -67,10 +67,11 @@ def test_the_check_sees_a_drifted_tier():
 
 def test_the_records_are_the_methods_arguments():
     """A direction's records unpack into the single-direction methods (the pair methods' fallback does)."""
-    assert _parameters(LstmKernels.forward)[:-2] == list(LstmInputs._fields)
-    assert _parameters(GruKernels.forward)[:-3] == list(GruInputs._fields)
-    assert _parameters(LstmKernels.backward)[:-1] == list(LstmBackward._fields)
-    assert _parameters(GruKernels.backward)[:-2] == list(GruBackward._fields)
+    # the methods' trailing arguments: the direction (GRU: reset_after), the forward's save, a packed batch's lengths
+    assert _parameters(LstmKernels.forward)[:-3] == list(LstmInputs._fields)
+    assert _parameters(GruKernels.forward)[:-4] == list(GruInputs._fields)
+    assert _parameters(LstmKernels.backward)[:-2] == list(LstmBackward._fields)
+    assert _parameters(GruKernels.backward)[:-3] == list(GruBackward._fields)
     assert LstmBackward._fields == ("d_hseq", "d_hT", "d_cT", *LstmSaved._fields)
     assert set(GruBackward._fields) == {"d_hseq", "d_hT", "has_bias", *GruSaved._fields}
 

@@ -33,7 +33,8 @@ log = logging.getLogger("jenacast")
 
 TIERS = ("reference", "fwbw", "cpu", "triton")
 FUSED_TIERS = ("cpu", "triton")  # the tiers whose ops are ``fused``'s autograd around kernels (``tier_kernels``)
-LENGTH_TIERS = ("reference", "cpu")  # the tiers whose layers take a packed batch's ``lengths``
+# the tiers whose layers take a packed batch's ``lengths`` (triton: single directions, see ``get_pair_layer_op``)
+LENGTH_TIERS = ("reference", "cpu", "triton")
 BACKENDS = ("auto", *TIERS)
 _AUTO_PREFERENCE = {"cuda": ("triton", "fwbw"), "cpu": ("cpu", "fwbw")}
 _MODULE = {"triton": "triton", "cpu": "numba"}
@@ -154,13 +155,17 @@ def get_layer_op(
         return lstm_layer_cpu if cell == "lstm" else gru_layer_cpu
     layer = projected(cell, op)
     if backend == "auto" and tier == "triton":
-        return selfcheck.checked(cell, layer, projected(cell, tier_ops("fwbw")[cell]), _falls_back(device))
+        # fwbw takes no lengths: a packed batch's first call is checked against the reference
+        against = "reference" if lengths else "fwbw"
+        checked_against = projected(cell, tier_ops(against)[cell])
+        return selfcheck.checked(cell, layer, checked_against, _falls_back(device), against)
     return layer
 
 
 def get_pair_layer_op(cell: str, backend: str, device: torch.device, dtype: torch.dtype = torch.float32):
     """A bidirectional layer's two directions as one call, where a tier runs them together (the ``triton`` tier:
-    one launch per recurrence for both, see ``triton.lstm``); None where the directions run one by one."""
+    one launch per recurrence for both, see ``triton.lstm``); None where the directions run one by one (and for a
+    packed batch, whose ``lengths`` the pair ops do not take: ``dropin`` calls this only without lengths)."""
     if _tier_for(backend, device, dtype) != "triton" or not tuning.current().triton_paired:
         return None  # (the triton_paired option off runs the directions one by one, for measuring both)
     from jenacast.rnn.ops.triton.gru import gru_triton_pair

@@ -81,3 +81,9 @@ def step_mask(lengths: torch.Tensor, t_len: int, reverse: bool, like: torch.Tens
     if reverse:
         steps = steps.flip(0)
     return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2).to(device=like.device, dtype=like.dtype)
+
+
+def zero_past_lengths(hseq: torch.Tensor, lengths: torch.Tensor | None, reverse: bool) -> torch.Tensor:
+    """A packed batch's outputs ``[B, T, H]`` zero past each sequence's length (the fused kernels leave its state
+    there, what their backward reads); ``hseq`` itself without lengths."""
+    return hseq if lengths is None else hseq * step_mask(lengths, hseq.shape[1], reverse, hseq)

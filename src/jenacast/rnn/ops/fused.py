@@ -18,6 +18,8 @@ Kernels may also offer ``forward_pair`` and ``backward_pair`` (``LstmPairKernels
 bidirectional layer's two directions (each direction's ``LstmInputs``/``GruInputs``, or
 ``LstmBackward``/``GruBackward``; the second runs in the opposite order) in one launch each way
 (:func:`lstm_fused_pair`, :func:`gru_fused_pair`).
+``lengths`` (a packed batch's, None otherwise) reach both kernels of :func:`lstm_fused`/:func:`gru_fused`, which
+zero the outputs past each sequence's length; a pair takes none (``dropin`` runs those directions one by one).
 Kernels that leave the weight gradient to matmuls over all steps (and the ``fwbw`` tier) use
 :func:`lstm_grads_from_steps`/:func:`gru_grads_from_steps`.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad
+from jenacast.rnn.ops.common import previous_states, recurrent_weight_grad, zero_past_lengths
 from jenacast.rnn.ops.protocol import (
     GruInputs,
     GruKernels,
@@ -96,27 +98,29 @@ def needs_grad(*tensors) -> bool:
 
 class _LSTMFused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask, reverse):
+    def forward(ctx, kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask, reverse, lengths):
         h0, c0 = h0.contiguous(), c0.contiguous()
-        out = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse, True)
+        out = kernels.forward(xproj, h0, c0, w_rec, rec_mask, reverse, True, lengths)
         ctx.save_for_backward(*LstmSaved(h0, c0, w_rec, rec_mask, out.gates, out.cells, out.hs))
-        ctx.kernels, ctx.reverse = kernels, reverse
+        ctx.kernels, ctx.reverse, ctx.lengths = kernels, reverse, lengths
         ctx.set_materialize_grads(False)  # an unused output (the sequence, the cell state) costs no zeros
         return out.hs.transpose(0, 1), out.h_last, out.c_last
 
     @staticmethod
     def backward(ctx, d_hseq, d_hT, d_cT):
-        grads = ctx.kernels.backward(d_hseq, d_hT, d_cT, *LstmSaved._make(ctx.saved_tensors), ctx.reverse)
-        return None, grads.d_xproj, grads.dh0, grads.dc0, grads.d_w, None, None
+        saved = LstmSaved._make(ctx.saved_tensors)
+        grads = ctx.kernels.backward(d_hseq, d_hT, d_cT, *saved, ctx.reverse, ctx.lengths)
+        return None, grads.d_xproj, grads.dh0, grads.dc0, grads.d_w, None, None, None
 
 
 class _GRUFused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, kernels: GruKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after):
+    def forward(ctx, kernels: GruKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths):
         h0 = h0.contiguous()
-        out = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True)
+        out = kernels.forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, True, lengths)
         ctx.save_for_backward(*GruSaved(h0, w_rec, rec_mask, out.gates, out.cand, out.hs))
         ctx.kernels, ctx.reverse, ctx.reset_after, ctx.has_bias = kernels, reverse, reset_after, b_rec is not None
+        ctx.lengths = lengths
         ctx.set_materialize_grads(False)
         return out.hs.transpose(0, 1), out.h_last
 
@@ -126,8 +130,9 @@ class _GRUFused(torch.autograd.Function):
             *gru_backward_args(d_hseq, d_hT, GruSaved._make(ctx.saved_tensors), ctx.has_bias),
             ctx.reverse,
             ctx.reset_after,
+            ctx.lengths,
         )
-        return None, grads.d_xproj, grads.dh0, grads.d_w, grads.d_b, None, None, None
+        return None, grads.d_xproj, grads.dh0, grads.d_w, grads.d_b, None, None, None, None
 
 
 def _split(saved: tuple, record):
@@ -215,18 +220,24 @@ class _GRUPairFused(torch.autograd.Function):
         return None, None, None, a.d_xproj, a.dh0, a.d_w, a.d_b, None, b.d_xproj, b.dh0, b.d_w, b.d_b, None
 
 
-def lstm_fused(kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
+def lstm_fused(kernels: LstmKernels, xproj, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
     if not needs_grad(xproj, h0, c0, w_rec):  # evaluation: nothing saved for a backward
-        out = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False)
-        return out.hs.transpose(0, 1), out.h_last, out.c_last
-    return _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse)
+        out = kernels.forward(xproj, h0.contiguous(), c0.contiguous(), w_rec, rec_mask, reverse, False, lengths)
+        hseq, h_last, c_last = out.hs.transpose(0, 1), out.h_last, out.c_last
+    else:
+        hseq, h_last, c_last = _LSTMFused.apply(kernels, xproj, h0, c0, w_rec, rec_mask, reverse, lengths)
+    return zero_past_lengths(hseq, lengths, reverse), h_last, c_last
 
 
-def gru_fused(kernels: GruKernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
+def gru_fused(
+    kernels: GruKernels, xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None
+):
     if not needs_grad(xproj, h0, w_rec, b_rec):
-        out = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False)
-        return out.hs.transpose(0, 1), out.h_last
-    return _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+        out = kernels.forward(xproj, h0.contiguous(), w_rec, b_rec, rec_mask, reverse, reset_after, False, lengths)
+        hseq, h_last = out.hs.transpose(0, 1), out.h_last
+    else:
+        hseq, h_last = _GRUFused.apply(kernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths)
+    return zero_past_lengths(hseq, lengths, reverse), h_last
 
 
 def gru_fused_pair(kernels: GruPairKernels, first, second, reverse=False, reset_after=True):

@@ -136,13 +136,16 @@ class GruGrads(NamedTuple):
 
 class LstmKernels(Protocol):
     """An LSTM's two recurrences (``fused.lstm_fused``); ``save=False`` (evaluation) lets the forward skip writing
-    what only the backward reads."""
+    what only the backward reads; ``lengths`` None or a packed batch's ``[B]`` (``reference.lstm``: the kernels
+    keep a sequence's state past its length, saved as each such step's, and pass its gradients through there)."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse: bool, save: bool) -> LstmOutputs: ...
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse: bool, save: bool, lengths=None) -> LstmOutputs: ...
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse: bool) -> LstmGrads: ...
+    def backward(
+        d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse: bool, lengths=None
+    ) -> LstmGrads: ...
 
 
 class LstmPairKernels(LstmKernels, Protocol):
@@ -162,11 +165,24 @@ class GruKernels(Protocol):
     """A GRU's two recurrences (``fused.gru_fused``)."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse: bool, reset_after: bool, save: bool) -> GruOutputs: ...
+    def forward(
+        xproj, h0, w_rec, b_rec, rec_mask, reverse: bool, reset_after: bool, save: bool, lengths=None
+    ) -> GruOutputs: ...
 
     @staticmethod
     def backward(
-        d_hseq, d_hT, h0, w_rec, has_bias: bool, rec_mask, gates, cand, hs, reverse: bool, reset_after: bool
+        d_hseq,
+        d_hT,
+        h0,
+        w_rec,
+        has_bias: bool,
+        rec_mask,
+        gates,
+        cand,
+        hs,
+        reverse: bool,
+        reset_after: bool,
+        lengths=None,
     ) -> GruGrads: ...
 
 

@@ -6,7 +6,8 @@ still fail to launch, or race between its warps, and "auto" is what most users r
 each layer configuration (cell, sizes, mask layouts, direction, options; a bidirectional pair as one) runs
 both tiers: the forward, and where gradients are being taken the backward twice (a cotangent on every output,
 then on the last h alone, as a stack's top layer is used). Outputs, last states and every gradient are
-compared. An exception or a difference above the tolerance logs a warning that names it, and "auto" uses
+compared (a packed batch's call, with ``lengths``, against ``reference``: ``fwbw`` takes no lengths). An exception
+or a difference above the tolerance logs a warning that names it, and "auto" uses
 ``fwbw`` on that device type from then on. ``backend="triton"`` runs unchecked: it is the user's explicit choice.
 """
 
@@ -67,11 +68,11 @@ def _last_h_positions(outputs):
     return offsets
 
 
-def _results(op, args):
-    """The flat outputs of ``op`` on fresh copies of ``args`` and, with gradients enabled, the copies' gradients
-    for the two cotangent sets (named for the report)."""
+def _results(op, args, kwargs):
+    """The flat outputs of ``op`` on fresh copies of ``args`` (and ``kwargs``, a packed batch's ``lengths``) and, with
+    gradients enabled, the copies' gradients for the two cotangent sets (named for the report)."""
     copied, leaves = _leaves(args)
-    outputs = op(*copied)
+    outputs = op(*copied, **kwargs)
     flat = _flat(outputs)
     named = [(f"output {k}", o.detach()) for k, o in enumerate(flat)]
     if not torch.is_grad_enabled() or not leaves:
@@ -86,14 +87,14 @@ def _results(op, args):
     return named
 
 
-def difference(op, reference, args) -> str | None:
+def difference(op, reference, args, kwargs=None) -> str | None:
     """None when ``op`` matches ``reference`` on ``args`` within :data:`TOLERANCE`, else what differs (or raised)."""
     precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")  # both tiers' torch matmuls in float32, whatever the user set
     try:
-        want = _results(reference, args)
+        want = _results(reference, args, kwargs or {})
         try:
-            got = _results(op, args)
+            got = _results(op, args, kwargs or {})
         except Exception as error:  # noqa: BLE001 - any failure of the checked tier is the finding
             return f"it raised {type(error).__name__}: {error}"
     finally:
@@ -117,25 +118,27 @@ def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
-def checked(name: str, op, reference, on_failure):
-    """``op`` (a layer or pair op), checked against ``reference`` at each configuration's first call;
-    on a failure ``on_failure()`` is called once, a warning logged, and that call answered by ``reference``."""
+def checked(name: str, op, reference, on_failure, against: str = "fwbw"):
+    """``op`` (a layer or pair op), checked against ``reference`` (the tier named ``against``) at each
+    configuration's first call; on a failure ``on_failure()`` is called once, a warning logged, and that call
+    answered by ``reference``."""
 
-    def run(*args):
-        key = (name, _describe(args), torch.is_grad_enabled())
+    def run(*args, **kwargs):
+        key = (name, _describe(args), _describe(tuple(sorted(kwargs.items()))), torch.is_grad_enabled())
         if key in _checked or _capturing():
-            return op(*args)
+            return op(*args, **kwargs)
         _checked.add(key)
-        found = difference(op, reference, args)
+        found = difference(op, reference, args, kwargs)
         if found is None:
-            return op(*args)
+            return op(*args, **kwargs)
         on_failure()
         log.warning(
-            "jenacast: the Triton kernels failed their first-use check against 'fwbw' (%s: %s); "
+            "jenacast: the Triton kernels failed their first-use check against %r (%s: %s); "
             "backend 'auto' uses 'fwbw' from now on (backend='triton' forces them; please report this).",
+            against,
             name,
             found,
         )
-        return reference(*args)
+        return reference(*args, **kwargs)
 
     return run

@@ -597,14 +597,17 @@ class CpuGRUKernels:
     :class:`~jenacast.rnn.ops.protocol.GruKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save) -> GruOutputs:
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save, lengths=None) -> GruOutputs:
         check_input(xproj)
-        return run_forward(xproj.transpose(0, 1), None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save)
+        x_steps = xproj.transpose(0, 1)
+        return run_forward(x_steps, None, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save, lengths)
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after) -> GruGrads:
+    def backward(
+        d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, lengths=None
+    ) -> GruGrads:
         args = GruBackward(d_hseq, zeros_if_none(d_hT, h0), h0, w_rec, has_bias, rec_mask, gates, cand, hs)
-        grads = run_backward(args, reverse, reset_after, torch.empty(1, 1, 1), None, "pre")
+        grads = run_backward(args, reverse, reset_after, torch.empty(1, 1, 1), None, "pre", lengths)
         return GruGrads(grads.d_x.transpose(0, 1), grads.dh0, grads.d_w, grads.d_b)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from jenacast.rnn.ops.common import step_mask
+from jenacast.rnn.ops.common import zero_past_lengths
 from jenacast.rnn.ops.cpu import gru as gru_kernels
 from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
@@ -118,11 +118,6 @@ class _GRULayer(torch.autograd.Function):
         return d_x, None, grads.d_kernel, grads.d_b_in, grads.dh0, grads.d_w, grads.d_b, None, None, None, None
 
 
-def _zero_past_lengths(hseq: torch.Tensor, lengths, reverse: bool) -> torch.Tensor:
-    """A packed batch's outputs zero past each sequence's length (the kernels leave its state there)."""
-    return hseq if lengths is None else hseq * step_mask(lengths, hseq.shape[1], reverse, hseq)
-
-
 def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
     evaluation = not needs_grad(x, kernel, bias, h0, c0, w_rec)  # then nothing is saved for a backward
     if x.shape[0] != h0.shape[0]:
@@ -135,7 +130,7 @@ def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, rever
         hseq, h_last, c_last = out.hs.transpose(0, 1), out.h_last, out.c_last
     else:
         hseq, h_last, c_last = _LSTMLayer.apply(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask, reverse, lengths)
-    return _zero_past_lengths(hseq, lengths, reverse), h_last, c_last
+    return zero_past_lengths(hseq, lengths, reverse), h_last, c_last
 
 
 def _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
@@ -163,4 +158,4 @@ def gru_layer_cpu(
     else:
         args = (x, in_mask, kernel, b_in, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths)
         hseq, h_last = _GRULayer.apply(*args)
-    return _zero_past_lengths(hseq, lengths, reverse), h_last
+    return zero_past_lengths(hseq, lengths, reverse), h_last

@@ -489,15 +489,15 @@ class CpuLSTMKernels:
     :class:`~jenacast.rnn.ops.protocol.LstmKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save, lengths=None) -> LstmOutputs:
         check_input(xproj)
-        return run_forward(xproj.transpose(0, 1), None, h0, c0, w_rec, rec_mask, reverse, save)
+        return run_forward(xproj.transpose(0, 1), None, h0, c0, w_rec, rec_mask, reverse, save, lengths=lengths)
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse) -> LstmGrads:
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, lengths=None) -> LstmGrads:
         d_hT, d_cT = zeros_if_none(d_hT, h0), zeros_if_none(d_cT, c0)
         args = LstmBackward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs)
-        grads = run_backward(args, reverse, torch.empty(1, 1, 1), None, "pre")
+        grads = run_backward(args, reverse, torch.empty(1, 1, 1), None, "pre", lengths)
         return LstmGrads(grads.d_x.transpose(0, 1), grads.dh0, grads.dc0, grads.d_w)
 
 

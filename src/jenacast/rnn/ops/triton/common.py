@@ -173,6 +173,22 @@ def expand_mask(mask: torch.Tensor | None, gates: int, like: torch.Tensor) -> Ke
     return KernelMask(mask, mask.stride(0), mask.stride(1), mask.stride(2), True)
 
 
+class KernelLengths(NamedTuple):
+    """A packed batch's lengths as the kernels read them: ``[B]`` int32 (a stand-in when absent) and whether there
+    are any (``HAS_LENGTHS``)."""
+
+    tensor: torch.Tensor
+    present: bool
+
+
+def lengths_args(lengths: torch.Tensor | None, like: torch.Tensor) -> KernelLengths:
+    """``lengths`` None or ``[B]`` integers (see ``reference.lstm``) as a :class:`KernelLengths` on ``like``'s device
+    (``like`` stands in for absent ones)."""
+    if lengths is None:
+        return KernelLengths(like, False)
+    return KernelLengths(lengths.to(device=like.device, dtype=torch.int32).contiguous(), True)
+
+
 class LstmStepGrads(NamedTuple):
     """What an LSTM backward launch writes: the pre-activation gradients ``[T, B, 4H]`` (processing order), the
     initial states' gradients ``[B, H]`` (a pair's: ``[2, ...]`` each)."""
@@ -205,6 +221,16 @@ def step_input(row, s, gate, sxt, sxg, T, H, REVERSE: tl.constexpr, flip, BH: tl
     t = T - 1 - s if REVERSE else s
     t += flip * (T - 1 - 2 * t)
     return tl.load(row + t * sxt + (gate * H + j) * sxg, mask=j < tl.where(s < T, H, 0), other=0.0)
+
+
+@triton.jit
+def live_at(length, s, T, REVERSE: tl.constexpr, flip):
+    """Whether step ``s`` (processing order, ``flip`` as in :func:`step_input`) lies within a sequence's first
+    ``length`` steps: past them (a forward sequence that has ended, a reverse one that has not started) the kernels
+    keep its state, saved as the step's, and pass its gradients through (the ``cpu`` tier's ``cpu.lengths``)."""
+    t = T - 1 - s if REVERSE else s
+    t += flip * (T - 1 - 2 * t)
+    return t < length
 
 
 @triton.jit

@@ -5,7 +5,7 @@ Same arguments and returns as ``reference.gru.gru_reference``. The dispatcher be
 layer's two directions in one launch each way where the ``rows`` kernels can. The forward saves the activated
 gates ``[T, B, 3H]`` and the candidate's recurrent term ``[T, B, H]`` (``h_h U_h + b'_h`` with ``reset_after``,
 else ``r * h_h``); the backward writes the input-projection gradient and, with ``reset_after``, the recurrent
-pre-activation gradient, from which ``fused`` forms the weight gradients.
+pre-activation gradient, from which ``fused`` forms the weight gradients. ``lengths``: as in ``lstm``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class TritonGRUKernels:
     :class:`~jenacast.rnn.ops.protocol.GruPairKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save) -> GruOutputs:
+    def forward(xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, save, lengths=None) -> GruOutputs:
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
@@ -38,20 +38,22 @@ class TritonGRUKernels:
         hs, gates, cand = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         if kernel_layout(hidden) == "rows":
             out = GruOutputs(hs, xproj.new_empty(b, hidden), gates, cand)
-            rows.launch_forward(inputs, out, reverse, reset_after, save)
+            rows.launch_forward(inputs, out, reverse, reset_after, save, lengths=lengths)
             return out
-        tiles.launch_forward(inputs, GruOutputs(hs, None, gates, cand), reverse, reset_after)
+        tiles.launch_forward(inputs, GruOutputs(hs, None, gates, cand), reverse, reset_after, lengths)
         return GruOutputs(hs, hs[-1].clone(), gates, cand)
 
     @staticmethod
-    def backward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after) -> GruGrads:
+    def backward(
+        d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs, reverse, reset_after, lengths=None
+    ) -> GruGrads:
         t_len, b, hidden = hs.shape
         args = GruBackward(d_hseq, d_hT, h0, w_rec, has_bias, rec_mask, gates, cand, hs)
         grads = _step_grads(gates, (t_len, b, GATES * hidden), (b, hidden), reset_after)
         if kernel_layout(hidden) == "rows":
-            rows.launch_backward(args, grads, reset_after)
+            rows.launch_backward(args, grads, reset_after, reverse=reverse, lengths=lengths)
         else:
-            tiles.launch_backward(args, grads, reset_after)
+            tiles.launch_backward(args, grads, reset_after, reverse, lengths)
         d_xproj, d_w, d_b = gru_grads_from_steps(
             grads.d_x, grads.d_rec, h0, hs, cand, rec_mask, reverse, reset_after, has_bias, recurrent_weight_grad_triton
         )
@@ -122,8 +124,8 @@ def _step_grads(like, pre_shape, state_shape, reset_after: bool) -> GruStepGrads
     return GruStepGrads(d_x, like.new_empty(pre_shape) if reset_after else d_x, like.new_empty(state_shape))
 
 
-def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True):
-    return gru_fused(TritonGRUKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after)
+def gru_triton(xproj, h0, w_rec, b_rec=None, rec_mask=None, reverse=False, reset_after=True, lengths=None):
+    return gru_fused(TritonGRUKernels, xproj, h0, w_rec, b_rec, rec_mask, reverse, reset_after, lengths)
 
 
 def gru_triton_pair(first, second, reverse=False, reset_after=True):

@@ -21,6 +21,8 @@ from jenacast.rnn.ops.triton.common import (
     gate_columns,
     gate_rows,
     gate_rows_matrix,
+    lengths_args,
+    live_at,
     pair_offsets,
     sequence_grad_args,
     sequence_grad_step,
@@ -77,6 +79,7 @@ def _gru_fwd_rows(
     gates_ptr,
     cand_ptr,
     hT_ptr,
+    len_ptr,
     B,
     T,
     H,
@@ -91,6 +94,7 @@ def _gru_fwd_rows(
     RESET_AFTER: tl.constexpr,
     SAVE: tl.constexpr,
     PAIRED: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
     BH: tl.constexpr,
 ):
     # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written
@@ -121,6 +125,8 @@ def _gru_fwd_rows(
         b_r = tl.load(b_ptr + 1 * H + j, mask=on, other=0.0)
         b_h = tl.load(b_ptr + 2 * H + j, mask=on, other=0.0)
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
+    if HAS_LENGTHS:
+        length = tl.load(len_ptr + b)
     row = x_ptr + b * sxb
     # the inputs load two steps ahead of their use (see lstm_rows.py)
     x_z, x_r, x_h = _inputs(row, 0, sxt, sxg, T, H, REVERSE, flip, BH)
@@ -146,7 +152,10 @@ def _gru_fwd_rows(
             else:
                 cand = r * h
             hh = tanh(x_h + tl.sum(cand[None, :] * w_h, axis=1))
-        h = z * h + (1.0 - z) * hh
+        if HAS_LENGTHS:  # past its length the sequence keeps its state, saved as this step's (common.live_at)
+            h = tl.where(live_at(length, s, T, REVERSE, flip), z * h + (1.0 - z) * hh, h)
+        else:
+            h = z * h + (1.0 - z) * hh
         at = s * B + b
         if SAVE:
             tl.store(gates_ptr + at * 3 * H + 0 * H + j, z, mask=on)
@@ -181,6 +190,7 @@ def _gru_bwd_rows(
     dx_ptr,
     drec_ptr,
     dh0_ptr,
+    len_ptr,
     B,
     T,
     H,
@@ -196,6 +206,8 @@ def _gru_bwd_rows(
     HAS_MASK: tl.constexpr,
     RESET_AFTER: tl.constexpr,
     PAIRED: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    REVERSE: tl.constexpr,
     BH: tl.constexpr,
 ):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
@@ -215,6 +227,10 @@ def _gru_bwd_rows(
         dx_ptr += second * T * B * 3 * H  # the outputs: [2, T, B, 3H] (d_rec too) and [2, B, H]
         drec_ptr += second * T * B * 3 * H
         dh0_ptr += second * B * H
+    else:
+        second = 0
+    if HAS_LENGTHS:  # REVERSE: the direction, read only to place the steps past a sequence's length
+        length = tl.load(len_ptr + b)
     # rows of each gate's matrix, masks folded in where they multiply h_{t-1} before the product
     w_z = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_r = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
@@ -235,6 +251,10 @@ def _gru_bwd_rows(
             n_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, s - 2, H, BH)
             dh += d_in
             d_in, y_d = y_d, n_d
+        if HAS_LENGTHS:  # a step past the length: no gradient of its own (zeros), dh passes through
+            live = live_at(length, s, T, REVERSE, second)
+            dh_keep = dh
+            dh = tl.where(live, dh, 0.0)
         d_z = dh * (h_prev - hh) * z * (1.0 - z)
         d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
         dh_next = dh * z
@@ -260,6 +280,8 @@ def _gru_bwd_rows(
         dh = dh_next + d_back
         dh += tl.sum(d_z[None, :] * w_z, axis=1)
         dh += tl.sum(d_r[None, :] * w_r, axis=1)
+        if HAS_LENGTHS:
+            dh = tl.where(live, dh, dh_keep)
         z, r, hh, cand, h_prev = y_z, y_r, y_hh, y_cand, y_h_prev
         y_z, y_r, y_hh, y_cand, y_h_prev = n_z, n_r, n_hh, n_cand, n_h_prev
     tl.store(dh0_ptr + b * H + j, dh, mask=on)
@@ -276,14 +298,22 @@ def _forward_pointers(inputs: GruInputs, bias, mask: KernelMask) -> tuple:
 
 
 def launch_forward(
-    inputs: GruInputs, out: GruOutputs, reverse: bool, reset_after: bool, save: bool, second: GruInputs | None = None
+    inputs: GruInputs,
+    out: GruOutputs,
+    reverse: bool,
+    reset_after: bool,
+    save: bool,
+    second: GruInputs | None = None,
+    lengths=None,
 ):
     """The forward recurrence into ``out``'s tensors. One direction, or two in one launch: ``second`` a direction
-    with the opposite time order and the same strides, its outputs at index 1 of ``out``'s tensors."""
+    with the opposite time order and the same strides, its outputs at index 1 of ``out``'s tensors. ``lengths``: a
+    packed batch's, for one direction (``gru`` runs a pair with lengths one direction at a time)."""
     xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
     bias, mask = _bias(inputs), expand_mask(inputs.rec_mask, GATES, xproj)
+    kernel_lengths = lengths_args(lengths, xproj)
     seconds = None
     if second is not None:
         seconds = _forward_pointers(second, _bias(second), expand_mask(second.rec_mask, GATES, second.xproj))
@@ -306,6 +336,7 @@ def launch_forward(
         out.gates,
         out.cand,
         out.h_last,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
@@ -316,6 +347,7 @@ def launch_forward(
         RESET_AFTER=reset_after,
         SAVE=save,
         PAIRED=second is not None,
+        HAS_LENGTHS=kernel_lengths.present,
         BH=block_h(hidden),
         num_warps=1,
     )
@@ -327,15 +359,24 @@ def _backward_pointers(args: GruBackward, dhs: SequenceGrad, dhT: StateGrad, w_t
     return dhs.tensor, dhT.tensor, args.h0, w_t, mask.tensor, args.gates, args.cand, args.hs
 
 
-def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool, second: GruBackward | None = None):
+def launch_backward(
+    args: GruBackward,
+    grads: GruStepGrads,
+    reset_after: bool,
+    second: GruBackward | None = None,
+    reverse: bool = False,
+    lengths=None,
+):
     """The backward recurrence into ``grads``' tensors; ``args.d_hseq`` and ``d_hT`` may be None (that output was
     not used). ``second``: a paired direction's (each gradient None exactly when the first's is, and of the same
-    strides), its gradients at index 1 of ``grads``' tensors."""
+    strides), its gradients at index 1 of ``grads``' tensors. ``lengths`` (one direction, ``reverse`` its order):
+    as in :func:`launch_forward`."""
     hs = args.hs
     t_len, b, hidden = hs.shape
     w_t = gate_rows_matrix(args.w_rec, None if second is None else second.w_rec)
     mask = expand_mask(args.rec_mask, GATES, hs)
     dhs, dhT = sequence_grad_args(args.d_hseq, hs), state_grad_args(args.d_hT, hs)
+    kernel_lengths = lengths_args(lengths, hs)
     seconds = None
     if second is not None:
         seconds = _backward_pointers(
@@ -367,6 +408,7 @@ def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool, s
         grads.d_x,
         grads.d_rec,
         grads.dh0,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
@@ -375,6 +417,9 @@ def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool, s
         HAS_MASK=mask.present,
         RESET_AFTER=reset_after,
         PAIRED=second is not None,
+        HAS_LENGTHS=kernel_lengths.present,
+        # the direction matters to the backward only with lengths: without, one compiled kernel serves both
+        REVERSE=reverse and kernel_lengths.present,
         BH=block_h(hidden),
         num_warps=1,
     )

@@ -20,6 +20,8 @@ from jenacast.rnn.ops.triton.common import (
     dot_precision,
     expand_mask,
     grid,
+    lengths_args,
+    live_at,
     load_tile,
     num_warps,
     sequence_grad_args,
@@ -48,6 +50,7 @@ def _gru_fwd(
     hs_ptr,
     gates_ptr,
     cand_ptr,
+    len_ptr,
     B,
     T,
     H,
@@ -55,6 +58,7 @@ def _gru_fwd(
     HAS_MASK: tl.constexpr,
     REVERSE: tl.constexpr,
     RESET_AFTER: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
     BB: tl.constexpr,
     BH: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -74,6 +78,8 @@ def _gru_fwd(
         m_z = load_tile(m_ptr + 0 * smg, smb, smh, rows, cols, B, H)
         m_r = load_tile(m_ptr + 1 * smg, smb, smh, rows, cols, B, H)
         m_h = load_tile(m_ptr + 2 * smg, smb, smh, rows, cols, B, H)
+    if HAS_LENGTHS:
+        length = tl.load(len_ptr + rows, mask=rows < B, other=0)
     # the input tiles of step s+1 are loaded while step s computes
     t = T - 1 if REVERSE else 0
     x_z = load_tile(x_ptr + t * sxt + 0 * H * sxg, sxb, sxg, rows, cols, B, H)
@@ -109,7 +115,10 @@ def _gru_fwd(
         else:
             cand = r * h_h
             hh = tanh(x_h + tl.dot(cand, u_h, input_precision=PRECISION))
-        h = z * h + (1.0 - z) * hh
+        if HAS_LENGTHS:  # past its length a sequence keeps its state, saved as this step's (common.live_at)
+            h = tl.where(live_at(length, s, T, REVERSE, 0)[:, None], z * h + (1.0 - z) * hh, h)
+        else:
+            h = z * h + (1.0 - z) * hh
         g_base = gates_ptr + s * B * 3 * H
         store_tile(g_base + 0 * H, z, 3 * H, 1, rows, cols, B, H)
         store_tile(g_base + 1 * H, r, 3 * H, 1, rows, cols, B, H)
@@ -139,12 +148,15 @@ def _gru_bwd(
     dx_ptr,
     drec_ptr,
     dh0_ptr,
+    len_ptr,
     B,
     T,
     H,
     HAS_DSEQ: tl.constexpr,
     HAS_MASK: tl.constexpr,
     RESET_AFTER: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    REVERSE: tl.constexpr,
     BB: tl.constexpr,
     BH: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -161,6 +173,8 @@ def _gru_bwd(
         m_r = load_tile(m_ptr + 1 * smg, smb, smh, rows, cols, B, H)
         m_h = load_tile(m_ptr + 2 * smg, smb, smh, rows, cols, B, H)
     dh = load_tile(dhT_ptr, H, 1, rows, cols, B, H)
+    if HAS_LENGTHS:  # REVERSE: the direction, read only to place the steps past a sequence's length
+        length = tl.load(len_ptr + rows, mask=rows < B, other=0)
     # step s's saved tiles are loaded during step s+1 (the loop runs backwards in time)
     s = T - 1
     if HAS_DSEQ:
@@ -188,6 +202,10 @@ def _gru_bwd(
         if HAS_DSEQ:
             dh += d_in
             d_in = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
+        if HAS_LENGTHS:  # a step past the length: no gradient of its own (zeros), dh passes through
+            live = live_at(length, s, T, REVERSE, 0)[:, None]
+            dh_keep = dh
+            dh = tl.where(live, dh, 0.0)
         d_z = dh * (h_prev - hh) * z * (1.0 - z)
         d_hh = dh * (1.0 - z) * (1.0 - hh * hh)
         dh_next = dh * z
@@ -220,17 +238,21 @@ def _gru_bwd(
             back_z = back_z * m_z
             back_r = back_r * m_r
         dh = dh_next + back_z + back_r + d_back
+        if HAS_LENGTHS:
+            dh = tl.where(live, dh, dh_keep)
         z, r, hh, cand, h_prev = n_z, n_r, n_hh, n_cand, n_h_prev
     store_tile(dh0_ptr, dh, H, 1, rows, cols, B, H)
 
 
-def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_after: bool):
+def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_after: bool, lengths=None):
     """The forward recurrence into ``out.hs``, ``out.gates``, ``out.cand`` (``[T, B, ...]``; the last state is the
-    sequences' last row, not written here)."""
+    sequences' last row, not written here; with ``lengths``, a packed batch's, too: a sequence keeps its state
+    past its length)."""
     xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
     mask = expand_mask(inputs.rec_mask, GATES, xproj)
+    kernel_lengths = lengths_args(lengths, xproj)
     _gru_fwd[grid(b)](
         xproj,
         xproj.stride(0),
@@ -248,6 +270,7 @@ def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_afte
         out.hs,
         out.gates,
         out.cand,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
@@ -255,6 +278,7 @@ def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_afte
         HAS_MASK=mask.present,
         REVERSE=reverse,
         RESET_AFTER=reset_after,
+        HAS_LENGTHS=kernel_lengths.present,
         BB=BLOCK_B,
         BH=block_h(hidden),
         PRECISION=dot_precision(),
@@ -262,13 +286,14 @@ def launch_forward(inputs: GruInputs, out: GruOutputs, reverse: bool, reset_afte
     )
 
 
-def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool):
+def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool, reverse: bool = False, lengths=None):
     """The backward recurrence into ``grads.d_x`` (and with ``reset_after`` ``grads.d_rec``), ``[T, B, 3H]``, and
-    ``grads.dh0``."""
+    ``grads.dh0`` (``lengths``, ``reverse`` its direction: see :func:`launch_forward`)."""
     hs, w_rec = args.hs, args.w_rec
     t_len, b, hidden = hs.shape
     mask = expand_mask(args.rec_mask, GATES, args.gates)
     dhs = sequence_grad_args(args.d_hseq, hs)
+    kernel_lengths = lengths_args(lengths, hs)
     _gru_bwd[grid(b)](
         dhs.tensor,
         dhs.stride_b,
@@ -288,12 +313,16 @@ def launch_backward(args: GruBackward, grads: GruStepGrads, reset_after: bool):
         grads.d_x,
         grads.d_rec,
         grads.dh0,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
         HAS_DSEQ=dhs.present,
         HAS_MASK=mask.present,
         RESET_AFTER=reset_after,
+        HAS_LENGTHS=kernel_lengths.present,
+        # the direction matters to the backward only with lengths: without, one compiled kernel serves both
+        REVERSE=reverse and kernel_lengths.present,
         BB=BLOCK_B,
         BH=block_h(hidden),
         PRECISION=dot_precision(),

@@ -4,7 +4,8 @@ Same arguments and returns as ``reference.lstm.lstm_reference``. The dispatcher 
 ``rows`` kernels (``lstm_rows``: up to 32 units) or the ``tiles`` kernels (``lstm_tiles``), and a bidirectional
 layer's two directions in one launch each way where the ``rows`` kernels can. The forward saves the activated
 gates ``[T, B, 4H]`` and cells ``[T, B, H]``; the backward writes the pre-activation gradients ``[T, B, 4H]``;
-``fused`` turns them into the input-projection and recurrent-weight gradients.
+``fused`` turns them into the input-projection and recurrent-weight gradients. A packed batch's ``lengths`` reach
+single directions only (``dropin`` runs a packed bidirectional layer's directions one by one).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class TritonLSTMKernels:
     A :class:`~jenacast.rnn.ops.protocol.LstmPairKernels`."""
 
     @staticmethod
-    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save) -> LstmOutputs:
+    def forward(xproj, h0, c0, w_rec, rec_mask, reverse, save, lengths=None) -> LstmOutputs:
         check_device(xproj)
         b, t_len, gh = xproj.shape
         hidden = gh // GATES
@@ -38,9 +39,9 @@ class TritonLSTMKernels:
         hs, gates, cells = (xproj.new_empty(t_len, b, size) for size in (hidden, gh, hidden))
         if kernel_layout(hidden) == "rows":
             out = LstmOutputs(hs, xproj.new_empty(b, hidden), xproj.new_empty(b, hidden), gates, cells)
-            rows.launch_forward(inputs, out, reverse, save)
+            rows.launch_forward(inputs, out, reverse, save, lengths=lengths)
             return out
-        tiles.launch_forward(inputs, LstmOutputs(hs, None, None, gates, cells), reverse)
+        tiles.launch_forward(inputs, LstmOutputs(hs, None, None, gates, cells), reverse, lengths)
         return LstmOutputs(hs, hs[-1].clone(), cells[-1].clone(), gates, cells)
 
     @staticmethod
@@ -61,15 +62,15 @@ class TritonLSTMKernels:
         return tuple(LstmOutputs(hs[d], h_last[d], c_last[d], gates[d], cells[d]) for d in (0, 1))
 
     @staticmethod
-    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse) -> LstmGrads:
+    def backward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs, reverse, lengths=None) -> LstmGrads:
         t_len, b, gh = gates.shape
         hidden = gh // GATES
         args = LstmBackward(d_hseq, d_hT, d_cT, h0, c0, w_rec, rec_mask, gates, cells, hs)
         grads = LstmStepGrads(gates.new_empty(t_len, b, gh), gates.new_empty(b, hidden), gates.new_empty(b, hidden))
         if kernel_layout(hidden) == "rows":
-            rows.launch_backward(args, grads)
+            rows.launch_backward(args, grads, reverse=reverse, lengths=lengths)
         else:
-            tiles.launch_backward(args, grads)
+            tiles.launch_backward(args, grads, reverse, lengths)
         d_xproj, d_w = lstm_grads_from_steps(grads.d_pre, h0, hs, rec_mask, reverse, recurrent_weight_grad_triton)
         return LstmGrads(d_xproj, grads.dh0, grads.dc0, d_w)
 
@@ -113,8 +114,8 @@ class TritonLSTMKernels:
         return tuple(grads)
 
 
-def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False):
-    return lstm_fused(TritonLSTMKernels, xproj, h0, c0, w_rec, rec_mask, reverse)
+def lstm_triton(xproj, h0, c0, w_rec, rec_mask=None, reverse=False, lengths=None):
+    return lstm_fused(TritonLSTMKernels, xproj, h0, c0, w_rec, rec_mask, reverse, lengths)
 
 
 def lstm_triton_pair(first, second, reverse=False):

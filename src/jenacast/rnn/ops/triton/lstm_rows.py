@@ -28,6 +28,8 @@ from jenacast.rnn.ops.triton.common import (
     gate_columns,
     gate_rows,
     gate_rows_matrix,
+    lengths_args,
+    live_at,
     lstm_cell_grads,
     pair_offsets,
     sequence_grad_args,
@@ -70,6 +72,7 @@ def _lstm_fwd_rows(
     cells_ptr,
     hT_ptr,
     cT_ptr,
+    len_ptr,
     B,
     T,
     H,
@@ -82,6 +85,7 @@ def _lstm_fwd_rows(
     REVERSE: tl.constexpr,
     SAVE: tl.constexpr,
     PAIRED: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
     BH: tl.constexpr,
 ):
     # swr stays unspecialised (see common.gate_columns); without SAVE (evaluation) only the outputs are written.
@@ -110,6 +114,8 @@ def _lstm_fwd_rows(
     w_o = gate_columns(w_ptr, swr, swc, m_ptr, smg, smb, smh, b, 3, H, HAS_MASK, BH)
     h = tl.load(h0_ptr + b * H + j, mask=on, other=0.0)
     c = tl.load(c0_ptr + b * H + j, mask=on, other=0.0)
+    if HAS_LENGTHS:
+        length = tl.load(len_ptr + b)
     row = x_ptr + b * sxb
     # the inputs load two steps ahead of their use (one step is about as long as an L2 hit)
     x_i, x_f, x_c, x_o = _inputs(row, 0, sxt, sxg, T, H, REVERSE, flip, BH)
@@ -121,8 +127,13 @@ def _lstm_fwd_rows(
         f = tl.sigmoid(x_f + tl.sum(h_all * w_f, axis=1))
         g = tanh(x_c + tl.sum(h_all * w_c, axis=1))
         o = tl.sigmoid(x_o + tl.sum(h_all * w_o, axis=1))
-        c = f * c + i * g
-        h = o * tanh(c)
+        if HAS_LENGTHS:  # past its length the sequence keeps its state, saved as this step's (common.live_at)
+            live = live_at(length, s, T, REVERSE, flip)
+            c = tl.where(live, f * c + i * g, c)
+            h = tl.where(live, o * tanh(c), h)
+        else:
+            c = f * c + i * g
+            h = o * tanh(c)
         at = s * B + b
         if SAVE:
             tl.store(gates_ptr + at * 4 * H + 0 * H + j, i, mask=on)
@@ -178,6 +189,7 @@ def _lstm_bwd_rows(
     dpre_ptr,
     dh0_ptr,
     dc0_ptr,
+    len_ptr,
     B,
     T,
     H,
@@ -192,6 +204,8 @@ def _lstm_bwd_rows(
     HAS_DSEQ: tl.constexpr,
     HAS_MASK: tl.constexpr,
     PAIRED: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    REVERSE: tl.constexpr,
     BH: tl.constexpr,
 ):
     # without HAS_DSEQ (the sequence output unused: a stack's top layer) no sequence gradient is read
@@ -211,6 +225,10 @@ def _lstm_bwd_rows(
         dpre_ptr += second * T * B * 4 * H  # the outputs: [2, T, B, 4H] and [2, B, H]
         dh0_ptr += second * B * H
         dc0_ptr += second * B * H
+    else:
+        second = 0
+    if HAS_LENGTHS:  # REVERSE: the direction, read only to place the steps past a sequence's length
+        length = tl.load(len_ptr + b)
     # dh_{t-1}[k] = sum_g mask_g[k] sum_j d_g[j] U[k, g*H + j]: thread k holds row k of each gate's matrix
     w_i = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 0, H, HAS_MASK, BH)
     w_f = gate_rows(wt_ptr, swg, swk, m_ptr, smg, smb, smh, b, 1, H, HAS_MASK, BH)
@@ -233,6 +251,11 @@ def _lstm_bwd_rows(
             n_d = sequence_grad_step(dhs_ptr, sdb, sdt, b, s - 2, H, BH)
             dh += d_in
             d_in, y_d = y_d, n_d
+        if HAS_LENGTHS:  # a step past the length: no gradient of its own (zeros), dh and dc pass through
+            live = live_at(length, s, T, REVERSE, second)
+            dh_keep, dc_keep = dh, dc
+            dh = tl.where(live, dh, 0.0)
+            dc = tl.where(live, dc, 0.0)
         d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_at = (s * B + b) * 4 * H
         tl.store(dpre_ptr + d_at + 0 * H + j, d_i, mask=on)
@@ -243,6 +266,9 @@ def _lstm_bwd_rows(
         dh += tl.sum(d_f[None, :] * w_f, axis=1)
         dh += tl.sum(d_g[None, :] * w_c, axis=1)
         dh += tl.sum(d_o[None, :] * w_o, axis=1)
+        if HAS_LENGTHS:
+            dh = tl.where(live, dh, dh_keep)
+            dc = tl.where(live, dc, dc_keep)
         c = c_prev
         i, f, g, o, c_prev = y_i, y_f, y_g, y_o, y_c_prev
         y_i, y_f, y_g, y_o, y_c_prev = n_i, n_f, n_g, n_o, n_c_prev
@@ -255,14 +281,23 @@ def _forward_pointers(inputs: LstmInputs, mask: KernelMask) -> tuple:
     return inputs.xproj, inputs.h0, inputs.c0, inputs.w_rec, mask.tensor
 
 
-def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool, save: bool, second: LstmInputs | None = None):
+def launch_forward(
+    inputs: LstmInputs,
+    out: LstmOutputs,
+    reverse: bool,
+    save: bool,
+    second: LstmInputs | None = None,
+    lengths=None,
+):
     """The forward recurrence into ``out``'s tensors. One direction, or two in one launch: ``second`` a direction
     with the opposite time order and the same strides, its outputs at index 1 of ``out``'s tensors
-    (``[2, T, B, ...]``, ``[2, B, H]``)."""
+    (``[2, T, B, ...]``, ``[2, B, H]``). ``lengths``: a packed batch's, for one direction (``lstm`` runs a pair
+    with lengths one direction at a time)."""
     xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
     mask = expand_mask(inputs.rec_mask, GATES, xproj)
+    kernel_lengths = lengths_args(lengths, xproj)
     seconds = None
     if second is not None:
         seconds = _forward_pointers(second, expand_mask(second.rec_mask, GATES, second.xproj))
@@ -286,6 +321,7 @@ def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool, save: bo
         out.cells,
         out.h_last,
         out.c_last,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
@@ -294,6 +330,7 @@ def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool, save: bo
         REVERSE=reverse,
         SAVE=save,
         PAIRED=second is not None,
+        HAS_LENGTHS=kernel_lengths.present,
         BH=block_h(hidden),
         num_warps=1,
     )
@@ -311,16 +348,24 @@ def _backward_pointers(args: LstmBackward, output_grads, w_t, mask: KernelMask) 
     return dhs.tensor, dhT.tensor, dcT.tensor, args.c0, w_t, mask.tensor, args.gates, args.cells
 
 
-def launch_backward(args: LstmBackward, grads: LstmStepGrads, second: LstmBackward | None = None):
+def launch_backward(
+    args: LstmBackward,
+    grads: LstmStepGrads,
+    second: LstmBackward | None = None,
+    reverse: bool = False,
+    lengths=None,
+):
     """The backward recurrence into ``grads``' tensors; ``args.d_hseq``, ``d_hT``, ``d_cT`` may be None (that
     output was not used). ``second``: a paired direction's (see :func:`launch_forward`; each gradient None
-    exactly when the first's is, and of the same strides), its gradients at index 1 of ``grads``' tensors."""
+    exactly when the first's is, and of the same strides), its gradients at index 1 of ``grads``' tensors.
+    ``lengths`` (one direction, ``reverse`` its order): as in :func:`launch_forward`."""
     gates = args.gates
     t_len, b, gh = gates.shape
     hidden = gh // GATES
     w_t = gate_rows_matrix(args.w_rec, None if second is None else second.w_rec)
     mask = expand_mask(args.rec_mask, GATES, gates)
     dhs, dhT, dcT = output_grads = _output_grads(args, gates)
+    kernel_lengths = lengths_args(lengths, gates)
     seconds = None
     if second is not None:
         second_mask = expand_mask(second.rec_mask, GATES, second.gates)
@@ -349,6 +394,7 @@ def launch_backward(args: LstmBackward, grads: LstmStepGrads, second: LstmBackwa
         grads.d_pre,
         grads.dh0,
         grads.dc0,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
@@ -356,6 +402,9 @@ def launch_backward(args: LstmBackward, grads: LstmStepGrads, second: LstmBackwa
         HAS_DSEQ=dhs.present,
         HAS_MASK=mask.present,
         PAIRED=second is not None,
+        HAS_LENGTHS=kernel_lengths.present,
+        # the direction matters to the backward only with lengths: without, one compiled kernel serves both
+        REVERSE=reverse and kernel_lengths.present,
         BH=block_h(hidden),
         num_warps=1,
     )

@@ -19,6 +19,8 @@ from jenacast.rnn.ops.triton.common import (
     dot_precision,
     expand_mask,
     grid,
+    lengths_args,
+    live_at,
     load_tile,
     lstm_cell_grads,
     num_warps,
@@ -48,11 +50,13 @@ def _lstm_fwd(
     hs_ptr,
     gates_ptr,
     cells_ptr,  # [T, B, H], [T, B, 4H], [T, B, H] contiguous
+    len_ptr,  # [B] int32 (HAS_LENGTHS)
     B,
     T,
     H,
     HAS_MASK: tl.constexpr,
     REVERSE: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
     BB: tl.constexpr,
     BH: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -71,6 +75,8 @@ def _lstm_fwd(
         m_f = load_tile(m_ptr + 1 * smg, smb, smh, rows, cols, B, H)
         m_c = load_tile(m_ptr + 2 * smg, smb, smh, rows, cols, B, H)
         m_o = load_tile(m_ptr + 3 * smg, smb, smh, rows, cols, B, H)
+    if HAS_LENGTHS:
+        length = tl.load(len_ptr + rows, mask=rows < B, other=0)
     # the input tiles of step s+1 are loaded while step s computes (their latency hides behind the dots)
     t = T - 1 if REVERSE else 0
     x_i = load_tile(x_ptr + t * sxt + 0 * H * sxg, sxb, sxg, rows, cols, B, H)
@@ -99,8 +105,13 @@ def _lstm_fwd(
         f = tl.sigmoid(x_f)
         g = tanh(x_c)
         o = tl.sigmoid(x_o)
-        c = f * c + i * g
-        h = o * tanh(c)
+        if HAS_LENGTHS:  # past its length a sequence keeps its state, saved as this step's (common.live_at)
+            live = live_at(length, s, T, REVERSE, 0)[:, None]
+            c = tl.where(live, f * c + i * g, c)
+            h = tl.where(live, o * tanh(c), h)
+        else:
+            c = f * c + i * g
+            h = o * tanh(c)
         g_base = gates_ptr + s * B * 4 * H
         store_tile(g_base + 0 * H, i, 4 * H, 1, rows, cols, B, H)
         store_tile(g_base + 1 * H, f, 4 * H, 1, rows, cols, B, H)
@@ -131,11 +142,14 @@ def _lstm_bwd(
     dpre_ptr,
     dh0_ptr,
     dc0_ptr,  # outputs: [T, B, 4H], [B, H], [B, H]
+    len_ptr,  # [B] int32 (HAS_LENGTHS)
     B,
     T,
     H,
     HAS_DSEQ: tl.constexpr,
     HAS_MASK: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    REVERSE: tl.constexpr,
     BB: tl.constexpr,
     BH: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -156,6 +170,8 @@ def _lstm_bwd(
         m_o = load_tile(m_ptr + 3 * smg, smb, smh, rows, cols, B, H)
     dh = load_tile(dhT_ptr, H, 1, rows, cols, B, H)
     dc = load_tile(dcT_ptr, H, 1, rows, cols, B, H)
+    if HAS_LENGTHS:  # REVERSE: the direction, read only to place the steps past a sequence's length
+        length = tl.load(len_ptr + rows, mask=rows < B, other=0)
     # step s's saved tiles are loaded during step s+1 (the loop runs backwards in time)
     s = T - 1
     if HAS_DSEQ:
@@ -184,6 +200,11 @@ def _lstm_bwd(
         if HAS_DSEQ:
             dh += d_in
             d_in = load_tile(dhs_ptr + (s - 1) * sdt, sdb, 1, rows, cols, lim, H)
+        if HAS_LENGTHS:  # a step past the length: no gradient of its own (zeros), dh and dc pass through
+            live = live_at(length, s, T, REVERSE, 0)[:, None]
+            dh_keep, dc_keep = dh, dc
+            dh = tl.where(live, dh, 0.0)
+            dc = tl.where(live, dc, 0.0)
         d_i, d_f, d_g, d_o, dc = lstm_cell_grads(dh, dc, i, f, g, o, c, c_prev)
         d_base = dpre_ptr + s * B * 4 * H
         store_tile(d_base + 0 * H, d_i, 4 * H, 1, rows, cols, B, H)
@@ -204,6 +225,9 @@ def _lstm_bwd(
                 + tl.dot(d_g, ut_c, input_precision=PRECISION)
                 + tl.dot(d_o, ut_o, input_precision=PRECISION)
             )
+        if HAS_LENGTHS:
+            dh = tl.where(live, dh, dh_keep)
+            dc = tl.where(live, dc, dc_keep)
         i, f, g, o = n_i, n_f, n_g, n_o
         c = c_prev
         c_prev = n_c_prev
@@ -211,13 +235,15 @@ def _lstm_bwd(
     store_tile(dc0_ptr, dc, H, 1, rows, cols, B, H)
 
 
-def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool):
+def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool, lengths=None):
     """The forward recurrence into ``out.hs``, ``out.gates``, ``out.cells`` (``[T, B, ...]``; the last states are
-    the sequences' last rows, not written here)."""
+    the sequences' last rows, not written here; with ``lengths``, a packed batch's, too: a sequence keeps its state
+    past its length)."""
     xproj, w_rec = inputs.xproj, inputs.w_rec
     b, t_len, gh = xproj.shape
     hidden = gh // GATES
     mask = expand_mask(inputs.rec_mask, GATES, xproj)
+    kernel_lengths = lengths_args(lengths, xproj)
     _lstm_fwd[grid(b)](
         xproj,
         xproj.stride(0),
@@ -235,11 +261,13 @@ def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool):
         out.hs,
         out.gates,
         out.cells,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
         HAS_MASK=mask.present,
         REVERSE=reverse,
+        HAS_LENGTHS=kernel_lengths.present,
         BB=BLOCK_B,
         BH=block_h(hidden),
         PRECISION=dot_precision(),
@@ -247,14 +275,15 @@ def launch_forward(inputs: LstmInputs, out: LstmOutputs, reverse: bool):
     )
 
 
-def launch_backward(args: LstmBackward, grads: LstmStepGrads):
+def launch_backward(args: LstmBackward, grads: LstmStepGrads, reverse: bool = False, lengths=None):
     """The backward recurrence into the pre-activation gradients ``grads.d_pre`` ``[T, B, 4H]`` and ``grads.dh0``,
-    ``grads.dc0``."""
+    ``grads.dc0`` (``lengths``, ``reverse`` its direction: see :func:`launch_forward`)."""
     gates, w_rec = args.gates, args.w_rec
     t_len, b, gh = gates.shape
     hidden = gh // GATES
     mask = expand_mask(args.rec_mask, GATES, gates)
     dhs = sequence_grad_args(args.d_hseq, gates)
+    kernel_lengths = lengths_args(lengths, gates)
     _lstm_bwd[grid(b)](
         dhs.tensor,
         dhs.stride_b,
@@ -274,11 +303,15 @@ def launch_backward(args: LstmBackward, grads: LstmStepGrads):
         grads.d_pre,
         grads.dh0,
         grads.dc0,
+        kernel_lengths.tensor,
         b,
         t_len,
         hidden,
         HAS_DSEQ=dhs.present,
         HAS_MASK=mask.present,
+        HAS_LENGTHS=kernel_lengths.present,
+        # the direction matters to the backward only with lengths: without, one compiled kernel serves both
+        REVERSE=reverse and kernel_lengths.present,
         BB=BLOCK_B,
         BH=block_h(hidden),
         PRECISION=dot_precision(),
