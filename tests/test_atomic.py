@@ -34,3 +34,16 @@ def test_the_file_and_its_folder_are_flushed_before_and_after_the_rename(tmp_pat
     assert len(flushed) == 2
     assert os.path.basename(flushed[0]).startswith(".a.txt.") and flushed[1] == str(tmp_path)
     assert target.read_text() == "new" and oct(target.stat().st_mode & 0o777) == oct(_atomic._MODE)
+
+
+def test_an_interrupt_just_after_the_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def open_then_interrupt(*args, **kwargs):  # Ctrl-C landing as the temporary file comes into being
+        real_open(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_text(tmp_path / "config.json", "{}")
+    assert list(tmp_path.iterdir()) == []

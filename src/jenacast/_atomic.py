@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +29,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success, delete it on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # the name is chosen before the file exists, so that a signal landing just after its creation (Ctrl-C,
+    # SIGTERM, raised wherever the program stands) still finds it to delete; mkstemp returns it only afterwards
+    tmp_path = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
+        os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         yield tmp_path
         os.chmod(tmp_path, _MODE)
         _fsync(tmp_path)
@@ -41,7 +42,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:  # name the file being written, not its temporary twin
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
-        if tmp_path.exists():
+        with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
 
 
