@@ -215,8 +215,7 @@ def forecast(
             "than max_gap; choose another {at}.",
             worded=True,
         )
-    mean, std = run.state["mean"].numpy().astype(np.float64), run.state["std"].numpy().astype(np.float64)
-    x = torch.from_numpy(((rows - mean) / std).astype(np.float32))[None].to(run.device)
+    x = torch.from_numpy(_normalised(run, rows).astype(np.float32))[None].to(run.device)
     stochastic = calibration.stochastic
     with torch.no_grad(), torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
         point = float(run.model.eval()(x)[0])
@@ -260,9 +259,8 @@ def _recent_factors(run: OpenedRun, table, column: int, end: int, calibration: C
     stride = max(1, 3600 // table.interval)
     lasts = end - spec.horizon - stride * np.arange(recent_count(table.interval) // stride)
     lasts = lasts[lasts >= spec.span][::-1]  # each window's last input row, oldest first
-    mean, std = run.state["mean"].numpy().astype(np.float64), run.state["std"].numpy().astype(np.float64)
     reads = lasts[:, None] - spec.span + spec.sampling_rate * np.arange(spec.sequence_length)
-    x = (table.values[reads].astype(np.float64) - mean) / std
+    x = _normalised(run, table.values[reads])
     targets = table.values[lasts + spec.horizon, column].astype(np.float64)
     usable = ~np.isnan(x).any(axis=(1, 2)) & ~np.isnan(targets)
     if not usable.any():
@@ -273,6 +271,12 @@ def _recent_factors(run: OpenedRun, table, column: int, end: int, calibration: C
         drawn = mc_predict(run.model, windows, samples if calibration.stochastic else 1).cpu().numpy()
     scores = scores_of(drawn, targets[usable], calibration)
     return {int(level): np.array([conformal_quantile(scores, level)]) for level in levels}, int(usable.sum())
+
+
+def _normalised(run: OpenedRun, values: np.ndarray) -> np.ndarray:
+    """Raw table values in float64, normalised with the run's training statistics."""
+    mean, std = run.state["mean"].numpy().astype(np.float64), run.state["std"].numpy().astype(np.float64)
+    return (values.astype(np.float64) - mean) / std
 
 
 def _same_columns(run: OpenedRun, path: str, progress: bool):

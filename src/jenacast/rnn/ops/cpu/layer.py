@@ -27,7 +27,7 @@ from jenacast.rnn.ops.cpu import lstm as lstm_kernels
 from jenacast.rnn.ops.cpu.common import Projection, check_input, time_major
 from jenacast.rnn.ops.cpu.simd import LANES
 from jenacast.rnn.ops.fused import needs_grad, zeros_if_none
-from jenacast.rnn.ops.projection import repeated_rows, row_copies
+from jenacast.rnn.ops.projection import project_torch, repeated_rows, row_copies
 from jenacast.rnn.ops.protocol import GruSaved, LstmBackward, LstmSaved, gru_backward_args
 
 
@@ -136,9 +136,8 @@ def lstm_layer_cpu(x, in_mask, kernel, bias, h0, c0, w_rec, rec_mask=None, rever
 def _lstm_shared_input(x, kernel, bias, h0, c0, w_rec, rec_mask, reverse):
     """Evaluation with ``h0``'s batch a multiple of ``x``'s: each window's projection made once."""
     share = row_copies(x, h0.shape[0])
-    steps = _steps(x)
-    t, b, f = steps.shape
-    xproj = torch.addmm(bias.detach(), steps.view(t * b, f), kernel.detach()).view(t, b, -1)
+    check_input(x)
+    xproj = project_torch(x.detach(), None, kernel.detach(), bias.detach(), 4).transpose(0, 1)  # [T, B, 4H]
     out = lstm_kernels.run_forward(
         xproj, None, h0.contiguous(), c0.contiguous(), w_rec.detach(), rec_mask, reverse, False, share
     )
